@@ -1,0 +1,308 @@
+--- neap: an event host for Lua 5.4 on libuv.
+-- The public surface over the C core (neap.core): tasks and their waits,
+-- queues, streams over TCP, Unix sockets and stdio, servers, timers. The C
+-- core owns bytes, handles and parking; this file owns policy: option
+-- tables, serve(), lines(), first(), queues and run().
+local core = require "neap.core"
+
+local neap = {}
+neap.version = core.version()
+neap.core = nil   -- never for users: require "neap.core" only inside neap
+
+local tpack, tunpack, select, type, error = table.pack, table.unpack, select, type, error
+local tostring, ipairs = tostring, ipairs
+
+-- Raises "fname: bad argument #i (msg)" at the caller of a public function.
+local function argerr(fname, i, msg)
+  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), 3)
+end
+
+local function checkopts(fname, i, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    argerr(fname, i, "options table expected, got " .. type(opts))
+  end
+  return opts or {}
+end
+
+-- ============================================================ tasks
+
+--- neap.task([name,] fn, ...) -> task: runs fn(...) as a task.
+neap.task = core.task
+--- neap.sleep(seconds) -> true | nil, "cancelled", "cancelled"
+neap.sleep = core.sleep
+--- neap.now() -> seconds on a monotonic clock
+neap.now = core.now
+--- neap.current() -> the running task, or nil outside tasks
+neap.current = core.current
+
+--- neap.run(fn, ...) -> fn's results: runs fn as a task and the loop until
+-- it is done; re-raises its error with its traceback. Inside a task it
+-- runs fn as a task and joins it.
+function neap.run(fn, ...)
+  if type(fn) ~= "function" then argerr("run", 1, "function expected, got " .. type(fn)) end
+  local t = core.task(fn, ...)
+  if core.current() then
+    local r = tpack(t:join())
+    if r[1] then return tunpack(r, 2, r.n) end
+    error(r[2], 0)
+  end
+  t:_quiet()
+  local done = core.run_until(t)
+  if not done then
+    t:cancel()
+    error("neap.run: the task waits for something that can never happen " ..
+          "(nothing left to wake it)", 2)
+  end
+  local err, tb = core.task_error(t)
+  if t:status() == "failed" then
+    if type(err) == "string" then error(tb or err, 0) end
+    error(err, 0)
+  end
+  local r = tpack(t:join())
+  if not r[1] then error(r[2], 0) end
+  return tunpack(r, 2, r.n)
+end
+
+--- neap.loop([mode]) -> more: runs the loop from plain Lua ("default", "once", "nowait").
+neap.loop = core.loop
+
+local function remove_value(list, v)
+  for i = 1, #list do
+    if list[i] == v then table.remove(list, i) return true end
+  end
+  return false
+end
+
+--- neap.first(f1, f2, ... [, {timeout=}]) -> index, results of the first to
+-- finish; the others are cancelled. A function that raises first re-raises.
+function neap.first(...)
+  local n = select("#", ...)
+  local fns = { ... }
+  local opts = {}
+  if n > 0 and type(fns[n]) == "table" then opts = fns[n]; fns[n] = nil; n = n - 1 end
+  if n == 0 then argerr("first", 1, "at least one function expected") end
+  for i = 1, n do
+    if type(fns[i]) ~= "function" then argerr("first", i, "function expected, got " .. type(fns[i])) end
+  end
+  local me = core.current()
+  if not me then error("neap.first: a wait must run inside a task (neap.task or neap.run)", 2) end
+  local tasks, winner = {}, nil
+  for i = 1, n do
+    tasks[i] = core.task(function()
+      local r = tpack(pcall(fns[i]))
+      if not winner then
+        winner = i
+        core.wake(me, i, r)
+      end
+    end)
+  end
+  local i, r, code = core.park(opts.timeout)
+  for j = 1, n do if j ~= i then tasks[j]:cancel() end end
+  if type(i) ~= "number" then
+    winner = winner or 0
+    return nil, r, code
+  end
+  if not r[1] then error(r[2], 0) end
+  return i, tunpack(r, 2, r.n)
+end
+
+-- ============================================================ queues
+
+local Queue = {}
+Queue.__index = Queue
+
+--- neap.queue([size]) -> queue: put parks while size items wait.
+function neap.queue(size)
+  if size ~= nil and (math.type(size) ~= "integer" or size < 1) then
+    argerr("queue", 1, "size must be a positive integer")
+  end
+  return setmetatable({ size = size or math.huge, items = {}, head = 1, tail = 0,
+                        getters = {}, putters = {} }, Queue)
+end
+
+function Queue:count() return self.tail - self.head + 1 end
+
+local function q_push(q, v) q.tail = q.tail + 1; q.items[q.tail] = v end
+local function q_pop(q)
+  local v = q.items[q.head]
+  q.items[q.head] = nil
+  q.head = q.head + 1
+  return v
+end
+
+--- q:put(v, {timeout=}) -> true | nil, err, code
+function Queue:put(v, opts)
+  if v == nil then argerr("put", 1, "value must not be nil") end
+  opts = checkopts("put", 2, opts)
+  while #self.getters > 0 do
+    local t = table.remove(self.getters, 1)
+    if core.wake(t, v) then return true end
+  end
+  if self:count() < self.size then q_push(self, v); return true end
+  local me = core.current()
+  if not me then error("put: the queue is full and a wait must run inside a task", 2) end
+  local entry = { task = me, value = v }
+  self.putters[#self.putters + 1] = entry
+  local ok, err, code = core.park(opts.timeout)
+  if not ok then remove_value(self.putters, entry); return nil, err, code end
+  return true
+end
+
+--- q:get({timeout=}) -> value | nil, err, code
+function Queue:get(opts)
+  opts = checkopts("get", 1, opts)
+  if self:count() > 0 then
+    local v = q_pop(self)
+    while #self.putters > 0 do
+      local e = table.remove(self.putters, 1)
+      q_push(self, e.value)
+      if core.wake(e.task, true) then break end
+      self.tail = self.tail - 1; self.items[self.tail + 1] = nil
+    end
+    return v
+  end
+  while #self.putters > 0 do   -- a size-0 style hand-off
+    local e = table.remove(self.putters, 1)
+    if core.wake(e.task, true) then return e.value end
+  end
+  local me = core.current()
+  if not me then error("get: the queue is empty and a wait must run inside a task", 2) end
+  self.getters[#self.getters + 1] = me
+  local v, err, code = core.park(opts.timeout)
+  if v == nil then remove_value(self.getters, me); return nil, err, code end
+  return v
+end
+
+-- ============================================================ streams
+
+local Stream = core.stream_meta.__index
+local Server = core.server_meta.__index
+
+--- s:lines({timeout=}) -> iterator over lines; ends at EOF, raises on other errors
+function Stream.lines(s, opts)
+  return function()
+    local line, err, code = s:read_line(opts)
+    if line then return line end
+    if err == "eof" or err == "closed" then return nil end
+    error("lines: " .. tostring(err) .. (code ~= err and " (" .. tostring(code) .. ")" or ""), 2)
+  end
+end
+
+local stdio = {}
+setmetatable(neap, { __index = function(_, k)
+  local fd = (k == "stdin" and 0) or (k == "stdout" and 1) or (k == "stderr" and 2)
+  if not fd then return nil end
+  local s = stdio[fd]
+  if not s then s = core.std(fd); stdio[fd] = s end
+  return s
+end })
+
+-- ============================================================ sockets
+
+local function is_ip(host)
+  return host:match("^%d+%.%d+%.%d+%.%d+$") or host:find(":", 1, true)
+end
+
+--- neap.resolve(host, {timeout=}) -> list of addresses | nil, err, code
+function neap.resolve(host, opts)
+  if type(host) ~= "string" then argerr("resolve", 1, "host must be a string") end
+  opts = checkopts("resolve", 2, opts)
+  if is_ip(host) then return { host } end
+  return core.resolve(host, opts.timeout)
+end
+
+local function check_port(fname, port)
+  if math.type(port) ~= "integer" or port < 0 or port > 65535 then
+    argerr(fname, 3, "port must be an integer from 0 to 65535")
+  end
+end
+
+--- neap.listen("tcp", host, port, {backlog=, reuseport=}) -> server | nil, err, code
+--- neap.listen("unix", path, {backlog=}) -> server | nil, err, code
+function neap.listen(kind, host, port, opts)
+  if kind == "tcp" then
+    if type(host) ~= "string" then argerr("listen", 2, "host must be a string") end
+    check_port("listen", port)
+    opts = checkopts("listen", 4, opts)
+    local addrs, err, code = neap.resolve(host)
+    if not addrs then return nil, err, code end
+    if #addrs == 0 then return nil, "no address for " .. host, "ENOENT" end
+    return core.listen_tcp(addrs[1], port, opts.backlog or 511, opts.reuseport)
+  elseif kind == "unix" then
+    if type(host) ~= "string" then argerr("listen", 2, "path must be a string") end
+    opts = checkopts("listen", 3, port)
+    return core.listen_unix(host, opts.backlog or 511)
+  end
+  argerr("listen", 1, "\"tcp\" or \"unix\" expected, got " .. tostring(kind))
+end
+
+--- neap.connect("tcp", host, port, {timeout=}) -> stream | nil, err, code
+--- neap.connect("unix", path, {timeout=}) -> stream | nil, err, code
+function neap.connect(kind, host, port, opts)
+  if kind == "tcp" then
+    if type(host) ~= "string" then argerr("connect", 2, "host must be a string") end
+    check_port("connect", port)
+    opts = checkopts("connect", 4, opts)
+    local deadline = opts.timeout and core.now() + opts.timeout
+    local addrs, err, code = neap.resolve(host, { timeout = opts.timeout })
+    if not addrs then return nil, err, code end
+    if #addrs == 0 then return nil, "no address for " .. host, "ENOENT" end
+    for _, a in ipairs(addrs) do
+      local left = deadline and math.max(0, deadline - core.now())
+      local s
+      s, err, code = core.connect_tcp(a, port, left)
+      if s then return s end
+      if code == "timeout" or code == "cancelled" then break end
+    end
+    return nil, err, code
+  elseif kind == "unix" then
+    if type(host) ~= "string" then argerr("connect", 2, "path must be a string") end
+    opts = checkopts("connect", 3, port)
+    return core.connect_unix(host, opts.timeout)
+  end
+  argerr("connect", 1, "\"tcp\" or \"unix\" expected, got " .. tostring(kind))
+end
+
+local function report(what, err)
+  io.stderr:write("neap: ", what, ": ", tostring(err), "\n")
+end
+
+--- server:serve(fn) -> task: accepts forever, running fn(conn) in a task per
+-- connection; conn is closed when fn returns or raises (the error is logged).
+function Server.serve(srv, fn)
+  if type(fn) ~= "function" then argerr("serve", 1, "function expected, got " .. type(fn)) end
+  local function handle(c)
+    local ok, err = xpcall(fn, debug.traceback, c)
+    c:close()
+    if not ok then report("serve handler failed", err) end
+  end
+  return core.task(function()
+    while true do
+      local c, err, code = srv:accept()
+      if c then
+        core.task(handle, c)
+      elseif code == "closed" or code == "cancelled" then
+        return
+      elseif code == "EMFILE" or code == "ENFILE" then
+        core.sleep(0.05)   -- out of descriptors: let connections finish
+      end
+    end
+  end)
+end
+
+-- ============================================================ timers
+
+local function timer_task(fn, t) core.task(fn, t) end
+
+--- neap.timer(seconds, fn, {every=}) -> timer: fn(timer) runs in a task of its own.
+function neap.timer(seconds, fn, opts)
+  if type(seconds) ~= "number" or seconds < 0 then argerr("timer", 1, "seconds must be a number >= 0") end
+  if type(fn) ~= "function" then argerr("timer", 2, "function expected, got " .. type(fn)) end
+  opts = checkopts("timer", 3, opts)
+  if opts.every ~= nil and (type(opts.every) ~= "number" or opts.every <= 0) then
+    argerr("timer", 3, "every must be a number > 0")
+  end
+  return core.timer(seconds, opts.every or 0, fn, timer_task)
+end
+
+return neap

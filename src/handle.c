@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** The base of every handle: the Lua box that points at a malloc'd struct
+** embedding the libuv handle, the host's list of handles, anchoring while
+** the engine needs the box, and close: idempotent, shared with __gc and
+** __close. Memory is freed only in the libuv close callback.
+*/
+#include <string.h>
+
+#include "neapi.h"
+
+/*
+** Pushes a new box for a handle of metatable 'mt', pointing at nothing
+** (a closed handle) until neap__handle_init fills it, so an allocation
+** error leaves it consistent.
+*/
+neap_handle **neap__handle_newbox (lua_State *L, const char *mt) {
+  neap_handle **box = lua_newuserdatauv(L, sizeof(neap_handle *), 1);
+  *box = NULL;
+  luaL_setmetatable(L, mt);
+  return box;
+}
+
+void neap__handle_init (neap_host *host, neap_handle *h,
+                        const neap_handle_vt *vt, neap_handle **box) {
+  h->vt = vt;
+  h->host = host;
+  h->box = box;
+  h->anchor = LUA_NOREF;
+  h->cbref = LUA_NOREF;
+  h->flags = 0;
+  h->prev = NULL;
+  h->next = host->handles;
+  if (host->handles) host->handles->prev = h;
+  host->handles = h;
+  host->nhandles++;
+  if (box) *box = h;
+}
+
+/* The handle at 'idx' or NULL when it is not of type 'mt' or closed. */
+void *neap__handle_test (lua_State *L, int idx, const char *mt) {
+  neap_handle **box = luaL_testudata(L, idx, mt);
+  return box ? *box : NULL;
+}
+
+/* The open handle at 'idx'; raises on a wrong type or a closed handle. */
+void *neap__handle_check (lua_State *L, int idx, const char *mt,
+                          const char *what) {
+  neap_handle **box = luaL_checkudata(L, idx, mt);
+  if (*box == NULL)
+    luaL_error(L, "attempt to use a closed %s", what);
+  return *box;
+}
+
+/* Keeps the box at 'idx' reachable while the engine needs it. */
+void neap__handle_anchor (lua_State *L, neap_handle *h, int idx) {
+  if (h->anchor != LUA_NOREF || h->box == NULL) return;
+  lua_pushvalue(L, idx);
+  h->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+void neap__handle_unanchor (neap_handle *h) {
+  if (h->anchor == LUA_NOREF) return;
+  if (!h->host->dying)
+    luaL_unref(h->host->L, LUA_REGISTRYINDEX, h->anchor);
+  h->anchor = LUA_NOREF;
+}
+
+/*
+** Closes 'h': the box goes dead at once (a later use raises), waiters are
+** woken by the type's close, and the memory goes in the close callback.
+*/
+void neap__handle_close (neap_handle *h) {
+  if (h->flags & NEAP_H_CLOSING) return;
+  h->flags |= NEAP_H_CLOSING;
+  h->host->nhandles--;
+  if (h->box) {
+    *h->box = NULL;
+    h->box = NULL;
+  }
+  if (h->cbref != LUA_NOREF) {
+    if (!h->host->dying) luaL_unref(h->host->L, LUA_REGISTRYINDEX, h->cbref);
+    h->cbref = LUA_NOREF;
+  }
+  neap__handle_unanchor(h);
+  h->vt->close(h);
+}
+
+/* Called by each type's close callback just before it frees 'h'. */
+void neap__handle_freed (neap_handle *h) {
+  neap_host *host = h->host;
+  if (h->prev) h->prev->next = h->next;
+  else host->handles = h->next;
+  if (h->next) h->next->prev = h->prev;
+  h->next = h->prev = NULL;
+}
+
+/* __gc and __close of every handle type (and close() when it returns nothing). */
+int neap__handle_gc (lua_State *L) {
+  neap_handle **box = lua_touserdata(L, 1);
+  if (box && *box) {
+    neap_handle *h = *box;
+    h->box = NULL;   /* the box is going: nothing may point back at it */
+    *box = NULL;
+    if (!(h->flags & NEAP_H_CLOSING)) {
+      h->flags |= NEAP_H_CLOSING;
+      h->host->nhandles--;
+      if (h->cbref != LUA_NOREF) {
+        if (!h->host->dying) luaL_unref(L, LUA_REGISTRYINDEX, h->cbref);
+        h->cbref = LUA_NOREF;
+      }
+      neap__handle_unanchor(h);
+      h->vt->close(h);
+    }
+  }
+  return 0;
+}
+
+/* Teardown: every handle still here is closed at once, nothing linger. */
+void neap__handle_close_all (neap_host *host) {
+  neap_handle *h, *next;
+  for (h = host->handles; h; h = next) {
+    next = h->next;
+    if (h->box) { *h->box = NULL; h->box = NULL; }
+    if (!(h->flags & NEAP_H_CLOSING)) {
+      h->flags |= NEAP_H_CLOSING;
+      host->nhandles--;
+    }
+    h->anchor = LUA_NOREF;
+    h->cbref = LUA_NOREF;
+    h->vt->force(h);
+  }
+}
+
+/* A metatable with methods in __index, like liolib's createmeta. */
+void neap__newmeta (lua_State *L, const char *name, const luaL_Reg *meth,
+                    const luaL_Reg *metameth) {
+  luaL_newmetatable(L, name);
+  luaL_setfuncs(L, metameth, 0);
+  lua_newtable(L);
+  luaL_setfuncs(L, meth, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);  /* pop metatable */
+}

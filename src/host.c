@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** The host: one lua_State and one libuv loop (its own or the embedder's),
+** the ready queue's idle and check handles, luaopen_neap_core, and the
+** public C API of neap.h. Teardown closes every handle before the state.
+*/
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lualib.h>
+
+#include "neapi.h"
+
+static char host_key;   /* registry: the host's box */
+
+typedef struct post_msg {
+  struct post_msg *next;
+  size_t namelen, len;
+  char bytes[1];        /* name, NUL, data */
+} post_msg;
+
+neap_host *neap__host (lua_State *L) {
+  neap_host **box;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &host_key);
+  box = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (box == NULL || *box == NULL) luaL_error(L, "neap: the host is gone");
+  return *box;
+}
+
+void neap__host_closed (neap_host *h) {
+  h->pending_closes--;
+}
+
+void neap__host_set_error (neap_host *h, const char *msg) {
+  free(h->error);
+  h->error = msg ? strdup(msg) : NULL;
+}
+
+static void host_check_cb (uv_check_t *c) {
+  neap__sched_run_ready(c->data);
+}
+
+static void host_internal_closed (uv_handle_t *hd) {
+  neap__host_closed(hd->data);
+}
+
+/* ====================================================== posts */
+
+static void host_async_cb (uv_async_t *a) {
+  neap_host *h = a->data;
+  post_msg *p, *next;
+  lua_State *L = h->L;
+  uv_mutex_lock(&h->post_lock);
+  p = h->posts;
+  h->posts = h->posts_tail = NULL;
+  uv_mutex_unlock(&h->post_lock);
+  for (; p; p = next) {
+    next = p->next;
+    if (!h->dying && lua_getfield(L, LUA_REGISTRYINDEX, "neap.post_handler")
+                         == LUA_TFUNCTION) {
+      lua_pushlstring(L, p->bytes, p->namelen);
+      lua_pushlstring(L, p->bytes + p->namelen + 1, p->len);
+      if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+        fprintf(stderr, "neap: post handler failed: %s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+      }
+    }
+    else if (!h->dying) lua_pop(L, 1);
+    free(p);
+  }
+}
+
+int neap_post (neap_host *h, const char *name, const void *data, size_t len) {
+  size_t nl = strlen(name);
+  post_msg *p = malloc(sizeof *p + nl + len + 1);
+  if (p == NULL) return UV_ENOMEM;
+  p->next = NULL;
+  p->namelen = nl;
+  p->len = len;
+  memcpy(p->bytes, name, nl + 1);
+  if (len) memcpy(p->bytes + nl + 1, data, len);
+  uv_mutex_lock(&h->post_lock);
+  if (h->posts_tail) h->posts_tail->next = p;
+  else h->posts = p;
+  h->posts_tail = p;
+  uv_mutex_unlock(&h->post_lock);
+  return uv_async_send(&h->async);
+}
+
+/* neap.core.post_ref(on): posts keep the loop alive while a handler waits */
+static int host_post_ref (lua_State *L) {
+  neap_host *h = neap__host(L);
+  if (lua_toboolean(L, 1)) uv_ref((uv_handle_t *)&h->async);
+  else uv_unref((uv_handle_t *)&h->async);
+  return 0;
+}
+
+/* ====================================================== lifetime */
+
+static int host_init (neap_host *h, uv_loop_t *loop) {
+  if (loop == NULL) {
+    if (uv_loop_init(&h->own) != 0) return -1;
+    h->loop = &h->own;
+    h->owns_loop = 1;
+  }
+  else h->loop = loop;
+  uv_idle_init(h->loop, &h->idle);
+  h->idle.data = h;     /* active (and so keeping the loop alive) while tasks are ready */
+  uv_check_init(h->loop, &h->check);
+  h->check.data = h;
+  uv_check_start(&h->check, host_check_cb);
+  uv_unref((uv_handle_t *)&h->check);
+  uv_mutex_init(&h->post_lock);
+  uv_async_init(h->loop, &h->async, host_async_cb);
+  h->async.data = h;
+  uv_unref((uv_handle_t *)&h->async);
+  signal(SIGPIPE, SIG_IGN);
+  return 0;
+}
+
+/*
+** Closes every handle, then runs the loop until all the close callbacks
+** have run. On the embedder's loop only neap's own callbacks are awaited.
+*/
+static void host_teardown (neap_host *h) {
+  if (h->dying) return;
+  h->dying = 1;
+  neap__handle_close_all(h);
+  uv_close((uv_handle_t *)&h->idle, host_internal_closed);
+  uv_close((uv_handle_t *)&h->check, host_internal_closed);
+  uv_close((uv_handle_t *)&h->async, host_internal_closed);
+  h->pending_closes += 3;
+  while (h->pending_closes > 0 || h->handles != NULL) {
+    neap__handle_close_all(h);
+    uv_run(h->loop, UV_RUN_NOWAIT);
+  }
+  {
+    post_msg *p = h->posts, *next;
+    for (; p; p = next) { next = p->next; free(p); }
+    h->posts = h->posts_tail = NULL;
+  }
+  uv_mutex_destroy(&h->post_lock);
+  free(h->ready);
+  h->ready = NULL;
+  h->rcount = h->rcap = 0;
+}
+
+static void host_free_loop (neap_host *h) {
+  if (h->owns_loop) {
+    uv_run(h->loop, UV_RUN_NOWAIT);
+    uv_loop_close(h->loop);
+    h->owns_loop = 0;
+  }
+}
+
+/* __gc of the host's box: the Lua state is closing. */
+static int host_gc (lua_State *L) {
+  neap_host **box = lua_touserdata(L, 1);
+  neap_host *h = *box;
+  if (h == NULL) return 0;
+  *box = NULL;
+  host_teardown(h);
+  if (!h->owns_L) {       /* a module in someone else's Lua: all is ours */
+    host_free_loop(h);
+    free(h->error);
+    free(h);
+  }
+  return 0;
+}
+
+/* ====================================================== module */
+
+/* neap.core.run_until(task): runs the loop until 'task' has finished */
+static int host_run_until (lua_State *L) {
+  neap_host *h = neap__host(L);
+  lua_State *saved = h->L;
+  int done = 0;
+  luaL_checkudata(L, 1, "neap.task");
+  if (neap__sched_current(L) != NULL)
+    return luaL_error(L, "neap.run: already inside a task");
+  h->L = L;
+  for (;;) {
+    lua_getfield(L, lua_upvalueindex(1), "task_done");
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    done = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (done) break;
+    if (uv_run(h->loop, UV_RUN_ONCE) == 0 && h->rcount == 0) {
+      lua_getfield(L, lua_upvalueindex(1), "task_done");
+      lua_pushvalue(L, 1);
+      lua_call(L, 1, 1);
+      done = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+      break;
+    }
+  }
+  h->L = saved;
+  lua_pushboolean(L, done);
+  return 1;
+}
+
+/* neap.core.loop([mode]): runs the loop ("default", "once" or "nowait") */
+static int host_loop (lua_State *L) {
+  static const char *const modes[] = {"default", "once", "nowait", NULL};
+  static const uv_run_mode m[] = {UV_RUN_DEFAULT, UV_RUN_ONCE, UV_RUN_NOWAIT};
+  neap_host *h = neap__host(L);
+  lua_State *saved = h->L;
+  int mode = luaL_checkoption(L, 1, "default", modes), r;
+  if (neap__sched_current(L) != NULL)
+    return luaL_error(L, "neap.loop: already inside a task");
+  h->L = L;
+  r = uv_run(h->loop, m[mode]);
+  h->L = saved;
+  lua_pushboolean(L, r != 0 || h->rcount != 0);
+  return 1;
+}
+
+static int host_handle_count (lua_State *L) {
+  neap_host *h = neap__host(L);
+  lua_pushinteger(L, h->nhandles);
+  return 1;
+}
+
+static int host_version (lua_State *L) {
+  lua_pushstring(L, NEAP_VERSION);
+  return 1;
+}
+
+int luaopen_neap_core (lua_State *L) {
+  static const luaL_Reg funcs[] = {
+    {"run_until", host_run_until},
+    {"loop", host_loop},
+    {"post_ref", host_post_ref},
+    {"_handle_count", host_handle_count},
+    {"version", host_version},
+    {NULL, NULL}
+  };
+  neap_host *h;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &host_key);
+  if (lua_isnil(L, -1)) {         /* a module: the host is made here */
+    neap_host **box;
+    lua_pop(L, 1);
+    h = calloc(1, sizeof *h);
+    if (h == NULL) return luaL_error(L, "neap: out of memory");
+    if (host_init(h, NULL) != 0) {
+      free(h);
+      return luaL_error(L, "neap: cannot make a libuv loop");
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    h->L = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = h;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, host_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &host_key);
+  }
+  else lua_pop(L, 1);
+  lua_newtable(L);
+  neap__sched_open(L);
+  neap__err_open(L);
+  neap__stream_open(L);
+  neap__tcp_open(L);
+  neap__timer_open(L);
+  lua_pushvalue(L, -1);
+  luaL_setfuncs(L, funcs, 0);   /* (run_until takes the table as upvalue) */
+  lua_pop(L, 1);
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, host_run_until, 1);
+  lua_setfield(L, -2, "run_until");
+  return 1;
+}
+
+/* ====================================================== C API */
+
+neap_host *neap_new (uv_loop_t *loop) {
+  neap_host *h = calloc(1, sizeof *h), **box;
+  lua_State *L;
+  if (h == NULL) return NULL;
+  if (host_init(h, loop) != 0) {
+    free(h);
+    return NULL;
+  }
+  L = luaL_newstate();
+  if (L == NULL) {
+    host_teardown(h);
+    host_free_loop(h);
+    free(h);
+    return NULL;
+  }
+  h->L = L;
+  h->owns_L = 1;
+  luaL_openlibs(L);
+  box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = h;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, host_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &host_key);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_neap_core);
+  lua_setfield(L, -2, "neap.core");
+  lua_pop(L, 1);
+#ifdef NEAP_EMBED_LUA
+  neap__lua_preload(L);
+#endif
+  return h;
+}
+
+lua_State *neap_lua (neap_host *h) { return h->L; }
+uv_loop_t *neap_loop (neap_host *h) { return h->loop; }
+const char *neap_error (neap_host *h) { return h->error; }
+
+/* Starts the function on top of the stack, with 'n' arguments above it, as the main task. */
+static int host_start_main (neap_host *h, int n) {
+  lua_State *L = h->L;
+  int fidx = lua_gettop(L) - n;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "neap.core");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    neap__host_set_error(h, lua_tostring(L, -1));
+    lua_settop(L, fidx - 1);
+    return 1;
+  }
+  lua_getfield(L, -1, "task");
+  lua_remove(L, -2);              /* pop core */
+  lua_insert(L, fidx);            /* task, f, args... */
+  lua_call(L, n + 1, 1);
+  h->main = luaL_checkudata(L, -1, "neap.task");
+  lua_setfield(L, LUA_REGISTRYINDEX, "neap.main");   /* keep it */
+  return 0;
+}
+
+int neap_dofile (neap_host *h, const char *path, int argc, char **argv) {
+  lua_State *L = h->L;
+  int i, st;
+  lua_createtable(L, argc, 1);
+  for (i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_setglobal(L, "arg");
+  if (path != NULL && strcmp(path, "-") == 0) path = NULL;
+  st = luaL_loadfile(L, path);
+  if (st != LUA_OK) {
+    neap__host_set_error(h, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return 1;
+  }
+  luaL_checkstack(L, argc, "too many arguments");
+  for (i = 1; i < argc; i++) lua_pushstring(L, argv[i]);
+  return host_start_main(h, argc > 0 ? argc - 1 : 0);
+}
+
+int neap_dostring (neap_host *h, const char *code, const char *name) {
+  lua_State *L = h->L;
+  if (luaL_loadbuffer(L, code, strlen(code), name ? name : "=(string)")
+      != LUA_OK) {
+    neap__host_set_error(h, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return 1;
+  }
+  return host_start_main(h, 0);
+}
+
+int neap_run (neap_host *h) {
+  h->L = h->L ? h->L : NULL;
+  uv_run(h->loop, UV_RUN_DEFAULT);
+  return h->main_failed ? 1 : 0;
+}
+
+void neap_free (neap_host *h) {
+  if (h == NULL) return;
+  if (h->owns_L && h->L) {
+    lua_close(h->L);       /* finalizers; the host's box tears down last */
+    h->L = NULL;
+  }
+  host_teardown(h);
+  host_free_loop(h);
+  free(h->error);
+  free(h);
+}

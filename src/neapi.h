@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** Internal declarations shared by the C core: the host, the handle base,
+** tasks and the scheduler, streams. Every non-static symbol is neap__*.
+*/
+#ifndef NEAPI_H
+#define NEAPI_H
+
+#include <uv.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "neap.h"
+#include "buf.h"
+
+typedef struct neap_handle neap_handle;
+typedef struct neap_task neap_task;
+typedef struct neap_stream neap_stream;
+
+/* ====================================================== host */
+
+struct neap_host {
+  uv_loop_t *loop;
+  uv_loop_t own;           /* used when the host owns its loop */
+  int owns_loop;
+  lua_State *L;            /* the main thread */
+  int owns_L;              /* made by neap_new (else: a module in someone's Lua) */
+  int dying;               /* tearing down: callbacks must not touch Lua */
+  uv_idle_t idle;          /* active while tasks are ready: poll won't block */
+  uv_check_t check;        /* runs the ready tasks after each poll */
+  neap_task **ready;       /* ready queue (a ring) */
+  size_t rhead, rcount, rcap;
+  neap_handle *handles;    /* every handle not yet freed */
+  int nhandles;            /* open ones (not closing) */
+  int pending_closes;      /* uv_close calls whose callback has not run */
+  neap_task *main;         /* the main task, if any */
+  int main_failed;
+  char *error;             /* last error text for the C API */
+  uv_async_t async;        /* neap_post */
+  uv_mutex_t post_lock;
+  struct post_msg *posts, *posts_tail;
+  int async_ready;
+};
+
+neap_host *neap__host (lua_State *L);
+void neap__host_closed (neap_host *h);  /* a uv_close callback has run */
+void neap__host_set_error (neap_host *h, const char *msg);
+
+/* ====================================================== handles */
+
+#define NEAP_H_CLOSING  1u   /* close() was called */
+#define NEAP_H_UVCLOSE  2u   /* uv_close was started */
+
+typedef struct neap_handle_vt {
+  const char *mt;                      /* metatable name, "neap.stream" */
+  const char *what;                    /* "stream", in messages */
+  void (*close) (neap_handle *h);      /* wake waiters, start uv_close */
+  void (*force) (neap_handle *h);      /* teardown: uv_close now */
+} neap_handle_vt;
+
+struct neap_handle {
+  const neap_handle_vt *vt;
+  neap_host *host;
+  neap_handle **box;       /* the Lua box that points here, or NULL */
+  int anchor;              /* registry ref keeping the box alive, or LUA_NOREF */
+  int cbref;               /* registry ref of a callback table, or LUA_NOREF */
+  unsigned flags;
+  neap_handle *next, *prev;
+};
+
+neap_handle **neap__handle_newbox (lua_State *L, const char *mt);
+void neap__handle_init (neap_host *host, neap_handle *h,
+                        const neap_handle_vt *vt, neap_handle **box);
+void *neap__handle_check (lua_State *L, int idx, const char *mt,
+                          const char *what);
+void *neap__handle_test (lua_State *L, int idx, const char *mt);
+void neap__handle_close (neap_handle *h);
+void neap__handle_freed (neap_handle *h);   /* from the uv close callback */
+void neap__handle_anchor (lua_State *L, neap_handle *h, int idx);
+void neap__handle_unanchor (neap_handle *h);
+int neap__handle_gc (lua_State *L);
+void neap__handle_close_all (neap_host *host);
+void neap__newmeta (lua_State *L, const char *name, const luaL_Reg *meth,
+                    const luaL_Reg *metameth);
+
+/* ====================================================== tasks */
+
+enum { NEAP_T_READY, NEAP_T_RUNNING, NEAP_T_PARKED, NEAP_T_DONE,
+       NEAP_T_FAILED };
+
+typedef void (*neap_unpark_fn) (neap_task *t);
+
+struct neap_task {
+  neap_host *host;
+  lua_State *co;           /* the task's thread */
+  int status;
+  int cancelled;
+  int started;
+  int quiet;               /* failures are not printed */
+  int nargs;               /* values waiting on co's stack for the resume */
+  int timed_out_ok;        /* a timeout is a normal wake (sleep) */
+  uv_timer_t *timer;       /* timeouts; made on first use */
+  neap_unpark_fn unpark;   /* detaches the task from what it waits on */
+  void *parked_on;
+  neap_task *link;         /* in a wait list of whatever it waits on */
+  neap_task *joiners;      /* tasks parked in join() */
+  int results;             /* registry ref: table of results or the error */
+  char name[48];
+};
+
+neap_task *neap__sched_current (lua_State *L);
+neap_task *neap__sched_check (lua_State *L, const char *fname);
+int neap__sched_park (lua_State *L, neap_task *t, double timeout,
+                      neap_unpark_fn unpark, void *on);
+void neap__sched_wake (neap_task *t, int n);
+void neap__sched_ready (neap_host *h, neap_task *t);
+double neap__opt_timeout (lua_State *L, int idx, const char *fname);
+int neap__sched_open (lua_State *L);
+void neap__sched_run_ready (neap_host *h);
+
+/* ====================================================== errors */
+
+int neap__push_error (lua_State *L, int uverr);    /* nil, msg, code: 3 */
+int neap__push_fail (lua_State *L, const char *word);  /* nil, w, w: 3 */
+int neap__err_open (lua_State *L);
+
+/* ====================================================== streams */
+
+typedef struct neap_stream_backend neap_stream_backend;
+
+typedef struct neap_readreq {
+  neap_frame f;
+  neap_delim d[NEAP_MAX_DELIMS];
+} neap_readreq;
+
+struct neap_stream {
+  neap_handle h;
+  const neap_stream_backend *be;
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_tty_t tty;
+    uv_poll_t poll;
+  } u;
+  int fd;                  /* files and polled fds */
+  int64_t offset;          /* files: next read offset, -1 for current */
+  uv_fs_t *fsreq;          /* files: the read in flight */
+  neap_buf rb;
+  neap_readreq rq;         /* the parked reader's request */
+  neap_task *reader;
+  neap_task *writer;       /* parked on backpressure, flush or shutdown */
+  int writer_what;         /* 0 drain to low water, 1 flush, 2 shutdown */
+  size_t queued;           /* bytes written but not yet sent */
+  int nwrites;             /* write requests in flight */
+  size_t hwm, lwm;         /* write high and low water */
+  size_t rhwm;             /* read: pause over this many unconsumed bytes */
+  size_t max_frame;
+  int reading;             /* reads started */
+  int started_reading;     /* a first read was asked for */
+  double wtimeout;         /* a writer parks at most this long (-1: no limit) */
+  int eof;
+  int err;                 /* sticky read error */
+  int werr;                /* sticky write error */
+  int shut;                /* shutdown requested */
+  int kind;                /* NEAP_S_* */
+  int sync_writes;         /* stdout/stderr: blocking writes */
+  int refs;                /* reasons to keep the loop alive */
+  struct neap_fwrite *fq, *fq_tail;   /* files: queued writes */
+  int cb_mode;             /* callbacks set with on() */
+};
+
+enum { NEAP_S_TCP, NEAP_S_PIPE, NEAP_S_TTY, NEAP_S_FILE, NEAP_S_POLL,
+       NEAP_S_NONE };
+
+struct neap_stream_backend {
+  int (*read_start) (neap_stream *s);
+  void (*read_stop) (neap_stream *s);
+  void (*close) (neap_stream *s);
+};
+
+neap_stream *neap__stream_new (lua_State *L, int kind);
+int neap__stream_init_uv (neap_stream *s);   /* after u.* was initialised */
+void neap__stream_init_file (neap_stream *s, int fd, int64_t offset);
+neap_stream *neap__stream_check (lua_State *L, int idx);
+int neap__stream_open (lua_State *L);
+void neap__stream_ref (neap_stream *s, int on);
+int neap__stream_std (lua_State *L, int fd);
+int neap__stream_wrap_fd (lua_State *L, int fd, int std);
+
+/* ====================================================== the rest */
+
+int neap__tcp_open (lua_State *L);
+int neap__timer_open (lua_State *L);
+int neap__post_open (lua_State *L);
+void neap__post_free (neap_host *h);
+int neap__lua_preload (lua_State *L);
+
+#endif

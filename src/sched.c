@@ -1,0 +1,569 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** Tasks: coroutines run by the loop. A wait parks the running task (the
+** only lua_yield in neap, tagged with a sentinel so a user's own
+** coroutine.yield is never taken for a park); a waker pushes the results on
+** the task's stack and queues it; the check phase of each loop turn resumes
+** the queued tasks. Timeouts and cancellation wake a task the same way.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "neapi.h"
+
+#define TASK_MT "neap.task"
+
+static char park_sentinel;   /* the value a parking task yields */
+static char tasks_key;       /* registry: thread -> task box */
+
+/* ====================================================== lookup */
+
+/* The task whose thread is 'L', or NULL. */
+neap_task *neap__sched_current (lua_State *L) {
+  neap_task *t;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &tasks_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  lua_rawgetp(L, -1, L);
+  t = lua_touserdata(L, -1);
+  lua_pop(L, 2);  /* pop task and tasks table */
+  return t;
+}
+
+/* The running task; raises when 'fname' is called outside a task. */
+neap_task *neap__sched_check (lua_State *L, const char *fname) {
+  neap_task *t = neap__sched_current(L);
+  if (t == NULL)
+    luaL_error(L, "%s: a wait must run inside a task (neap.task or neap.run)",
+               fname);
+  return t;
+}
+
+/* The 'timeout' field of an options table at 'idx': seconds, or -1. */
+double neap__opt_timeout (lua_State *L, int idx, const char *fname) {
+  double t = -1;
+  if (lua_isnoneornil(L, idx)) return -1;
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    t = lua_tonumber(L, idx);
+  }
+  else {
+    if (!lua_istable(L, idx))
+      luaL_error(L, "bad argument #%d to '%s' (options table expected, got %s)",
+                 idx, fname, luaL_typename(L, idx));
+    if (lua_getfield(L, idx, "timeout") != LUA_TNIL) {
+      if (!lua_isnumber(L, -1))
+        luaL_error(L, "bad argument #%d to '%s' (timeout must be a number)",
+                   idx, fname);
+      t = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);  /* pop timeout */
+  }
+  if (t != -1 && !(t >= 0))
+    luaL_error(L, "bad argument #%d to '%s' (timeout must be >= 0)", idx,
+               fname);
+  return t;
+}
+
+/* ====================================================== ready queue */
+
+static void idle_noop (uv_idle_t *idle) {
+  (void)idle;
+}
+
+void neap__sched_ready (neap_host *h, neap_task *t) {
+  if (h->rcount == h->rcap) {
+    size_t ncap = h->rcap ? h->rcap * 2 : 64, i;
+    neap_task **nq = malloc(ncap * sizeof *nq);
+    if (nq == NULL) abort();
+    for (i = 0; i < h->rcount; i++)
+      nq[i] = h->ready[(h->rhead + i) % h->rcap];
+    free(h->ready);
+    h->ready = nq;
+    h->rhead = 0;
+    h->rcap = ncap;
+  }
+  h->ready[(h->rhead + h->rcount) % h->rcap] = t;
+  if (h->rcount++ == 0) uv_idle_start(&h->idle, idle_noop);
+}
+
+typedef struct task_timer {
+  uv_timer_t timer;    /* first: the uv handle is the struct */
+  neap_host *host;
+} task_timer;
+
+static void task_timer_closed (uv_handle_t *hd) {
+  neap_host *host = ((task_timer *)hd)->host;
+  free(hd);
+  neap__host_closed(host);
+}
+
+static void task_close_timer (neap_task *t) {
+  if (t->timer) {
+    t->timer->data = NULL;
+    uv_close((uv_handle_t *)t->timer, task_timer_closed);
+    t->host->pending_closes++;
+    t->timer = NULL;
+  }
+}
+
+/*
+** Wakes a parked task whose results were pushed on its stack: 'n' values.
+*/
+static void task_wake (neap_task *t, int n) {
+  t->nargs = n;
+  t->status = NEAP_T_READY;
+  t->timed_out_ok = 0;
+  t->unpark = NULL;
+  t->parked_on = NULL;
+  if (t->timer) uv_timer_stop(t->timer);
+  neap__sched_ready(t->host, t);
+}
+
+void neap__sched_wake (neap_task *t, int n) {
+  task_wake(t, n);
+}
+
+static void task_timeout (uv_timer_t *tm) {
+  neap_task *t = tm->data;
+  lua_State *co;
+  if (t == NULL || t->status != NEAP_T_PARKED) return;
+  co = t->co;
+  if (t->unpark) t->unpark(t);
+  if (t->timed_out_ok) {   /* sleep */
+    lua_pushboolean(co, 1);
+    task_wake(t, 1);
+  }
+  else {
+    task_wake(t, neap__push_fail(co, "timeout"));
+  }
+}
+
+/*
+** Parks the running task 't' (whose thread is 'L') until a waker pushes
+** its results, 'timeout' seconds pass (-1: never) or it is cancelled.
+** 'unpark' detaches it from what it waits on when woken by a timeout or a
+** cancellation. Use as 'return neap__sched_park(...)': the values the
+** task is woken with become the C function's results.
+*/
+int neap__sched_park (lua_State *L, neap_task *t, double timeout,
+                      neap_unpark_fn unpark, void *on) {
+  if (t->cancelled) return neap__push_fail(L, "cancelled");
+  t->status = NEAP_T_PARKED;
+  t->unpark = unpark;
+  t->parked_on = on;
+  if (timeout >= 0) {
+    if (t->timer == NULL) {
+      task_timer *tt = malloc(sizeof *tt);
+      if (tt == NULL) return luaL_error(L, "out of memory");
+      uv_timer_init(t->host->loop, &tt->timer);
+      tt->host = t->host;
+      t->timer = &tt->timer;
+    }
+    t->timer->data = t;
+    uv_update_time(t->host->loop);
+    uv_timer_start(t->timer, task_timeout, (uint64_t)(timeout * 1000 + 0.5), 0);
+  }
+  lua_pushlightuserdata(L, &park_sentinel);
+  return lua_yield(L, 1);
+}
+
+/* ====================================================== running */
+
+static void task_finish (neap_host *h, lua_State *co, int nres) {
+  int i;
+  /* keep the results in the box's second user value */
+  lua_rawgetp(h->L, LUA_REGISTRYINDEX, &tasks_key);
+  lua_rawgetp(h->L, -1, co);             /* the task box */
+  lua_createtable(h->L, nres, 1);
+  lua_xmove(co, h->L, nres);
+  for (i = nres; i >= 1; i--) lua_rawseti(h->L, -(i + 1), i);
+  lua_pushinteger(h->L, nres);
+  lua_setfield(h->L, -2, "n");
+  lua_setiuservalue(h->L, -2, 2);
+  lua_pop(h->L, 1);                      /* pop box */
+  lua_pushnil(h->L);
+  lua_rawsetp(h->L, -2, co);             /* tasks[co] = nil */
+  lua_pop(h->L, 1);                      /* pop tasks table */
+}
+
+static void task_wake_joiners (neap_host *h, neap_task *t);
+
+/* Resumes 't' with the values waiting on its stack. */
+static void task_resume (neap_host *h, neap_task *t) {
+  lua_State *co = t->co;
+  int nres = 0, st;
+  int nargs = t->nargs;
+  t->nargs = 0;
+  if (!t->started) {
+    t->started = 1;
+    if (t->cancelled) {    /* cancelled before it ever ran */
+      lua_settop(co, 0);
+      t->status = NEAP_T_DONE;
+      task_finish(h, co, 0);
+      task_wake_joiners(h, t);
+      return;
+    }
+  }
+  t->status = NEAP_T_RUNNING;
+  st = lua_resume(co, NULL, nargs, &nres);
+  if (st == LUA_YIELD) {
+    int parked = (nres == 1 && lua_touserdata(co, -1) == &park_sentinel);
+    lua_pop(co, nres);
+    if (!parked) {  /* a plain coroutine.yield: let the others run */
+      t->status = NEAP_T_READY;
+      neap__sched_ready(h, t);
+    }
+    return;
+  }
+  task_close_timer(t);
+  if (st == LUA_OK) {
+    t->status = NEAP_T_DONE;
+    task_finish(h, co, nres);
+  }
+  else {
+    const char *msg;
+    int quiet;
+    lua_State *L = h->L;
+    t->status = NEAP_T_FAILED;
+    if (lua_type(co, -1) == LUA_TSTRING || luaL_callmeta(co, -1, "__tostring"))
+      msg = lua_tostring(co, -1);
+    else
+      msg = lua_pushfstring(co, "(error object is a %s value)",
+                            luaL_typename(co, -1));
+    quiet = t->quiet || (t->cancelled && strstr(msg, "cancelled") != NULL);
+    luaL_traceback(L, co, msg, 0);
+    if (!quiet) {
+      if (t == h->main)
+        fprintf(stderr, "neap: %s\n", lua_tostring(L, -1));
+      else if (t->name[0])
+        fprintf(stderr, "neap: task '%s' failed: %s\n", t->name,
+                lua_tostring(L, -1));
+      else
+        fprintf(stderr, "neap: task failed: %s\n", lua_tostring(L, -1));
+      fflush(stderr);
+    }
+    if (t == h->main) {
+      neap__host_set_error(h, lua_tostring(L, -1));
+      h->main_failed = 1;
+      uv_stop(h->loop);
+    }
+    /* keep the error value and the traceback in the box */
+    lua_xmove(co, L, 1);                   /* traceback, error */
+    lua_settop(co, 0);
+    lua_resetthread(co);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &tasks_key);
+    lua_rawgetp(L, -1, co);                /* tb, err, tasks, box */
+    lua_createtable(L, 1, 2);
+    lua_pushvalue(L, -4);
+    lua_rawseti(L, -2, 1);                 /* res[1] = err */
+    lua_pushvalue(L, -5);
+    lua_setfield(L, -2, "traceback");
+    lua_pushinteger(L, 1);
+    lua_setfield(L, -2, "n");
+    lua_setiuservalue(L, -2, 2);           /* box.uv2 = res */
+    lua_pop(L, 1);                         /* pop box */
+    lua_pushnil(L);
+    lua_rawsetp(L, -2, co);                /* tasks[co] = nil */
+    lua_pop(L, 3);                         /* pop tasks, err, tb */
+  }
+  task_wake_joiners(h, t);
+}
+
+/* Runs the tasks that are ready, those woken meanwhile included. */
+void neap__sched_run_ready (neap_host *h) {
+  int budget = 100000;
+  while (h->rcount > 0 && budget-- > 0 && !h->dying) {
+    neap_task *t = h->ready[h->rhead];
+    h->rhead = (h->rhead + 1) % h->rcap;
+    h->rcount--;
+    if (t->status == NEAP_T_READY) task_resume(h, t);
+    if (h->main_failed) break;
+  }
+  if (h->rcount == 0) uv_idle_stop(&h->idle);
+}
+
+/* ====================================================== results */
+
+/* Pushes true, results... or nil, err, code for a finished task. */
+static int task_push_results (lua_State *L, int box, neap_task *t) {
+  int n, i;
+  if (t->cancelled) return neap__push_fail(L, "cancelled");
+  lua_getiuservalue(L, box, 2);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return neap__push_fail(L, "cancelled");
+  }
+  lua_getfield(L, -1, "n");
+  n = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  luaL_checkstack(L, n + 3, "too many results");
+  if (t->status == NEAP_T_FAILED) {
+    lua_pushnil(L);
+    lua_rawgeti(L, -2, 1);
+    lua_pushstring(L, "error");
+    lua_remove(L, -4);
+    return 3;
+  }
+  lua_pushboolean(L, 1);
+  for (i = 1; i <= n; i++) lua_rawgeti(L, -1 - i, i);
+  lua_remove(L, -2 - n);
+  return n + 1;
+}
+
+static void task_wake_joiners (neap_host *h, neap_task *t) {
+  neap_task *j = t->joiners;
+  t->joiners = NULL;
+  if (j == NULL) return;
+  lua_rawgetp(h->L, LUA_REGISTRYINDEX, &tasks_key);
+  while (j) {
+    neap_task *next = j->link;
+    j->link = NULL;
+    if (j->status == NEAP_T_PARKED) {
+      int n;
+      /* the joiner's own stack holds the joined task's box at index 1 */
+      lua_State *co = j->co;
+      n = task_push_results(co, 1, t);
+      task_wake(j, n);
+    }
+    j = next;
+  }
+  lua_pop(h->L, 1);
+}
+
+/* ====================================================== Lua functions */
+
+static neap_task *task_check (lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, TASK_MT);
+}
+
+/*
+** neap.task([name,] fn, ...) -> task: starts fn(...) as a task on the next
+** turn of the loop.
+*/
+static int sched_task (lua_State *L) {
+  neap_host *h = neap__host(L);
+  neap_task *t;
+  lua_State *co;
+  int base = 1, nargs;
+  const char *name = NULL;
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    name = lua_tostring(L, 1);
+    base = 2;
+  }
+  luaL_checktype(L, base, LUA_TFUNCTION);
+  nargs = lua_gettop(L) - base;
+  t = lua_newuserdatauv(L, sizeof *t, 2);
+  memset(t, 0, sizeof *t);
+  t->host = h;
+  t->status = NEAP_T_READY;
+  t->results = LUA_NOREF;
+  if (name) snprintf(t->name, sizeof t->name, "%s", name);
+  luaL_setmetatable(L, TASK_MT);
+  co = lua_newthread(L);                   /* box, thread */
+  t->co = co;
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, -3, 1);             /* box.uv1 = thread */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &tasks_key);
+  lua_pushvalue(L, -3);
+  lua_rawsetp(L, -2, co);                  /* tasks[co] = box */
+  lua_pop(L, 2);                           /* pop tasks table, thread */
+  lua_pushvalue(L, base);
+  lua_xmove(L, co, 1);                     /* the function */
+  {
+    int i;
+    luaL_checkstack(co, nargs + 1, "too many arguments");
+    for (i = 1; i <= nargs; i++) lua_pushvalue(L, base + i);
+    lua_xmove(L, co, nargs);
+  }
+  t->nargs = nargs;
+  neap__sched_ready(h, t);
+  return 1;
+}
+
+/* task:join{timeout=} -> true, results... | nil, err, code */
+static void join_unpark (neap_task *j) {
+  neap_task *t = j->parked_on, **pp;
+  for (pp = &t->joiners; *pp; pp = &(*pp)->link)
+    if (*pp == j) { *pp = j->link; break; }
+  j->link = NULL;
+}
+
+static int task_join (lua_State *L) {
+  neap_task *t = task_check(L, 1);
+  double timeout = neap__opt_timeout(L, 2, "join");
+  neap_task *self;
+  if (t->status == NEAP_T_DONE || t->status == NEAP_T_FAILED)
+    return task_push_results(L, 1, t);
+  self = neap__sched_check(L, "join");
+  if (self == t) return luaL_error(L, "join: a task cannot join itself");
+  lua_settop(L, 1);     /* the box stays at index 1 for the waker */
+  self->link = t->joiners;
+  t->joiners = self;
+  return neap__sched_park(L, self, timeout, join_unpark, t);
+}
+
+static void task_unpark_cancelled (neap_task *t) {
+  if (t->unpark) t->unpark(t);
+  task_wake(t, neap__push_fail(t->co, "cancelled"));
+}
+
+/* task:cancel() -> true if the task was still running */
+static int task_cancel (lua_State *L) {
+  neap_task *t = task_check(L, 1);
+  if (t->status == NEAP_T_DONE || t->status == NEAP_T_FAILED) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  t->cancelled = 1;
+  if (t->status == NEAP_T_PARKED) task_unpark_cancelled(t);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* task:status() -> "ready" | "running" | "parked" | "done" | "failed" | "cancelled" */
+static int task_status (lua_State *L) {
+  static const char *const names[] = {"ready", "running", "parked", "done",
+                                      "failed"};
+  neap_task *t = task_check(L, 1);
+  if (t->cancelled && (t->status == NEAP_T_DONE || t->status == NEAP_T_FAILED))
+    lua_pushliteral(L, "cancelled");
+  else
+    lua_pushstring(L, names[t->status]);
+  return 1;
+}
+
+static int task_set_name (lua_State *L) {
+  neap_task *t = task_check(L, 1);
+  snprintf(t->name, sizeof t->name, "%s", luaL_checkstring(L, 2));
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int task_get_name (lua_State *L) {
+  neap_task *t = task_check(L, 1);
+  if (t->name[0]) lua_pushstring(L, t->name);
+  else lua_pushnil(L);
+  return 1;
+}
+
+/* task:_quiet(): its failure is reported by whoever runs it (neap.run) */
+static int task_quiet (lua_State *L) {
+  neap_task *t = task_check(L, 1);
+  t->quiet = 1;
+  return 0;
+}
+
+static int task_tostring (lua_State *L) {
+  neap_task *t = task_check(L, 1);
+  lua_pushfstring(L, "neap.task (%s%s%p)", t->name, t->name[0] ? " " : "",
+                  (void *)t);
+  return 1;
+}
+
+static int task_gc (lua_State *L) {
+  neap_task *t = task_check(L, 1);
+  task_close_timer(t);
+  return 0;
+}
+
+/* neap.sleep(seconds) -> true | nil, "cancelled" */
+static int sched_sleep (lua_State *L) {
+  double s = luaL_checknumber(L, 1);
+  neap_task *t = neap__sched_check(L, "sleep");
+  luaL_argcheck(L, s >= 0, 1, "seconds must be >= 0");
+  t->timed_out_ok = !t->cancelled;
+  return neap__sched_park(L, t, s, NULL, NULL);
+}
+
+/* neap.core.park([timeout]): a wait for the Lua layer's own wait lists */
+static void lua_unpark (neap_task *t) { (void)t; }
+
+static int sched_park (lua_State *L) {
+  double timeout = neap__opt_timeout(L, 1, "park");
+  neap_task *t = neap__sched_check(L, "park");
+  return neap__sched_park(L, t, timeout, lua_unpark, NULL);
+}
+
+/* neap.core.wake(task, ...) -> true if the task was parked by park() */
+static int sched_wake (lua_State *L) {
+  neap_task *t = task_check(L, 1);
+  int n = lua_gettop(L) - 1;
+  if (t->status != NEAP_T_PARKED || t->unpark != lua_unpark) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  luaL_checkstack(t->co, n, "too many values");
+  lua_xmove(L, t->co, n);
+  task_wake(t, n);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int sched_current (lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &tasks_key) != LUA_TTABLE)
+    return 0;
+  lua_rawgetp(L, -1, L);
+  return 1;
+}
+
+static int sched_now (lua_State *L) {
+  lua_pushnumber(L, (double)uv_hrtime() / 1e9);
+  return 1;
+}
+
+/* neap.core.task_done(task) -> true when finished (for neap.run) */
+static int sched_task_done (lua_State *L) {
+  neap_task *t = task_check(L, 1);
+  lua_pushboolean(L, t->status == NEAP_T_DONE || t->status == NEAP_T_FAILED);
+  return 1;
+}
+
+/* neap.core.task_error(task) -> error value, traceback (failed tasks) */
+static int sched_task_error (lua_State *L) {
+  neap_task *t = task_check(L, 1);
+  if (t->status != NEAP_T_FAILED) return 0;
+  lua_getiuservalue(L, 1, 2);
+  lua_rawgeti(L, -1, 1);
+  lua_getfield(L, -2, "traceback");
+  return 2;
+}
+
+int neap__sched_open (lua_State *L) {
+  static const luaL_Reg meth[] = {
+    {"join", task_join},
+    {"cancel", task_cancel},
+    {"status", task_status},
+    {"set_name", task_set_name},
+    {"name", task_get_name},
+    {"_quiet", task_quiet},
+    {NULL, NULL}
+  };
+  static const luaL_Reg metameth[] = {
+    {"__index", NULL},
+    {"__tostring", task_tostring},
+    {"__gc", task_gc},
+    {NULL, NULL}
+  };
+  static const luaL_Reg funcs[] = {
+    {"task", sched_task},
+    {"sleep", sched_sleep},
+    {"park", sched_park},
+    {"wake", sched_wake},
+    {"current", sched_current},
+    {"now", sched_now},
+    {"task_done", sched_task_done},
+    {"task_error", sched_task_error},
+    {NULL, NULL}
+  };
+  neap__newmeta(L, TASK_MT, meth, metameth);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &tasks_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &tasks_key);
+  }
+  else lua_pop(L, 1);
+  luaL_setfuncs(L, funcs, 0);
+  return 0;
+}

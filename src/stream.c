@@ -1,0 +1,956 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** Streams: one interface over TCP, Unix sockets, pipes, TTYs, files and
+** closed descriptors. Reads land at the tail of the stream's buffer (the
+** alloc callback hands out its free space), framing scans only new bytes,
+** and a complete frame wakes the one parked reader. Writes try
+** uv_try_write first and queue the rest without copying; a writer above
+** the high-water mark parks until the queue drains below the low one.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "neapi.h"
+
+#define STREAM_MT "neap.stream"
+#define READ_CHUNK (64 * 1024)
+
+typedef struct write_req {
+  uv_write_t req;
+  neap_stream *s;
+  size_t len;
+  int ref;               /* registry ref of the string (or table) written */
+  uv_buf_t bufs[1];
+} write_req;
+
+typedef struct neap_fwrite {
+  uv_fs_t req;
+  struct neap_fwrite *next;
+  neap_stream *s;
+  uv_buf_t buf;
+  int ref;
+} neap_fwrite;
+
+static void stream_deliver (neap_stream *s);
+static void stream_flow (neap_stream *s);
+
+/* ====================================================== helpers */
+
+neap_stream *neap__stream_check (lua_State *L, int idx) {
+  return neap__handle_check(L, idx, STREAM_MT, "stream");
+}
+
+static int stream_at_end (neap_stream *s) {
+  return s->eof || s->err || (s->h.flags & NEAP_H_CLOSING);
+}
+
+/* Keeps the loop alive while a task waits on 's' or callbacks are set. */
+void neap__stream_ref (neap_stream *s, int on) {
+  (void)on;
+  if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_NONE) return;
+  if (s->h.flags & NEAP_H_UVCLOSE) return;
+  if (s->reader || s->writer || s->cb_mode) uv_ref(&s->u.handle);
+  else uv_unref(&s->u.handle);
+}
+
+/* Wakes the parked reader or writer of 's' with nil, word, word. */
+static void stream_wake_fail (neap_task **slot, const char *word, int uverr) {
+  neap_task *t = *slot;
+  if (t == NULL) return;
+  *slot = NULL;
+  if (uverr) neap__sched_wake(t, neap__push_error(t->co, uverr));
+  else neap__sched_wake(t, neap__push_fail(t->co, word));
+}
+
+/* ====================================================== uv streams */
+
+static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
+  neap_stream *s = hd->data;
+  size_t avail = 0;
+  char *p = neap__buf_reserve(&s->rb, READ_CHUNK, &avail);
+  (void)suggested;
+  *buf = uv_buf_init(p, p ? (unsigned)avail : 0);
+}
+
+static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  neap_stream *s = st->data;
+  (void)buf;
+  if (nread > 0) neap__buf_commit(&s->rb, (size_t)nread);
+  else if (nread == UV_EOF) s->eof = 1;
+  else if (nread < 0) s->err = (int)nread;
+  else return;
+  if (s->h.host->dying) return;
+  stream_deliver(s);
+}
+
+static int uvs_read_start (neap_stream *s) {
+  return uv_read_start(&s->u.stream, uvs_alloc, uvs_read);
+}
+
+static void uvs_read_stop (neap_stream *s) {
+  uv_read_stop(&s->u.stream);
+}
+
+static void uvs_closed (uv_handle_t *hd) {
+  neap_stream *s = hd->data;
+  neap_host *host = s->h.host;
+  neap__handle_freed(&s->h);
+  neap__buf_free(&s->rb);
+  free(s);
+  neap__host_closed(host);
+}
+
+static void uvs_close (neap_stream *s) {
+  if (s->h.flags & NEAP_H_UVCLOSE) return;
+  s->h.flags |= NEAP_H_UVCLOSE;
+  s->h.host->pending_closes++;
+  uv_close(&s->u.handle, uvs_closed);
+}
+
+static const neap_stream_backend uvs_backend = {
+  uvs_read_start, uvs_read_stop, uvs_close
+};
+
+/* ====================================================== files */
+
+static void file_maybe_free (neap_stream *s) {
+  neap_host *host = s->h.host;
+  if (!(s->h.flags & NEAP_H_UVCLOSE) || s->fsreq || s->fq) return;
+  neap__handle_freed(&s->h);
+  if (s->fd > 2) {
+    uv_fs_t req;
+    uv_fs_close(NULL, &req, s->fd, NULL);
+    uv_fs_req_cleanup(&req);
+  }
+  neap__buf_free(&s->rb);
+  free(s);
+  neap__host_closed(host);
+}
+
+static void file_read_cb (uv_fs_t *req) {
+  neap_stream *s = req->data;
+  ssize_t n = req->result;
+  uv_fs_req_cleanup(req);
+  free(req);
+  s->fsreq = NULL;
+  if (s->h.flags & NEAP_H_UVCLOSE) {
+    file_maybe_free(s);
+    return;
+  }
+  if (n > 0) {
+    neap__buf_commit(&s->rb, (size_t)n);
+    if (s->offset >= 0) s->offset += n;
+  }
+  else if (n == 0) s->eof = 1;
+  else s->err = (int)n;
+  stream_deliver(s);
+}
+
+static int file_read_start (neap_stream *s) {
+  uv_fs_t *req;
+  size_t avail = 0;
+  char *p;
+  uv_buf_t b;
+  int r;
+  if (s->fsreq || s->eof || s->err) return 0;
+  p = neap__buf_reserve(&s->rb, READ_CHUNK, &avail);
+  if (p == NULL) return UV_ENOMEM;
+  req = malloc(sizeof *req);
+  if (req == NULL) return UV_ENOMEM;
+  req->data = s;
+  b = uv_buf_init(p, (unsigned)avail);
+  r = uv_fs_read(s->h.host->loop, req, s->fd, &b, 1, s->offset, file_read_cb);
+  if (r < 0) {
+    free(req);
+    return r;
+  }
+  s->fsreq = req;
+  return 0;
+}
+
+static void file_read_stop (neap_stream *s) {
+  (void)s;   /* the read in flight finishes; no new one starts */
+}
+
+static void file_close (neap_stream *s) {
+  if (s->h.flags & NEAP_H_UVCLOSE) return;
+  s->h.flags |= NEAP_H_UVCLOSE;
+  s->h.host->pending_closes++;
+  file_maybe_free(s);
+}
+
+static const neap_stream_backend file_backend = {
+  file_read_start, file_read_stop, file_close
+};
+
+static int none_read_start (neap_stream *s) {
+  s->eof = 1;
+  stream_deliver(s);
+  return 0;
+}
+
+static const neap_stream_backend none_backend = {
+  none_read_start, file_read_stop, file_close
+};
+
+/* ====================================================== flow */
+
+/*
+** Starts or stops reading: read while someone waits for data, callbacks are
+** set, or (after a first read) while the buffer is under its high-water
+** mark; stop at the end or when nobody consumes and the buffer is full.
+*/
+static void stream_flow (neap_stream *s) {
+  int want;
+  if (s->h.flags & NEAP_H_UVCLOSE) return;
+  want = s->started_reading && !s->eof && !s->err &&
+         !(s->h.flags & NEAP_H_CLOSING) &&
+         (s->reader || s->cb_mode || neap__buf_len(&s->rb) < s->rhwm);
+  if (want && (!s->reading || s->kind == NEAP_S_FILE)) {
+    int r = s->be->read_start(s);
+    if (r < 0) s->err = r;
+    else s->reading = 1;
+  }
+  else if (!want && s->reading) {
+    s->be->read_stop(s);
+    s->reading = 0;
+  }
+}
+
+/* Pushes the outcome 'r' of the framing request of 's' on L; consumes. */
+static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
+  neap_frame *f = &s->rq.f;
+  switch (r) {
+    case NEAP_FRAME_OK:
+      lua_pushlstring(L, neap__buf_data(&s->rb), f->len);
+      neap__buf_consume(&s->rb, f->consume);
+      if (f->kind == NEAP_FRAME_UNTIL) {
+        if (f->which >= 0)
+          lua_pushlstring(L, f->delims[f->which].p, f->delims[f->which].len);
+        else
+          lua_pushnil(L);
+        return 2;
+      }
+      return 1;
+    case NEAP_FRAME_TOOLARGE:
+      return neap__push_fail(L, "frame too large");
+    default:   /* END */
+      if (s->err) return neap__push_error(L, s->err);
+      if (s->eof) return neap__push_fail(L, "eof");
+      return neap__push_fail(L, "closed");
+  }
+}
+
+/* New bytes, the end or an error arrived: satisfy the parked reader. */
+static void stream_deliver (neap_stream *s) {
+  neap_task *t = s->reader;
+  if (t != NULL) {
+    int r = neap__buf_frame(&s->rb, &s->rq.f, stream_at_end(s));
+    if (r != NEAP_FRAME_MORE) {
+      s->reader = NULL;
+      neap__sched_wake(t, stream_push_frame(t->co, s, r));
+      neap__stream_ref(s, 0);
+    }
+  }
+  if (s->cb_mode && !s->h.host->dying) {
+    lua_State *L = s->h.host->L;
+    if (lua_rawgeti(L, LUA_REGISTRYINDEX, s->h.cbref) == LUA_TFUNCTION) {
+      lua_pushlightuserdata(L, s);
+      if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        lua_writestringerror("neap: stream callback failed: %s\n",
+                             lua_tostring(L, -1));
+        lua_pop(L, 1);
+      }
+    }
+    else lua_pop(L, 1);
+  }
+  stream_flow(s);
+}
+
+static void stream_unpark_reader (neap_task *t) {
+  neap_stream *s = t->parked_on;
+  if (s->reader == t) {
+    s->reader = NULL;
+    neap__stream_ref(s, 0);
+    stream_flow(s);
+  }
+}
+
+/*
+** The shared body of every read: answer from the buffer when it can,
+** else park the running task as the stream's reader.
+*/
+static int stream_read_frame (lua_State *L, neap_stream *s, int optidx,
+                              const char *fname) {
+  double timeout = neap__opt_timeout(L, optidx, fname);
+  int r;
+  neap_task *t;
+  if (s->reader)
+    return luaL_error(L, "%s: another task is already reading this stream",
+                      fname);
+  if (s->cb_mode)
+    return luaL_error(L, "%s: this stream delivers its data to callbacks "
+                      "(s:on); call s:off() first", fname);
+  s->rq.f.scan = 0;
+  s->started_reading = 1;
+  r = neap__buf_frame(&s->rb, &s->rq.f, stream_at_end(s));
+  if (r == NEAP_FRAME_MORE) {
+    stream_flow(s);   /* a first read may find the end at once */
+    r = neap__buf_frame(&s->rb, &s->rq.f, stream_at_end(s));
+  }
+  if (r != NEAP_FRAME_MORE) {
+    int n = stream_push_frame(L, s, r);
+    stream_flow(s);
+    return n;
+  }
+  t = neap__sched_check(L, fname);
+  if (t->cancelled) return neap__push_fail(L, "cancelled");
+  s->reader = t;
+  neap__stream_ref(s, 1);
+  stream_flow(s);
+  return neap__sched_park(L, t, timeout, stream_unpark_reader, s);
+}
+
+/* ====================================================== reads */
+
+/* s:read([n] [, opts]) -> up to n bytes (default 64 KiB) | nil, err, code */
+static int stream_read (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  int opt = 2;
+  lua_Integer n = READ_CHUNK;
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    n = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, n > 0, 2, "size must be positive");
+    opt = 3;
+  }
+  else if (!lua_isnoneornil(L, 2) && !lua_istable(L, 2))
+    luaL_typeerror(L, 2, "number or options table");
+  s->rq.f.kind = NEAP_FRAME_READ;
+  s->rq.f.n = (size_t)n;
+  return stream_read_frame(L, s, opt, "read");
+}
+
+/* s:read_exactly(n [, opts]) -> n bytes | nil, "eof", "eof" (bytes stay) */
+static int stream_read_exactly (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0, 2, "size must be >= 0");
+  s->rq.f.kind = NEAP_FRAME_EXACTLY;
+  s->rq.f.n = (size_t)n;
+  return stream_read_frame(L, s, 3, "read_exactly");
+}
+
+/* s:read_line{timeout=, keep=false} -> line | nil, err, code */
+static int stream_read_line (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  int keep = 0;
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "keep");
+    keep = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  s->rq.f.kind = NEAP_FRAME_LINE;
+  s->rq.f.keep = keep;
+  s->rq.f.max = s->max_frame;
+  return stream_read_frame(L, s, 2, "read_line");
+}
+
+/* Fills the request's delimiters from a string or a list at 'idx'. */
+static void stream_get_delims (lua_State *L, neap_stream *s, int idx,
+                               const char *fname) {
+  neap_frame *f = &s->rq.f;
+  int i, n;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    s->rq.d[0].p = lua_tolstring(L, idx, &s->rq.d[0].len);
+    n = 1;
+  }
+  else if (lua_istable(L, idx)) {
+    n = (int)lua_rawlen(L, idx);
+    if (n < 1 || n > NEAP_MAX_DELIMS)
+      luaL_error(L, "bad argument #%d to '%s' (1 to %d delimiters expected)",
+                 idx, fname, NEAP_MAX_DELIMS);
+    for (i = 0; i < n; i++) {
+      if (lua_rawgeti(L, idx, i + 1) != LUA_TSTRING)
+        luaL_error(L, "bad argument #%d to '%s' (delimiter %d is not a "
+                   "string)", idx, fname, i + 1);
+      s->rq.d[i].p = lua_tolstring(L, -1, &s->rq.d[i].len);
+      lua_pop(L, 1);   /* the table keeps the string alive */
+    }
+  }
+  else {
+    luaL_typeerror(L, idx, "string or list of strings");
+    return;
+  }
+  for (i = 0; i < n; i++)
+    if (s->rq.d[i].len == 0)
+      luaL_error(L, "bad argument #%d to '%s' (empty delimiter)", idx, fname);
+  f->delims = s->rq.d;
+  f->ndelims = n;
+}
+
+/* s:read_until(delims [, opts]) -> data, delimiter | nil, err, code */
+static int stream_read_until (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  int keep = 0;
+  stream_get_delims(L, s, 2, "read_until");
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "keep");
+    keep = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  s->rq.f.kind = NEAP_FRAME_UNTIL;
+  s->rq.f.keep = keep;
+  s->rq.f.max = s->max_frame;
+  return stream_read_frame(L, s, 3, "read_until");
+}
+
+/* s:read_all{timeout=} -> everything up to EOF (maybe "") */
+static int stream_read_all (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  s->rq.f.kind = NEAP_FRAME_ALL;
+  if (s->err && neap__buf_len(&s->rb) == 0) return neap__push_error(L, s->err);
+  return stream_read_frame(L, s, 2, "read_all");
+}
+
+/* s:buffered() -> bytes received and not yet read */
+static int stream_buffered (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  lua_pushinteger(L, (lua_Integer)neap__buf_len(&s->rb));
+  return 1;
+}
+
+/* ====================================================== writes */
+
+static void stream_wake_writer (neap_stream *s) {
+  neap_task *t = s->writer;
+  int done;
+  if (t == NULL) return;
+  if (s->werr) {
+    stream_wake_fail(&s->writer, NULL, s->werr);
+    neap__stream_ref(s, 0);
+    return;
+  }
+  switch (s->writer_what) {
+    case 0: done = s->queued <= s->lwm; break;
+    default: done = s->nwrites == 0; break;
+  }
+  if (done) {
+    s->writer = NULL;
+    lua_pushboolean(t->co, 1);
+    neap__sched_wake(t, 1);
+    neap__stream_ref(s, 0);
+  }
+}
+
+static void stream_unpark_writer (neap_task *t) {
+  neap_stream *s = t->parked_on;
+  if (s->writer == t) {
+    s->writer = NULL;
+    neap__stream_ref(s, 0);
+  }
+}
+
+static void stream_write_cb (uv_write_t *req, int status) {
+  write_req *w = (write_req *)req;
+  neap_stream *s = w->s;
+  neap_host *host = s->h.host;
+  s->queued -= w->len;
+  s->nwrites--;
+  if (!host->dying) luaL_unref(host->L, LUA_REGISTRYINDEX, w->ref);
+  free(w);
+  if (status < 0 && status != UV_ECANCELED && !s->werr) s->werr = status;
+  if (host->dying) return;
+  if ((s->h.flags & NEAP_H_CLOSING) && s->nwrites == 0) {
+    s->be->close(s);    /* a lingering close: all was sent */
+    return;
+  }
+  stream_wake_writer(s);
+}
+
+static void file_write_next (neap_stream *s);
+
+static void file_write_cb (uv_fs_t *req) {
+  neap_fwrite *w = req->data;
+  neap_stream *s = w->s;
+  neap_host *host = s->h.host;
+  ssize_t r = req->result;
+  uv_fs_req_cleanup(req);
+  if (r >= 0 && (size_t)r < w->buf.len) {   /* short write: the rest */
+    w->buf.base += r;
+    w->buf.len -= (size_t)r;
+    s->queued -= (size_t)r;
+    if (uv_fs_write(host->loop, &w->req, s->fd, &w->buf, 1, -1,
+                    file_write_cb) == 0)
+      return;
+    r = UV_EIO;
+  }
+  s->queued -= w->buf.len;
+  s->fq = w->next;
+  if (s->fq == NULL) s->fq_tail = NULL;
+  s->nwrites--;
+  if (!host->dying) luaL_unref(host->L, LUA_REGISTRYINDEX, w->ref);
+  free(w);
+  if (r < 0 && !s->werr) s->werr = (int)r;
+  if (s->h.flags & NEAP_H_UVCLOSE) {
+    if (s->fq) file_write_next(s);
+    else file_maybe_free(s);
+    return;
+  }
+  if (host->dying) return;
+  if (s->fq) file_write_next(s);
+  if ((s->h.flags & NEAP_H_CLOSING) && s->nwrites == 0) {
+    s->be->close(s);
+    return;
+  }
+  stream_wake_writer(s);
+}
+
+static void file_write_next (neap_stream *s) {
+  neap_fwrite *w = s->fq;
+  int r = uv_fs_write(s->h.host->loop, &w->req, s->fd, &w->buf, 1, -1,
+                      file_write_cb);
+  if (r < 0) {
+    w->req.result = r;
+    file_write_cb(&w->req);
+  }
+}
+
+/* Queues 'len' bytes at 'p' (kept alive by registry ref 'ref') on a file. */
+static int file_write (neap_stream *s, const char *p, size_t len, int ref) {
+  neap_fwrite *w = malloc(sizeof *w);
+  if (w == NULL) return UV_ENOMEM;
+  w->req.data = w;
+  w->s = s;
+  w->buf = uv_buf_init((char *)p, (unsigned)len);
+  w->ref = ref;
+  w->next = NULL;
+  s->queued += len;
+  s->nwrites++;
+  if (s->fq_tail) s->fq_tail->next = w;
+  else {
+    s->fq = w;
+    s->fq_tail = w;
+    file_write_next(s);
+    return 0;
+  }
+  s->fq_tail = w;
+  return 0;
+}
+
+/*
+** s:write(data, ...) -> s | nil, err, code. Strings are sent without a
+** copy: what uv_try_write does not take at once is queued with a
+** reference to the string itself.
+*/
+static int stream_write (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  int nargs = lua_gettop(L) - 1, i, nb = 0, ref;
+  uv_buf_t bufs[16];
+  size_t total = 0;
+  neap_task *t;
+  if (nargs < 1) luaL_argerror(L, 2, "string expected, got no value");
+  if (nargs > 16) return luaL_error(L, "write: at most 16 strings at once");
+  for (i = 0; i < nargs; i++) {
+    size_t len;
+    const char *p;
+    if (lua_type(L, i + 2) == LUA_TNUMBER) {
+      lua_pushvalue(L, i + 2);
+      lua_tostring(L, -1);
+      lua_replace(L, i + 2);
+    }
+    p = luaL_checklstring(L, i + 2, &len);
+    if (len == 0) continue;
+    bufs[nb++] = uv_buf_init((char *)p, (unsigned)len);
+    total += len;
+  }
+  if (s->werr) return neap__push_error(L, s->werr);
+  if (s->shut) return neap__push_error(L, UV_EPIPE);
+  if (total == 0) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  if (s->kind == NEAP_S_NONE) return neap__push_error(L, UV_EBADF);
+  if (s->kind != NEAP_S_FILE && s->nwrites == 0) {
+    int n = uv_try_write(&s->u.stream, bufs, nb);
+    if (n > 0) {
+      size_t left = (size_t)n;
+      int k = 0;
+      total -= left;
+      while (k < nb && left >= bufs[k].len) left -= bufs[k++].len;
+      if (k == nb) {
+        lua_settop(L, 1);
+        return 1;
+      }
+      bufs[k].base += left;
+      bufs[k].len -= left;
+      memmove(bufs, bufs + k, (nb - k) * sizeof *bufs);
+      nb -= k;
+    }
+    else if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
+      s->werr = n;
+      return neap__push_error(L, n);
+    }
+  }
+  /* keep the strings alive until they are sent */
+  if (nargs == 1) lua_pushvalue(L, 2);
+  else {
+    lua_createtable(L, nargs, 0);
+    for (i = 0; i < nargs; i++) {
+      lua_pushvalue(L, i + 2);
+      lua_rawseti(L, -2, i + 1);
+    }
+  }
+  ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (s->kind == NEAP_S_FILE) {
+    int r = 0;
+    for (i = 0; i < nb && r == 0; i++) {
+      if (i > 0) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+        r = file_write(s, bufs[i].base, bufs[i].len,
+                       luaL_ref(L, LUA_REGISTRYINDEX));
+      }
+      else r = file_write(s, bufs[i].base, bufs[i].len, ref);
+    }
+    if (r < 0) return neap__push_error(L, r);
+  }
+  else {
+    write_req *w = malloc(sizeof *w + nb * sizeof(uv_buf_t));
+    int r;
+    if (w == NULL) {
+      luaL_unref(L, LUA_REGISTRYINDEX, ref);
+      return luaL_error(L, "write: out of memory");
+    }
+    w->s = s;
+    w->len = total;
+    w->ref = ref;
+    memcpy(w->bufs, bufs, nb * sizeof *bufs);
+    r = uv_write(&w->req, &s->u.stream, w->bufs, nb, stream_write_cb);
+    if (r < 0) {
+      luaL_unref(L, LUA_REGISTRYINDEX, ref);
+      free(w);
+      s->werr = r;
+      return neap__push_error(L, r);
+    }
+    s->queued += total;
+    s->nwrites++;
+  }
+  if (s->queued > s->hwm && s->writer == NULL &&
+      (t = neap__sched_current(L)) != NULL && !t->cancelled) {
+    lua_settop(L, 1);
+    s->writer = t;
+    s->writer_what = 0;
+    neap__stream_ref(s, 1);
+    return neap__sched_park(L, t, s->wtimeout, stream_unpark_writer, s);
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* s:flush{timeout=} -> s once everything written so far is sent */
+static int stream_flush (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  double timeout = neap__opt_timeout(L, 2, "flush");
+  neap_task *t;
+  if (s->werr) return neap__push_error(L, s->werr);
+  if (s->nwrites == 0) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  t = neap__sched_check(L, "flush");
+  if (s->writer)
+    return luaL_error(L, "flush: another task is already writing this stream");
+  lua_settop(L, 1);
+  s->writer = t;
+  s->writer_what = 1;
+  neap__stream_ref(s, 1);
+  return neap__sched_park(L, t, timeout, stream_unpark_writer, s);
+}
+
+static void stream_shutdown_cb (uv_shutdown_t *req, int status) {
+  neap_stream *s = req->data;
+  free(req);
+  if (status < 0 && status != UV_ECANCELED && !s->werr) s->werr = status;
+  (void)s;
+}
+
+/* s:shutdown() -> s: no more writes; the peer reads EOF after the queue */
+static int stream_shutdown (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  lua_settop(L, 1);
+  if (s->shut) return 1;
+  s->shut = 1;
+  if (s->kind == NEAP_S_TCP || s->kind == NEAP_S_PIPE) {
+    uv_shutdown_t *req = malloc(sizeof *req);
+    int r;
+    if (req == NULL) return luaL_error(L, "shutdown: out of memory");
+    req->data = s;
+    r = uv_shutdown(req, &s->u.stream, stream_shutdown_cb);
+    if (r < 0) {
+      free(req);
+      return neap__push_error(L, r);
+    }
+  }
+  return 1;
+}
+
+/*
+** The handle's close: wake the waiters, stop reading, and close the
+** descriptor once what was written before is sent (a lingering close).
+*/
+static void stream_vt_close (neap_handle *h) {
+  neap_stream *s = (neap_stream *)h;
+  if (!h->host->dying) {
+    stream_wake_fail(&s->reader, "closed", 0);
+    stream_wake_fail(&s->writer, "closed", 0);
+  }
+  if (s->reading && s->kind != NEAP_S_FILE) {
+    s->be->read_stop(s);
+    s->reading = 0;
+  }
+  if (s->nwrites == 0 || h->host->dying) s->be->close(s);
+  else if (s->kind != NEAP_S_FILE && s->kind != NEAP_S_NONE)
+    uv_ref(&s->u.handle);
+}
+
+static void stream_vt_force (neap_handle *h) {
+  neap_stream *s = (neap_stream *)h;
+  s->be->close(s);
+}
+
+static const neap_handle_vt stream_vt = {
+  STREAM_MT, "stream", stream_vt_close, stream_vt_force
+};
+
+/* s:close() -> true; idempotent; pending writes are still sent */
+static int stream_close (lua_State *L) {
+  neap_handle **box = luaL_checkudata(L, 1, STREAM_MT);
+  if (*box) neap__handle_close(*box);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int stream_is_closed (lua_State *L) {
+  neap_handle **box = luaL_checkudata(L, 1, STREAM_MT);
+  lua_pushboolean(L, *box == NULL);
+  return 1;
+}
+
+/* s:set_limits{max_frame=, high_water=, low_water=, read_high_water=, write_timeout=} -> s */
+static int stream_set_limits (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  static const char *const names[] = {"max_frame", "high_water", "low_water",
+                                      "read_high_water", NULL};
+  size_t *fields[4];
+  int i;
+  fields[0] = &s->max_frame;
+  fields[1] = &s->hwm;
+  fields[2] = &s->lwm;
+  fields[3] = &s->rhwm;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  for (i = 0; names[i]; i++) {
+    if (lua_getfield(L, 2, names[i]) != LUA_TNIL) {
+      lua_Integer v;
+      if (!lua_isinteger(L, -1) || (v = lua_tointeger(L, -1)) < 0)
+        return luaL_error(L, "bad argument #2 to 'set_limits' (%s must be an "
+                          "integer >= 0)", names[i]);
+      *fields[i] = (size_t)v;
+    }
+    lua_pop(L, 1);
+  }
+  if (lua_getfield(L, 2, "write_timeout") != LUA_TNIL) {
+    double v = luaL_checknumber(L, -1);
+    if (!(v >= 0))
+      return luaL_error(L, "bad argument #2 to 'set_limits' (write_timeout "
+                        "must be >= 0)");
+    s->wtimeout = v;
+  }
+  lua_pop(L, 1);
+  if (s->lwm > s->hwm) s->lwm = s->hwm;
+  stream_flow(s);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* s:limits() -> table of the current limits */
+static int stream_limits (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  lua_createtable(L, 0, 5);
+  lua_pushinteger(L, (lua_Integer)s->max_frame);
+  lua_setfield(L, -2, "max_frame");
+  lua_pushinteger(L, (lua_Integer)s->hwm);
+  lua_setfield(L, -2, "high_water");
+  lua_pushinteger(L, (lua_Integer)s->lwm);
+  lua_setfield(L, -2, "low_water");
+  lua_pushinteger(L, (lua_Integer)s->rhwm);
+  lua_setfield(L, -2, "read_high_water");
+  lua_pushinteger(L, (lua_Integer)s->queued);
+  lua_setfield(L, -2, "queued");
+  return 1;
+}
+
+/* s:write_queue_size() -> bytes written but not yet sent */
+static int stream_queued (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  lua_pushinteger(L, (lua_Integer)s->queued);
+  return 1;
+}
+
+static int stream_tostring (lua_State *L) {
+  static const char *const kinds[] = {"tcp", "pipe", "tty", "file", "poll",
+                                      "none"};
+  neap_handle **box = luaL_checkudata(L, 1, STREAM_MT);
+  if (*box == NULL) lua_pushliteral(L, "neap.stream (closed)");
+  else lua_pushfstring(L, "neap.stream (%s %p)",
+                       kinds[((neap_stream *)*box)->kind], (void *)*box);
+  return 1;
+}
+
+static int stream_kind (lua_State *L) {
+  static const char *const kinds[] = {"tcp", "pipe", "tty", "file", "poll",
+                                      "none"};
+  neap_stream *s = neap__stream_check(L, 1);
+  lua_pushstring(L, kinds[s->kind]);
+  return 1;
+}
+
+/* s:fileno() -> the descriptor, or nil */
+static int stream_fileno (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  uv_os_fd_t fd;
+  if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_POLL) fd = s->fd;
+  else if (s->kind == NEAP_S_NONE || uv_fileno(&s->u.handle, &fd) != 0)
+    return 0;
+  lua_pushinteger(L, fd);
+  return 1;
+}
+
+/* ====================================================== making streams */
+
+/*
+** Pushes a new stream box and returns its struct, ready for the caller to
+** initialise u.* (then neap__stream_init_uv) or to make it a file.
+*/
+neap_stream *neap__stream_new (lua_State *L, int kind) {
+  neap_host *host = neap__host(L);
+  neap_handle **box = neap__handle_newbox(L, STREAM_MT);
+  neap_stream *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    luaL_error(L, "out of memory");
+    return NULL;
+  }
+  neap__handle_init(host, &s->h, &stream_vt, box);
+  neap__buf_init(&s->rb);
+  s->kind = kind;
+  s->fd = -1;
+  s->offset = -1;
+  s->hwm = 256 * 1024;
+  s->lwm = 64 * 1024;
+  s->rhwm = 256 * 1024;
+  s->max_frame = NEAP_DEFAULT_MAX_FRAME;
+  s->wtimeout = -1;
+  s->be = &none_backend;
+  return s;
+}
+
+/* After u.* is initialised: a libuv stream, unreferenced until waited on. */
+int neap__stream_init_uv (neap_stream *s) {
+  s->be = &uvs_backend;
+  s->u.handle.data = s;
+  uv_unref(&s->u.handle);
+  return 0;
+}
+
+void neap__stream_init_file (neap_stream *s, int fd, int64_t offset) {
+  s->kind = NEAP_S_FILE;
+  s->be = &file_backend;
+  s->fd = fd;
+  s->offset = offset;
+}
+
+/*
+** Pushes a stream over descriptor 'fd': a TTY, pipe or socket becomes a
+** libuv stream, a regular file or device goes through the thread pool,
+** and a closed descriptor reads as EOF. 'std' marks stdio (writes block).
+*/
+int neap__stream_wrap_fd (lua_State *L, int fd, int std) {
+  neap_host *host = neap__host(L);
+  uv_handle_type t = uv_guess_handle(fd);
+  neap_stream *s;
+  int r = 0;
+  switch (t) {
+    case UV_TTY:
+      s = neap__stream_new(L, NEAP_S_TTY);
+      r = uv_tty_init(host->loop, &s->u.tty, fd, fd == 0);
+      break;
+    case UV_NAMED_PIPE:
+      s = neap__stream_new(L, NEAP_S_PIPE);
+      r = uv_pipe_init(host->loop, &s->u.pipe, 0);
+      if (r == 0) r = uv_pipe_open(&s->u.pipe, fd);
+      break;
+    case UV_TCP:
+      s = neap__stream_new(L, NEAP_S_TCP);
+      r = uv_tcp_init(host->loop, &s->u.tcp);
+      if (r == 0) r = uv_tcp_open(&s->u.tcp, fd);
+      break;
+    case UV_FILE:
+      s = neap__stream_new(L, NEAP_S_FILE);
+      neap__stream_init_file(s, fd, -1);
+      return 1;
+    default:
+      s = neap__stream_new(L, NEAP_S_NONE);
+      s->fd = fd;
+      return 1;
+  }
+  if (r < 0) {
+    /* not usable as a libuv stream: read and write it as a file */
+    s->kind = NEAP_S_FILE;
+    neap__stream_init_file(s, fd, -1);
+    return 1;
+  }
+  neap__stream_init_uv(s);
+  if (std && fd > 0) uv_stream_set_blocking(&s->u.stream, 1);
+  return 1;
+}
+
+/* neap.core.std(fd) -> the stream of stdin, stdout or stderr */
+static int stream_std (lua_State *L) {
+  int fd = (int)luaL_checkinteger(L, 1);
+  luaL_argcheck(L, fd >= 0 && fd <= 2, 1, "0, 1 or 2 expected");
+  return neap__stream_wrap_fd(L, fd, 1);
+}
+
+int neap__stream_open (lua_State *L) {
+  static const luaL_Reg meth[] = {
+    {"read", stream_read},
+    {"read_exactly", stream_read_exactly},
+    {"read_line", stream_read_line},
+    {"read_until", stream_read_until},
+    {"read_all", stream_read_all},
+    {"buffered", stream_buffered},
+    {"write", stream_write},
+    {"flush", stream_flush},
+    {"shutdown", stream_shutdown},
+    {"close", stream_close},
+    {"is_closed", stream_is_closed},
+    {"set_limits", stream_set_limits},
+    {"limits", stream_limits},
+    {"write_queue_size", stream_queued},
+    {"kind", stream_kind},
+    {"fileno", stream_fileno},
+    {NULL, NULL}
+  };
+  static const luaL_Reg metameth[] = {
+    {"__index", NULL},
+    {"__gc", neap__handle_gc},
+    {"__close", neap__handle_gc},
+    {"__tostring", stream_tostring},
+    {NULL, NULL}
+  };
+  neap__newmeta(L, STREAM_MT, meth, metameth);
+  lua_pushcfunction(L, stream_std);
+  lua_setfield(L, -2, "std");
+  luaL_getmetatable(L, STREAM_MT);
+  lua_setfield(L, -2, "stream_meta");
+  return 0;
+}

@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** Servers and connections: TCP and Unix-socket listeners whose accept parks
+** a task until a peer arrives (libuv holds the next connection until it is
+** taken, so the kernel's backlog is the queue), outgoing connects, name
+** resolution on the thread pool, and socket addresses.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "neapi.h"
+
+#define SERVER_MT "neap.server"
+
+typedef struct neap_server {
+  neap_handle h;
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } u;
+  int kind;                /* NEAP_S_TCP or NEAP_S_PIPE */
+  int pending;             /* connections libuv holds for us */
+  int err;                 /* last accept error */
+  neap_task *acceptor;
+} neap_server;
+
+/* ====================================================== addresses */
+
+static int push_sockaddr (lua_State *L, const struct sockaddr_storage *ss) {
+  char ip[INET6_ADDRSTRLEN];
+  int port;
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+    uv_ip4_name(a, ip, sizeof ip);
+    port = ntohs(a->sin_port);
+  }
+  else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+    uv_ip6_name(a, ip, sizeof ip);
+    port = ntohs(a->sin6_port);
+  }
+  else return 0;
+  lua_pushstring(L, ip);
+  lua_pushinteger(L, port);
+  lua_pushstring(L, ss->ss_family == AF_INET ? "inet" : "inet6");
+  return 3;
+}
+
+/* Parses a numeric IPv4 or IPv6 address; 0 or a UV error. */
+static int parse_addr (const char *host, int port, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (strchr(host, ':'))
+    return uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss);
+  return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
+}
+
+/* ====================================================== servers */
+
+static neap_server *server_check (lua_State *L, int idx) {
+  return neap__handle_check(L, idx, SERVER_MT, "server");
+}
+
+static void server_closed (uv_handle_t *hd) {
+  neap_server *sv = hd->data;
+  neap_host *host = sv->h.host;
+  neap__handle_freed(&sv->h);
+  free(sv);
+  neap__host_closed(host);
+}
+
+static void server_uvclose (neap_server *sv) {
+  if (sv->h.flags & NEAP_H_UVCLOSE) return;
+  sv->h.flags |= NEAP_H_UVCLOSE;
+  sv->h.host->pending_closes++;
+  uv_close(&sv->u.handle, server_closed);
+}
+
+static void server_vt_close (neap_handle *h) {
+  neap_server *sv = (neap_server *)h;
+  if (sv->acceptor && !h->host->dying) {
+    neap_task *t = sv->acceptor;
+    sv->acceptor = NULL;
+    neap__sched_wake(t, neap__push_fail(t->co, "closed"));
+  }
+  server_uvclose(sv);
+}
+
+static void server_vt_force (neap_handle *h) {
+  server_uvclose((neap_server *)h);
+}
+
+static const neap_handle_vt server_vt = {
+  SERVER_MT, "server", server_vt_close, server_vt_force
+};
+
+static void server_ref (neap_server *sv) {
+  if (sv->acceptor || sv->h.cbref != LUA_NOREF) uv_ref(&sv->u.handle);
+  else uv_unref(&sv->u.handle);
+}
+
+/* Accepts one held connection; pushes the stream, or nil, err, code. */
+static int server_do_accept (lua_State *L, neap_server *sv) {
+  neap_host *host = sv->h.host;
+  neap_stream *s = neap__stream_new(L, sv->kind);
+  int r;
+  if (sv->kind == NEAP_S_TCP) r = uv_tcp_init(host->loop, &s->u.tcp);
+  else r = uv_pipe_init(host->loop, &s->u.pipe, 0);
+  if (r == 0) {
+    neap__stream_init_uv(s);
+    r = uv_accept(&sv->u.stream, &s->u.stream);
+  }
+  else s->kind = NEAP_S_NONE;      /* nothing for libuv to close */
+  sv->pending--;
+  if (r < 0) {
+    neap__handle_close(&s->h);
+    lua_pop(L, 1);
+    return neap__push_error(L, r);
+  }
+  return 1;
+}
+
+static void server_connection_cb (uv_stream_t *st, int status) {
+  neap_server *sv = st->data;
+  neap_task *t;
+  if (sv->h.host->dying) return;
+  if (status < 0) {
+    sv->err = status;
+    return;
+  }
+  sv->pending++;
+  t = sv->acceptor;
+  if (t != NULL) {
+    sv->acceptor = NULL;
+    server_ref(sv);
+    neap__sched_wake(t, server_do_accept(t->co, sv));
+  }
+}
+
+static void server_unpark (neap_task *t) {
+  neap_server *sv = t->parked_on;
+  if (sv->acceptor == t) {
+    sv->acceptor = NULL;
+    server_ref(sv);
+  }
+}
+
+/* server:accept{timeout=} -> stream | nil, err, code */
+static int server_accept (lua_State *L) {
+  neap_server *sv = server_check(L, 1);
+  double timeout = neap__opt_timeout(L, 2, "accept");
+  neap_task *t;
+  if (sv->pending > 0) return server_do_accept(L, sv);
+  if (sv->acceptor)
+    return luaL_error(L, "accept: another task is already accepting on this "
+                      "server");
+  t = neap__sched_check(L, "accept");
+  if (t->cancelled) return neap__push_fail(L, "cancelled");
+  lua_settop(L, 1);
+  sv->acceptor = t;
+  server_ref(sv);
+  return neap__sched_park(L, t, timeout, server_unpark, sv);
+}
+
+/* server:address() -> host, port, family (a Unix socket: its path) */
+static int server_address (lua_State *L) {
+  neap_server *sv = server_check(L, 1);
+  if (sv->kind == NEAP_S_TCP) {
+    struct sockaddr_storage ss;
+    int len = sizeof ss, r = uv_tcp_getsockname(&sv->u.tcp,
+                                                (struct sockaddr *)&ss, &len);
+    if (r < 0) return neap__push_error(L, r);
+    return push_sockaddr(L, &ss);
+  }
+  else {
+    char path[1024];
+    size_t len = sizeof path;
+    int r = uv_pipe_getsockname(&sv->u.pipe, path, &len);
+    if (r < 0) return neap__push_error(L, r);
+    lua_pushlstring(L, path, len);
+    return 1;
+  }
+}
+
+static int server_close (lua_State *L) {
+  neap_handle **box = luaL_checkudata(L, 1, SERVER_MT);
+  if (*box) neap__handle_close(*box);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int server_tostring (lua_State *L) {
+  neap_handle **box = luaL_checkudata(L, 1, SERVER_MT);
+  if (*box == NULL) lua_pushliteral(L, "neap.server (closed)");
+  else lua_pushfstring(L, "neap.server (%p)", (void *)*box);
+  return 1;
+}
+
+static neap_server *server_new (lua_State *L, int kind) {
+  neap_host *host = neap__host(L);
+  neap_handle **box = neap__handle_newbox(L, SERVER_MT);
+  neap_server *sv = calloc(1, sizeof *sv);
+  if (sv == NULL) {
+    luaL_error(L, "out of memory");
+    return NULL;
+  }
+  sv->kind = kind;
+  neap__handle_init(host, &sv->h, &server_vt, box);
+  return sv;
+}
+
+/* neap.core.listen_tcp(ip, port, backlog, reuseport) -> server | nil, err, code */
+static int tcp_listen (lua_State *L) {
+  neap_host *host = neap__host(L);
+  const char *ip = luaL_checkstring(L, 1);
+  int port = (int)luaL_checkinteger(L, 2);
+  int backlog = (int)luaL_optinteger(L, 3, 511);
+  int reuse = lua_toboolean(L, 4);
+  struct sockaddr_storage ss;
+  neap_server *sv;
+  int r = parse_addr(ip, port, &ss);
+  if (r < 0) return neap__push_error(L, r);
+  sv = server_new(L, NEAP_S_TCP);
+  r = uv_tcp_init_ex(host->loop, &sv->u.tcp, ss.ss_family);
+  if (r < 0) {
+    neap__handle_freed(&sv->h);
+    host->nhandles--;
+    *sv->h.box = NULL;
+    free(sv);
+    return neap__push_error(L, r);
+  }
+  sv->u.handle.data = sv;
+  uv_unref(&sv->u.handle);
+  if (reuse) {
+    uv_os_fd_t fd;
+    int on = 1;
+    if (uv_fileno(&sv->u.handle, &fd) == 0)
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+  }
+  r = uv_tcp_bind(&sv->u.tcp, (struct sockaddr *)&ss, 0);
+  if (r == 0) r = uv_listen(&sv->u.stream, backlog, server_connection_cb);
+  if (r < 0) {
+    neap__handle_close(&sv->h);
+    return neap__push_error(L, r);
+  }
+  return 1;
+}
+
+/* neap.core.listen_unix(path, backlog) -> server | nil, err, code */
+static int unix_listen (lua_State *L) {
+  neap_host *host = neap__host(L);
+  const char *path = luaL_checkstring(L, 1);
+  int backlog = (int)luaL_optinteger(L, 2, 511);
+  neap_server *sv = server_new(L, NEAP_S_PIPE);
+  int r = uv_pipe_init(host->loop, &sv->u.pipe, 0);
+  if (r < 0) {
+    neap__handle_freed(&sv->h);
+    host->nhandles--;
+    *sv->h.box = NULL;
+    free(sv);
+    return neap__push_error(L, r);
+  }
+  sv->u.handle.data = sv;
+  uv_unref(&sv->u.handle);
+  r = uv_pipe_bind(&sv->u.pipe, path);
+  if (r == 0) r = uv_listen(&sv->u.stream, backlog, server_connection_cb);
+  if (r < 0) {
+    neap__handle_close(&sv->h);
+    return neap__push_error(L, r);
+  }
+  return 1;
+}
+
+/* ====================================================== connect */
+
+typedef struct connect_req {
+  uv_connect_t req;
+  neap_task *t;            /* NULL once the waiter gave up */
+  neap_stream *s;
+} connect_req;
+
+static void connect_cb (uv_connect_t *req, int status) {
+  connect_req *c = (connect_req *)req;
+  neap_task *t = c->t;
+  neap_stream *s = c->s;
+  free(c);
+  if (t == NULL || s->h.host->dying) return;   /* timed out or cancelled */
+  t->parked_on = NULL;
+  if (status < 0) {
+    neap__handle_close(&s->h);
+    neap__sched_wake(t, neap__push_error(t->co, status));
+  }
+  else {
+    lua_pushvalue(t->co, -1);   /* the stream box, left on the stack */
+    neap__sched_wake(t, 1);
+  }
+}
+
+static void connect_unpark (neap_task *t) {
+  connect_req *c = t->parked_on;
+  if (c) {
+    c->t = NULL;
+    neap__handle_close(&c->s->h);   /* cancels the connect */
+  }
+}
+
+static int connect_start (lua_State *L, neap_task *t, neap_stream *s,
+                          double timeout, int r) {
+  connect_req *c;
+  if (r < 0) goto fail;
+  c = malloc(sizeof *c);
+  if (c == NULL) { r = UV_ENOMEM; goto fail; }
+  c->t = t;
+  c->s = s;
+  if (s->kind == NEAP_S_TCP)
+    r = uv_tcp_connect(&c->req, &s->u.tcp,
+                       (const struct sockaddr *)lua_touserdata(L, -2),
+                       connect_cb);
+  else {
+    uv_pipe_connect(&c->req, &s->u.pipe, lua_tostring(L, -2), connect_cb);
+    r = 0;
+  }
+  if (r < 0) { free(c); goto fail; }
+  uv_ref(&s->u.handle);
+  return neap__sched_park(L, t, timeout, connect_unpark, c);
+fail:
+  neap__handle_close(&s->h);
+  return neap__push_error(L, r);
+}
+
+/* neap.core.connect_tcp(ip, port, timeout) -> stream | nil, err, code */
+static int tcp_connect (lua_State *L) {
+  neap_host *host = neap__host(L);
+  const char *ip = luaL_checkstring(L, 1);
+  int port = (int)luaL_checkinteger(L, 2);
+  double timeout = neap__opt_timeout(L, 3, "connect");
+  neap_task *t = neap__sched_check(L, "connect");
+  struct sockaddr_storage *ss;
+  neap_stream *s;
+  int r;
+  if (t->cancelled) return neap__push_fail(L, "cancelled");
+  lua_settop(L, 3);
+  ss = lua_newuserdatauv(L, sizeof *ss, 0);           /* kept on the stack */
+  r = parse_addr(ip, port, ss);
+  if (r < 0) return neap__push_error(L, r);
+  s = neap__stream_new(L, NEAP_S_TCP);                 /* ss, stream */
+  r = uv_tcp_init(host->loop, &s->u.tcp);
+  if (r == 0) neap__stream_init_uv(s);
+  else {
+    s->kind = NEAP_S_NONE;
+    neap__handle_close(&s->h);
+    return neap__push_error(L, r);
+  }
+  return connect_start(L, t, s, timeout, 0);
+}
+
+/* neap.core.connect_unix(path, timeout) -> stream | nil, err, code */
+static int unix_connect (lua_State *L) {
+  neap_host *host = neap__host(L);
+  double timeout;
+  neap_task *t;
+  neap_stream *s;
+  int r;
+  luaL_checkstring(L, 1);
+  timeout = neap__opt_timeout(L, 2, "connect");
+  t = neap__sched_check(L, "connect");
+  if (t->cancelled) return neap__push_fail(L, "cancelled");
+  lua_settop(L, 1);                                    /* path */
+  s = neap__stream_new(L, NEAP_S_PIPE);                /* path, stream */
+  r = uv_pipe_init(host->loop, &s->u.pipe, 0);
+  if (r == 0) neap__stream_init_uv(s);
+  else {
+    s->kind = NEAP_S_NONE;
+    neap__handle_close(&s->h);
+    return neap__push_error(L, r);
+  }
+  return connect_start(L, t, s, timeout, 0);
+}
+
+/* ====================================================== resolve */
+
+typedef struct resolve_req {
+  uv_getaddrinfo_t req;
+  neap_task *t;
+} resolve_req;
+
+static int push_addrinfo (lua_State *L, struct addrinfo *res) {
+  struct addrinfo *ai;
+  int i = 0;
+  lua_newtable(L);
+  for (ai = res; ai; ai = ai->ai_next) {
+    char ip[INET6_ADDRSTRLEN];
+    if (ai->ai_family == AF_INET)
+      uv_ip4_name((struct sockaddr_in *)ai->ai_addr, ip, sizeof ip);
+    else if (ai->ai_family == AF_INET6)
+      uv_ip6_name((struct sockaddr_in6 *)ai->ai_addr, ip, sizeof ip);
+    else continue;
+    lua_pushstring(L, ip);
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
+
+static void resolve_cb (uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *res) {
+  resolve_req *r = (resolve_req *)req;
+  neap_task *t = r->t;
+  free(r);
+  if (t != NULL && !t->host->dying) {
+    t->parked_on = NULL;
+    if (status < 0) neap__sched_wake(t, neap__push_error(t->co, status));
+    else neap__sched_wake(t, push_addrinfo(t->co, res));
+  }
+  uv_freeaddrinfo(res);
+}
+
+static void resolve_unpark (neap_task *t) {
+  resolve_req *r = t->parked_on;
+  if (r) {
+    r->t = NULL;
+    uv_cancel((uv_req_t *)&r->req);
+  }
+}
+
+/*
+** neap.core.resolve(host [, timeout]) -> list of addresses | nil, err, code.
+** Inside a task it runs on the thread pool; outside, synchronously.
+*/
+static int tcp_resolve (lua_State *L) {
+  neap_host *host = neap__host(L);
+  const char *name = luaL_checkstring(L, 1);
+  double timeout = neap__opt_timeout(L, 2, "resolve");
+  neap_task *t = neap__sched_current(L);
+  struct addrinfo hints;
+  resolve_req *r;
+  int st;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  if (t == NULL) {
+    uv_getaddrinfo_t req;
+    st = uv_getaddrinfo(host->loop, &req, NULL, name, NULL, &hints);
+    if (st < 0) return neap__push_error(L, st);
+    push_addrinfo(L, req.addrinfo);
+    uv_freeaddrinfo(req.addrinfo);
+    return 1;
+  }
+  if (t->cancelled) return neap__push_fail(L, "cancelled");
+  r = malloc(sizeof *r);
+  if (r == NULL) return luaL_error(L, "out of memory");
+  r->t = t;
+  st = uv_getaddrinfo(host->loop, &r->req, resolve_cb, name, NULL, &hints);
+  if (st < 0) {
+    free(r);
+    return neap__push_error(L, st);
+  }
+  return neap__sched_park(L, t, timeout, resolve_unpark, r);
+}
+
+/* ====================================================== stream extras */
+
+/* s:peer_address() -> host, port, family */
+static int stream_peer (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  struct sockaddr_storage ss;
+  int len = sizeof ss, r;
+  if (s->kind != NEAP_S_TCP) return neap__push_fail(L, "not a TCP stream");
+  r = uv_tcp_getpeername(&s->u.tcp, (struct sockaddr *)&ss, &len);
+  if (r < 0) return neap__push_error(L, r);
+  return push_sockaddr(L, &ss);
+}
+
+/* s:local_address() -> host, port, family */
+static int stream_local (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  struct sockaddr_storage ss;
+  int len = sizeof ss, r;
+  if (s->kind != NEAP_S_TCP) return neap__push_fail(L, "not a TCP stream");
+  r = uv_tcp_getsockname(&s->u.tcp, (struct sockaddr *)&ss, &len);
+  if (r < 0) return neap__push_error(L, r);
+  return push_sockaddr(L, &ss);
+}
+
+/* s:nodelay(on) -> s */
+static int stream_nodelay (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  int r;
+  if (s->kind != NEAP_S_TCP) return luaL_error(L, "nodelay: not a TCP stream");
+  r = uv_tcp_nodelay(&s->u.tcp, lua_isnone(L, 2) ? 1 : lua_toboolean(L, 2));
+  if (r < 0) return neap__push_error(L, r);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* s:keepalive(on [, delay]) -> s */
+static int stream_keepalive (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  int r;
+  if (s->kind != NEAP_S_TCP)
+    return luaL_error(L, "keepalive: not a TCP stream");
+  r = uv_tcp_keepalive(&s->u.tcp, lua_isnone(L, 2) ? 1 : lua_toboolean(L, 2),
+                       (unsigned)luaL_optinteger(L, 3, 60));
+  if (r < 0) return neap__push_error(L, r);
+  lua_settop(L, 1);
+  return 1;
+}
+
+int neap__tcp_open (lua_State *L) {
+  static const luaL_Reg meth[] = {
+    {"accept", server_accept},
+    {"address", server_address},
+    {"close", server_close},
+    {NULL, NULL}
+  };
+  static const luaL_Reg metameth[] = {
+    {"__index", NULL},
+    {"__gc", neap__handle_gc},
+    {"__close", neap__handle_gc},
+    {"__tostring", server_tostring},
+    {NULL, NULL}
+  };
+  static const luaL_Reg smeth[] = {
+    {"peer_address", stream_peer},
+    {"local_address", stream_local},
+    {"nodelay", stream_nodelay},
+    {"keepalive", stream_keepalive},
+    {NULL, NULL}
+  };
+  static const luaL_Reg funcs[] = {
+    {"listen_tcp", tcp_listen},
+    {"listen_unix", unix_listen},
+    {"connect_tcp", tcp_connect},
+    {"connect_unix", unix_connect},
+    {"resolve", tcp_resolve},
+    {NULL, NULL}
+  };
+  neap__newmeta(L, SERVER_MT, meth, metameth);
+  luaL_getmetatable(L, SERVER_MT);
+  lua_setfield(L, -2, "server_meta");
+  luaL_getmetatable(L, "neap.stream");
+  lua_getfield(L, -1, "__index");
+  luaL_setfuncs(L, smeth, 0);
+  lua_pop(L, 2);   /* pop __index, metatable */
+  luaL_setfuncs(L, funcs, 0);
+  return 0;
+}
