@@ -97,6 +97,8 @@ struct neap_task {
   int cancelled;
   int started;
   int quiet;               /* failures are not printed */
+  int cancel_raise;        /* the next resume raises "cancelled" */
+  int resume_n;            /* values given to the running resume */
   int nargs;               /* values waiting on co's stack for the resume */
   int timed_out_ok;        /* a timeout is a normal wake (sleep) */
   uv_timer_t *timer;       /* timeouts; made on first use */

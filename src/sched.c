@@ -43,24 +43,24 @@ neap_task *neap__sched_check (lua_State *L, const char *fname) {
 
 /* The 'timeout' field of an options table at 'idx': seconds, or -1. */
 double neap__opt_timeout (lua_State *L, int idx, const char *fname) {
-  double t = -1;
+  double t;
   if (lua_isnoneornil(L, idx)) return -1;
-  if (lua_type(L, idx) == LUA_TNUMBER) {
-    t = lua_tonumber(L, idx);
-  }
+  if (lua_type(L, idx) == LUA_TNUMBER) t = lua_tonumber(L, idx);
   else {
     if (!lua_istable(L, idx))
       luaL_error(L, "bad argument #%d to '%s' (options table expected, got %s)",
                  idx, fname, luaL_typename(L, idx));
-    if (lua_getfield(L, idx, "timeout") != LUA_TNIL) {
-      if (!lua_isnumber(L, -1))
-        luaL_error(L, "bad argument #%d to '%s' (timeout must be a number)",
-                   idx, fname);
-      t = lua_tonumber(L, -1);
+    if (lua_getfield(L, idx, "timeout") == LUA_TNIL) {
+      lua_pop(L, 1);  /* pop nil */
+      return -1;
     }
+    if (lua_type(L, -1) != LUA_TNUMBER)
+      luaL_error(L, "bad argument #%d to '%s' (timeout must be a number)",
+                 idx, fname);
+    t = lua_tonumber(L, -1);
     lua_pop(L, 1);  /* pop timeout */
   }
-  if (t != -1 && !(t >= 0))
+  if (!(t >= 0))
     luaL_error(L, "bad argument #%d to '%s' (timeout must be >= 0)", idx,
                fname);
   return t;
@@ -140,16 +140,39 @@ static void task_timeout (uv_timer_t *tm) {
   }
 }
 
+/* Raises the cancellation error in the running task. */
+static int park_raise_cancelled (lua_State *L) {
+  lua_pushliteral(L, "cancelled");
+  return lua_error(L);
+}
+
+/*
+** The continuation of every park: a cancelled task raises "cancelled"
+** where it waited (so it unwinds, running its pcall handlers and <close>
+** variables); otherwise the values it was woken with are the results.
+*/
+static int park_k (lua_State *L, int status, lua_KContext ctx) {
+  neap_task *t = (neap_task *)ctx;
+  (void)status;
+  if (t->cancel_raise) {
+    t->cancel_raise = 0;
+    return park_raise_cancelled(L);
+  }
+  return t->resume_n;
+}
+
 /*
 ** Parks the running task 't' (whose thread is 'L') until a waker pushes
 ** its results, 'timeout' seconds pass (-1: never) or it is cancelled.
 ** 'unpark' detaches it from what it waits on when woken by a timeout or a
 ** cancellation. Use as 'return neap__sched_park(...)': the values the
-** task is woken with become the C function's results.
+** task is woken with become the C function's results; a cancellation
+** raises the error "cancelled" instead. A task already cancelled raises
+** at once.
 */
 int neap__sched_park (lua_State *L, neap_task *t, double timeout,
                       neap_unpark_fn unpark, void *on) {
-  if (t->cancelled) return neap__push_fail(L, "cancelled");
+  if (t->cancelled) return park_raise_cancelled(L);
   t->status = NEAP_T_PARKED;
   t->unpark = unpark;
   t->parked_on = on;
@@ -166,7 +189,7 @@ int neap__sched_park (lua_State *L, neap_task *t, double timeout,
     uv_timer_start(t->timer, task_timeout, (uint64_t)(timeout * 1000 + 0.5), 0);
   }
   lua_pushlightuserdata(L, &park_sentinel);
-  return lua_yield(L, 1);
+  return lua_yieldk(L, 1, (lua_KContext)t, park_k);
 }
 
 /* ====================================================== running */
@@ -207,6 +230,7 @@ static void task_resume (neap_host *h, neap_task *t) {
     }
   }
   t->status = NEAP_T_RUNNING;
+  t->resume_n = nargs;
   st = lua_resume(co, NULL, nargs, &nres);
   if (st == LUA_YIELD) {
     int parked = (nres == 1 && lua_touserdata(co, -1) == &park_sentinel);
@@ -406,7 +430,8 @@ static int task_join (lua_State *L) {
 
 static void task_unpark_cancelled (neap_task *t) {
   if (t->unpark) t->unpark(t);
-  task_wake(t, neap__push_fail(t->co, "cancelled"));
+  t->cancel_raise = 1;
+  task_wake(t, 0);
 }
 
 /* task:cancel() -> true if the task was still running */
@@ -473,7 +498,7 @@ static int sched_sleep (lua_State *L) {
   double s = luaL_checknumber(L, 1);
   neap_task *t = neap__sched_check(L, "sleep");
   luaL_argcheck(L, s >= 0, 1, "seconds must be >= 0");
-  t->timed_out_ok = !t->cancelled;
+  t->timed_out_ok = 1;
   return neap__sched_park(L, t, s, NULL, NULL);
 }
 

@@ -305,7 +305,6 @@ static int stream_read_frame (lua_State *L, neap_stream *s, int optidx,
     return n;
   }
   t = neap__sched_check(L, fname);
-  if (t->cancelled) return neap__push_fail(L, "cancelled");
   s->reader = t;
   neap__stream_ref(s, 1);
   stream_flow(s);

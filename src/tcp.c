@@ -156,7 +156,6 @@ static int server_accept (lua_State *L) {
     return luaL_error(L, "accept: another task is already accepting on this "
                       "server");
   t = neap__sched_check(L, "accept");
-  if (t->cancelled) return neap__push_fail(L, "cancelled");
   lua_settop(L, 1);
   sv->acceptor = t;
   server_ref(sv);
@@ -339,7 +338,6 @@ static int tcp_connect (lua_State *L) {
   struct sockaddr_storage *ss;
   neap_stream *s;
   int r;
-  if (t->cancelled) return neap__push_fail(L, "cancelled");
   lua_settop(L, 3);
   ss = lua_newuserdatauv(L, sizeof *ss, 0);           /* kept on the stack */
   r = parse_addr(ip, port, ss);
@@ -365,7 +363,6 @@ static int unix_connect (lua_State *L) {
   luaL_checkstring(L, 1);
   timeout = neap__opt_timeout(L, 2, "connect");
   t = neap__sched_check(L, "connect");
-  if (t->cancelled) return neap__push_fail(L, "cancelled");
   lua_settop(L, 1);                                    /* path */
   s = neap__stream_new(L, NEAP_S_PIPE);                /* path, stream */
   r = uv_pipe_init(host->loop, &s->u.pipe, 0);
@@ -446,7 +443,6 @@ static int tcp_resolve (lua_State *L) {
     uv_freeaddrinfo(req.addrinfo);
     return 1;
   }
-  if (t->cancelled) return neap__push_fail(L, "cancelled");
   r = malloc(sizeof *r);
   if (r == NULL) return luaL_error(L, "out of memory");
   r->t = t;

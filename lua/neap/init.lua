@@ -41,12 +41,12 @@ neap.current = core.current
 function neap.run(fn, ...)
   if type(fn) ~= "function" then argerr("run", 1, "function expected, got " .. type(fn)) end
   local t = core.task(fn, ...)
+  t:_quiet()   -- its error is raised here instead
   if core.current() then
     local r = tpack(t:join())
     if r[1] then return tunpack(r, 2, r.n) end
     error(r[2], 0)
   end
-  t:_quiet()
   local done = core.run_until(t)
   if not done then
     t:cancel()
@@ -96,8 +96,9 @@ function neap.first(...)
       end
     end)
   end
-  local i, r, code = core.park(opts.timeout)
+  local ok, i, r, code = pcall(core.park, opts.timeout)
   for j = 1, n do if j ~= i then tasks[j]:cancel() end end
+  if not ok then error(i, 0) end   -- this task was cancelled
   if type(i) ~= "number" then
     winner = winner or 0
     return nil, r, code

@@ -1,0 +1,87 @@
+-- Shared by the specs: run a body as a task with a timeout, count calls,
+-- check that a test leaves no handle open, and run the neap binary.
+local neap = require "neap"
+local core = require "neap.core"
+
+local helpers = {}
+
+helpers.NEAP = os.getenv("NEAP_BIN") or "./build/neap"
+
+--- helpers.run(fn [, timeout]) -> fn's results: fn runs as a task; the test
+-- fails if it raises or takes longer than timeout seconds (default 20).
+function helpers.run(fn, timeout)
+  return neap.run(function()
+    local t = neap.task(fn)
+    local r = table.pack(t:join { timeout = timeout or 20 })
+    if r[1] then return table.unpack(r, 2, r.n) end
+    if r[3] == "timeout" then
+      t:cancel()
+      error("test body timed out after " .. (timeout or 20) .. " s", 0)
+    end
+    error(r[2], 0)
+  end)
+end
+
+--- helpers.expect_calls(n, fn) -> wrapped fn, check(): check() fails unless
+-- the wrapper was called exactly n times.
+function helpers.expect_calls(n, fn)
+  local calls = 0
+  local function wrapped(...)
+    calls = calls + 1
+    if fn then return fn(...) end
+  end
+  return wrapped, function()
+    assert(calls == n, string.format("expected %d call(s), got %d", n, calls))
+  end
+end
+
+--- helpers.leakcheck(): inside a describe, fails each test that leaves a
+-- handle open (neap.core._handle_count, as luv's tap does with uv.walk).
+function helpers.leakcheck()
+  local busted = require "busted"
+  local before_each, after_each = busted.before_each, busted.after_each
+  local before
+  before_each(function() before = core._handle_count() end)
+  after_each(function()
+    local now = core._handle_count()
+    assert(now <= before, string.format("%d handle(s) left open by the test", now - before))
+  end)
+end
+
+--- helpers.sh(cmd) -> output, exit status: runs a shell command, waiting.
+function helpers.sh(cmd)
+  local f = io.popen(cmd .. " 2>&1; echo \"@rc=$?\"")
+  local out = f:read("a")
+  f:close()
+  local body, rc = out:match("^(.*)@rc=(%d+)%s*$")
+  return body, tonumber(rc)
+end
+
+--- helpers.neap(args [, stdin_redirect]) -> output (stdout+stderr), status
+function helpers.neap(args, redirect)
+  return helpers.sh(helpers.NEAP .. " " .. args .. " " .. (redirect or "</dev/null"))
+end
+
+--- helpers.tmpfile(content) -> path of a new temporary file holding content
+function helpers.tmpfile(content)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(content or "")
+  f:close()
+  return path
+end
+
+--- helpers.pair() -> server-side stream, client-side stream, server: a
+-- connected TCP pair on 127.0.0.1 (call inside a task).
+function helpers.pair()
+  local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
+  local _, port = srv:address()
+  local accepted
+  local t = neap.task(function() accepted = assert(srv:accept { timeout = 5 }) end)
+  local c = assert(neap.connect("tcp", "127.0.0.1", port, { timeout = 5 }))
+  assert(t:join { timeout = 5 })
+  srv:close()
+  return accepted, c
+end
+
+return helpers
