@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
+#include <fcntl.h>
 
 #include "neap.h"
 
@@ -22,10 +24,26 @@ static void usage (FILE *f, const char *prog) {
     "  --        stop handling options\n", prog);
 }
 
+/* Descriptors 0-2 are opened on /dev/null when closed, so that no socket
+** or loop descriptor lands on them and neap.stdin reads EOF (as Node does). */
+static void fix_stdio (void) {
+  int fd;
+  for (fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+      int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+      if (n >= 0 && n != fd) {
+        dup2(n, fd);
+        close(n);
+      }
+    }
+  }
+}
+
 int main (int argc, char **argv) {
   const char *code = NULL;
   int i, status, interactive = 0;
   neap_host *h;
+  fix_stdio();
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (a[0] != '-' || strcmp(a, "-") == 0) break;

@@ -167,7 +167,7 @@ struct neap_stream {
   int werr;                /* sticky write error */
   int shut;                /* shutdown requested */
   int kind;                /* NEAP_S_* */
-  int sync_writes;         /* stdout/stderr: blocking writes */
+  int sync_writes;         /* stdout/stderr: blocking writes, after fflush */
   int refs;                /* reasons to keep the loop alive */
   struct neap_fwrite *fq, *fq_tail;   /* files: queued writes */
   int cb_mode;             /* callbacks set with on() */

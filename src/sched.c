@@ -452,7 +452,7 @@ static int task_status (lua_State *L) {
   static const char *const names[] = {"ready", "running", "parked", "done",
                                       "failed"};
   neap_task *t = task_check(L, 1);
-  if (t->cancelled && (t->status == NEAP_T_DONE || t->status == NEAP_T_FAILED))
+  if (t->cancelled)   /* unwinding, or finished after a cancel */
     lua_pushliteral(L, "cancelled");
   else
     lua_pushstring(L, names[t->status]);

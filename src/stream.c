@@ -9,6 +9,7 @@
 */
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "neapi.h"
@@ -537,6 +538,26 @@ static int file_write (neap_stream *s, const char *p, size_t len, int ref) {
   return 0;
 }
 
+/* Writes all of 'bufs' to a file at once (stdout and stderr as files). */
+static int sync_file_write (neap_stream *s, uv_buf_t *bufs, int nb) {
+  while (nb > 0) {
+    uv_fs_t req;
+    int r = uv_fs_write(NULL, &req, s->fd, bufs, nb, -1, NULL);
+    uv_fs_req_cleanup(&req);
+    if (r < 0) return r;
+    while (nb > 0 && (size_t)r >= bufs[0].len) {
+      r -= (int)bufs[0].len;
+      bufs++;
+      nb--;
+    }
+    if (nb > 0) {
+      bufs[0].base += r;
+      bufs[0].len -= r;
+    }
+  }
+  return 0;
+}
+
 /*
 ** s:write(data, ...) -> s | nil, err, code. Strings are sent without a
 ** copy: what uv_try_write does not take at once is queued with a
@@ -570,6 +591,16 @@ static int stream_write (lua_State *L) {
     return 1;
   }
   if (s->kind == NEAP_S_NONE) return neap__push_error(L, UV_EBADF);
+  if (s->sync_writes) {
+    /* stdout and stderr: in order with print and io.write, and done at exit */
+    fflush(s->fd == 2 ? stderr : stdout);
+    if (s->kind == NEAP_S_FILE) {
+      int r = sync_file_write(s, bufs, nb);
+      if (r < 0) return neap__push_error(L, r);
+      lua_settop(L, 1);
+      return 1;
+    }
+  }
   if (s->kind != NEAP_S_FILE && s->nwrites == 0) {
     int n = uv_try_write(&s->u.stream, bufs, nb);
     if (n > 0) {
@@ -895,6 +926,7 @@ int neap__stream_wrap_fd (lua_State *L, int fd, int std) {
     case UV_FILE:
       s = neap__stream_new(L, NEAP_S_FILE);
       neap__stream_init_file(s, fd, -1);
+      if (std && fd > 0) s->sync_writes = 1;
       return 1;
     default:
       s = neap__stream_new(L, NEAP_S_NONE);
@@ -908,7 +940,11 @@ int neap__stream_wrap_fd (lua_State *L, int fd, int std) {
     return 1;
   }
   neap__stream_init_uv(s);
-  if (std && fd > 0) uv_stream_set_blocking(&s->u.stream, 1);
+  s->fd = fd;
+  if (std && fd > 0) {
+    uv_stream_set_blocking(&s->u.stream, 1);
+    s->sync_writes = 1;
+  }
   return 1;
 }
 

@@ -1,0 +1,55 @@
+-- Runs every file in examples/ (each exits by itself, or is driven here).
+local neap = require "neap"
+local helpers = require "helpers"
+local sh, NEAP = helpers.sh, helpers.NEAP
+
+-- Examples that need a partner or arguments are driven by their own test below.
+local driven = {
+  ["echo_server.lua"] = true, ["echo_client.lua"] = true,
+}
+
+describe("examples", function()
+  it("examples/tour.lua runs and exits by itself", function()
+    local out, rc = sh("timeout 10 " .. NEAP .. " examples/tour.lua </dev/null")
+    assert.equal(0, rc, out)
+    assert.truthy(out:find("client got: HELLO\nclient got: FROM\nclient got: NEAP\n", 1, true), out)
+    assert.truthy(out:find("join: nil, timeout", 1, true))
+    assert.truthy(out:find("slow task: cancelled", 1, true))
+  end)
+
+  it("echo_server.lua and echo_client.lua talk to each other", function()
+    helpers.run(function()
+      -- the server runs as a child; its first line tells the port
+      local fifo = os.tmpname()
+      os.remove(fifo)
+      local srv_out = helpers.tmpfile("")
+      os.execute(NEAP .. " examples/echo_server.lua 0 >" .. srv_out .. " 2>&1 & echo $! >" .. fifo)
+      local f = io.open(fifo) local pid = f:read("l") f:close()
+      local port
+      for _ = 1, 200 do
+        f = io.open(srv_out) local l = f:read("l") f:close()
+        port = l and l:match("listening on (%d+)")
+        if port then break end
+        neap.sleep(0.01)
+      end
+      assert.truthy(port, "server did not start")
+      local out, rc = sh(NEAP .. " examples/echo_client.lua " .. port .. " one 'two words' three")
+      os.execute("kill " .. pid)
+      os.remove(fifo) os.remove(srv_out)
+      assert.equal(0, rc, out)
+      assert.equal("one\ntwo words\nthree\n", out)
+    end)
+  end)
+
+  it("every other example runs and exits 0", function()
+    local ls = io.popen("ls examples/*.lua")
+    for path in ls:lines() do
+      local name = path:match("([^/]+)$")
+      if not driven[name] and name ~= "tour.lua" then
+        local out, rc = sh("cd examples && timeout 60 ../" .. NEAP:gsub("^%./", "") .. " " .. name .. " </dev/null")
+        assert.equal(0, rc, name .. ": " .. out)
+      end
+    end
+    ls:close()
+  end)
+end)
