@@ -171,6 +171,8 @@ struct neap_stream {
   int refs;                /* reasons to keep the loop alive */
   struct neap_fwrite *fq, *fq_tail;   /* files: queued writes */
   int cb_mode;             /* callbacks set with on() */
+  int release_at_eof;      /* a child's output pipe: close the fd at EOF */
+  int released;            /* 1: fd closing at EOF, 2: fd closed */
 };
 
 enum { NEAP_S_TCP, NEAP_S_PIPE, NEAP_S_TTY, NEAP_S_FILE, NEAP_S_POLL,
@@ -194,6 +196,10 @@ int neap__stream_wrap_fd (lua_State *L, int fd, int std);
 /* ====================================================== the rest */
 
 int neap__tcp_open (lua_State *L);
+int neap__process_open (lua_State *L);
+const char *neap__signal_name (int sig);
+int neap__check_signal (lua_State *L, int idx, const char *fname);
+void neap__process_kill_all (int sig);
 int neap__timer_open (lua_State *L);
 int neap__post_open (lua_State *L);
 void neap__post_free (neap_host *h);

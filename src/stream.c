@@ -9,6 +9,8 @@
 */
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -50,7 +52,7 @@ static int stream_at_end (neap_stream *s) {
 void neap__stream_ref (neap_stream *s, int on) {
   (void)on;
   if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_NONE) return;
-  if (s->h.flags & NEAP_H_UVCLOSE) return;
+  if ((s->h.flags & NEAP_H_UVCLOSE) || s->released) return;
   if (s->reader || s->writer || s->cb_mode) uv_ref(&s->u.handle);
   else uv_unref(&s->u.handle);
 }
@@ -74,6 +76,18 @@ static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(p, p ? (unsigned)avail : 0);
 }
 
+static void uvs_released (uv_handle_t *hd) {
+  neap_stream *s = hd->data;
+  neap_host *host = s->h.host;
+  s->released = 2;
+  host->pending_closes--;
+  if (s->h.flags & NEAP_H_UVCLOSE) {   /* closed meanwhile: free now */
+    neap__handle_freed(&s->h);
+    neap__buf_free(&s->rb);
+    free(s);
+  }
+}
+
 static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   neap_stream *s = st->data;
   (void)buf;
@@ -82,6 +96,14 @@ static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   else if (nread < 0) s->err = (int)nread;
   else return;
   if (s->h.host->dying) return;
+  if (s->eof && s->release_at_eof && s->nwrites == 0 && !s->released) {
+    /* a child's output at its end: give the descriptor back now */
+    uv_read_stop(st);
+    s->reading = 0;
+    s->released = 1;
+    s->h.host->pending_closes++;
+    uv_close(&s->u.handle, uvs_released);
+  }
   stream_deliver(s);
 }
 
@@ -105,7 +127,12 @@ static void uvs_closed (uv_handle_t *hd) {
 static void uvs_close (neap_stream *s) {
   if (s->h.flags & NEAP_H_UVCLOSE) return;
   s->h.flags |= NEAP_H_UVCLOSE;
+  if (s->released == 1) return;         /* uvs_released frees it */
   s->h.host->pending_closes++;
+  if (s->released == 2) {               /* the descriptor is gone already */
+    uvs_closed(&s->u.handle);
+    return;
+  }
   uv_close(&s->u.handle, uvs_closed);
 }
 
@@ -734,12 +761,12 @@ static void stream_vt_close (neap_handle *h) {
     stream_wake_fail(&s->reader, "closed", 0);
     stream_wake_fail(&s->writer, "closed", 0);
   }
-  if (s->reading && s->kind != NEAP_S_FILE) {
+  if (s->reading && s->kind != NEAP_S_FILE && !s->released) {
     s->be->read_stop(s);
     s->reading = 0;
   }
   if (s->nwrites == 0 || h->host->dying) s->be->close(s);
-  else if (s->kind != NEAP_S_FILE && s->kind != NEAP_S_NONE)
+  else if (s->kind != NEAP_S_FILE && s->kind != NEAP_S_NONE && !s->released)
     uv_ref(&s->u.handle);
 }
 
@@ -955,6 +982,21 @@ static int stream_std (lua_State *L) {
   return neap__stream_wrap_fd(L, fd, 1);
 }
 
+/* neap.core.wrap_fd(fd) -> stream over any descriptor */
+static int stream_wrap (lua_State *L) {
+  int fd = (int)luaL_checkinteger(L, 1);
+  if (fcntl(fd, F_GETFD) == -1) return neap__push_error(L, UV_EBADF);
+  return neap__stream_wrap_fd(L, fd, 0);
+}
+
+/* neap.core.dup_fd(fd) -> a close-on-exec duplicate */
+static int stream_dup (lua_State *L) {
+  int fd = fcntl((int)luaL_checkinteger(L, 1), F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) return neap__push_error(L, uv_translate_sys_error(errno));
+  lua_pushinteger(L, fd);
+  return 1;
+}
+
 int neap__stream_open (lua_State *L) {
   static const luaL_Reg meth[] = {
     {"read", stream_read},
@@ -985,6 +1027,10 @@ int neap__stream_open (lua_State *L) {
   neap__newmeta(L, STREAM_MT, meth, metameth);
   lua_pushcfunction(L, stream_std);
   lua_setfield(L, -2, "std");
+  lua_pushcfunction(L, stream_wrap);
+  lua_setfield(L, -2, "wrap_fd");
+  lua_pushcfunction(L, stream_dup);
+  lua_setfield(L, -2, "dup_fd");
   luaL_getmetatable(L, STREAM_MT);
   lua_setfield(L, -2, "stream_meta");
   return 0;
