@@ -10,7 +10,7 @@ CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra -Werror -fPIC $(PKG_CFLAGS) $(CFLAG
 LDLIBS_ALL = $(PKG_LIBS) -lm $(LDFLAGS)
 B ?= build
 
-CORE = buf err handle sched host stream tcp timer process
+CORE = buf err handle sched host stream tcp timer process fs
 LUAFILES = $(wildcard lua/neap/*.lua)
 OBJS = $(CORE:%=$(B)/obj/%.o)
 HDRS = src/neap.h src/neapi.h src/buf.h
@@ -64,11 +64,14 @@ $(B)/obj:
 $(B)/test_buf: spec/c/test_buf.c src/buf.c src/buf.h
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ spec/c/test_buf.c src/buf.c
 
-run: deps all
+# deps first, then a fresh make that sees the installed pkg-config files
+run: deps
+	@$(MAKE) --no-print-directory all
 	$(B)/neap examples/tour.lua
 
 # The whole suite; the last line is "N passed, M failed".
-test: deps all $(B)/test_buf
+test: deps
+	@$(MAKE) --no-print-directory all $(B)/test_buf
 	@sh spec/run.sh $(B)
 
 asan:

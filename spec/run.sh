@@ -4,7 +4,7 @@
 B=${1:-build}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-"$B/neap" /usr/bin/busted --lpath="./lua/?.lua;./lua/?/init.lua" "${BUSTED_ARGS:-spec}" 2>&1 </dev/null | tee "$out"
+"$B/neap" /usr/bin/busted ${BUSTED_ARGS:-spec} 2>&1 </dev/null | tee "$out"
 sum=$(grep -E '^[0-9]+ success' "$out" | tail -n 1)
 bp=$(echo "$sum" | sed -n 's/^\([0-9]*\) success.*/\1/p')
 bf=$(echo "$sum" | sed -n 's/.* \([0-9]*\) failure.*/\1/p')

@@ -32,10 +32,10 @@ char *neap__buf_reserve (neap_buf *b, size_t want, size_t *avail) {
   if (b->head == b->tail) b->head = b->tail = 0;   /* empty: start over */
   len = b->tail - b->head;
   if (b->cap - b->tail < want) {
-    if (b->head > 0 && b->cap - len >= want && len <= b->cap / 2) {
+    if (b->cap - len >= want) {        /* room enough once compacted */
       memmove(b->base, b->base + b->head, len);
     }
-    else if (b->cap - b->tail < want) {
+    else {
       size_t ncap = b->cap ? b->cap : BUF_MIN;
       char *nb;
       while (ncap - len < want) {
@@ -54,9 +54,6 @@ char *neap__buf_reserve (neap_buf *b, size_t want, size_t *avail) {
       }
       b->base = nb;
       b->cap = ncap;
-    }
-    else {
-      memmove(b->base, b->base + b->head, len);
     }
     b->head = 0;
     b->tail = len;
@@ -165,14 +162,18 @@ int neap__buf_frame (const neap_buf *b, neap_frame *f, int at_end) {
       pos = find_any(p, len, from, f->delims, f->ndelims, &which);
       if (pos >= 0) {
         size_t dl = f->delims[which].len;
-        /* a longer delimiter sharing this prefix may still be arriving */
+        /* a delimiter starting at or before the match may still be
+        ** arriving at the tail: it would win, so wait for it */
         if (!at_end) {
           for (i = 0; i < f->ndelims; i++) {
             const neap_delim *d = &f->delims[i];
-            if (d->len > dl && (size_t)pos + d->len > len &&
-                memcmp(d->p, p + pos, len - pos) == 0) {
-              f->scan = pos;
-              return NEAP_FRAME_MORE;
+            size_t q = len >= d->len ? len - d->len + 1 : 0;
+            for (; q <= (size_t)pos; q++) {
+              if (q == (size_t)pos && d->len <= dl) break;
+              if (memcmp(d->p, p + q, len - q) == 0) {
+                f->scan = q;
+                return NEAP_FRAME_MORE;
+              }
             }
           }
         }

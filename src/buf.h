@@ -62,7 +62,7 @@ int neap__buf_append (neap_buf *b, const char *p, size_t n);
 void neap__buf_consume (neap_buf *b, size_t n);
 
 static inline const char *neap__buf_data (const neap_buf *b) {
-  return b->base + b->head;
+  return b->base ? b->base + b->head : "";
 }
 static inline size_t neap__buf_len (const neap_buf *b) {
   return b->tail - b->head;

@@ -268,6 +268,7 @@ int luaopen_neap_core (lua_State *L) {
   neap__stream_open(L);
   neap__tcp_open(L);
   neap__process_open(L);
+  neap__fs_open(L);
   neap__timer_open(L);
   lua_pushvalue(L, -1);
   luaL_setfuncs(L, funcs, 0);   /* (run_until takes the table as upvalue) */

@@ -169,7 +169,10 @@ struct neap_stream {
   int kind;                /* NEAP_S_* */
   int sync_writes;         /* stdout/stderr: blocking writes, after fflush */
   int refs;                /* reasons to keep the loop alive */
-  struct neap_fwrite *fq, *fq_tail;   /* files: queued writes */
+  struct neap_fwrite *fq, *fq_tail;   /* files and polls: queued writes */
+  int seek_gen;            /* files: a read in flight from before a seek is dropped */
+  int append;              /* files: opened for appending */
+  int pevents;             /* polls: the events watched */
   int cb_mode;             /* callbacks set with on() */
   int release_at_eof;      /* a child's output pipe: close the fd at EOF */
   int released;            /* 1: fd closing at EOF, 2: fd closed */
@@ -182,7 +185,19 @@ struct neap_stream_backend {
   int (*read_start) (neap_stream *s);
   void (*read_stop) (neap_stream *s);
   void (*close) (neap_stream *s);
+  /* NULL for libuv streams; else queues 'nb' buffers (total bytes) kept
+  ** alive by registry ref 'ref', which the backend releases */
+  int (*write) (neap_stream *s, uv_buf_t *bufs, int nb, size_t total, int ref);
 };
+
+extern const neap_stream_backend neap__none_backend;
+void neap__stream_deliver (neap_stream *s);
+void neap__stream_flow (neap_stream *s);
+int neap__stream_at_end (neap_stream *s);
+void neap__stream_wake_writer (neap_stream *s);
+int neap__file_write_sync (neap_stream *s, uv_buf_t *bufs, int nb);
+int neap__stream_init_poll (neap_stream *s, int fd);
+int neap__fs_open (lua_State *L);
 
 neap_stream *neap__stream_new (lua_State *L, int kind);
 int neap__stream_init_uv (neap_stream *s);   /* after u.* was initialised */

@@ -27,16 +27,8 @@ typedef struct write_req {
   uv_buf_t bufs[1];
 } write_req;
 
-typedef struct neap_fwrite {
-  uv_fs_t req;
-  struct neap_fwrite *next;
-  neap_stream *s;
-  uv_buf_t buf;
-  int ref;
-} neap_fwrite;
-
-static void stream_deliver (neap_stream *s);
-static void stream_flow (neap_stream *s);
+#define stream_deliver neap__stream_deliver
+#define stream_flow neap__stream_flow
 
 /* ====================================================== helpers */
 
@@ -44,7 +36,7 @@ neap_stream *neap__stream_check (lua_State *L, int idx) {
   return neap__handle_check(L, idx, STREAM_MT, "stream");
 }
 
-static int stream_at_end (neap_stream *s) {
+int neap__stream_at_end (neap_stream *s) {
   return s->eof || s->err || (s->h.flags & NEAP_H_CLOSING);
 }
 
@@ -137,89 +129,7 @@ static void uvs_close (neap_stream *s) {
 }
 
 static const neap_stream_backend uvs_backend = {
-  uvs_read_start, uvs_read_stop, uvs_close
-};
-
-/* ====================================================== files */
-
-static void file_maybe_free (neap_stream *s) {
-  neap_host *host = s->h.host;
-  if (!(s->h.flags & NEAP_H_UVCLOSE) || s->fsreq || s->fq) return;
-  neap__handle_freed(&s->h);
-  if (s->fd > 2) {
-    uv_fs_t req;
-    uv_fs_close(NULL, &req, s->fd, NULL);
-    uv_fs_req_cleanup(&req);
-  }
-  neap__buf_free(&s->rb);
-  free(s);
-  neap__host_closed(host);
-}
-
-static void file_read_cb (uv_fs_t *req) {
-  neap_stream *s = req->data;
-  ssize_t n = req->result;
-  uv_fs_req_cleanup(req);
-  free(req);
-  s->fsreq = NULL;
-  if (s->h.flags & NEAP_H_UVCLOSE) {
-    file_maybe_free(s);
-    return;
-  }
-  if (n > 0) {
-    neap__buf_commit(&s->rb, (size_t)n);
-    if (s->offset >= 0) s->offset += n;
-  }
-  else if (n == 0) s->eof = 1;
-  else s->err = (int)n;
-  stream_deliver(s);
-}
-
-static int file_read_start (neap_stream *s) {
-  uv_fs_t *req;
-  size_t avail = 0;
-  char *p;
-  uv_buf_t b;
-  int r;
-  if (s->fsreq || s->eof || s->err) return 0;
-  p = neap__buf_reserve(&s->rb, READ_CHUNK, &avail);
-  if (p == NULL) return UV_ENOMEM;
-  req = malloc(sizeof *req);
-  if (req == NULL) return UV_ENOMEM;
-  req->data = s;
-  b = uv_buf_init(p, (unsigned)avail);
-  r = uv_fs_read(s->h.host->loop, req, s->fd, &b, 1, s->offset, file_read_cb);
-  if (r < 0) {
-    free(req);
-    return r;
-  }
-  s->fsreq = req;
-  return 0;
-}
-
-static void file_read_stop (neap_stream *s) {
-  (void)s;   /* the read in flight finishes; no new one starts */
-}
-
-static void file_close (neap_stream *s) {
-  if (s->h.flags & NEAP_H_UVCLOSE) return;
-  s->h.flags |= NEAP_H_UVCLOSE;
-  s->h.host->pending_closes++;
-  file_maybe_free(s);
-}
-
-static const neap_stream_backend file_backend = {
-  file_read_start, file_read_stop, file_close
-};
-
-static int none_read_start (neap_stream *s) {
-  s->eof = 1;
-  stream_deliver(s);
-  return 0;
-}
-
-static const neap_stream_backend none_backend = {
-  none_read_start, file_read_stop, file_close
+  uvs_read_start, uvs_read_stop, uvs_close, NULL
 };
 
 /* ====================================================== flow */
@@ -229,7 +139,7 @@ static const neap_stream_backend none_backend = {
 ** set, or (after a first read) while the buffer is under its high-water
 ** mark; stop at the end or when nobody consumes and the buffer is full.
 */
-static void stream_flow (neap_stream *s) {
+void neap__stream_flow (neap_stream *s) {
   int want;
   if (s->h.flags & NEAP_H_UVCLOSE) return;
   want = s->started_reading && !s->eof && !s->err &&
@@ -271,10 +181,10 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
 }
 
 /* New bytes, the end or an error arrived: satisfy the parked reader. */
-static void stream_deliver (neap_stream *s) {
+void neap__stream_deliver (neap_stream *s) {
   neap_task *t = s->reader;
   if (t != NULL) {
-    int r = neap__buf_frame(&s->rb, &s->rq.f, stream_at_end(s));
+    int r = neap__buf_frame(&s->rb, &s->rq.f, neap__stream_at_end(s));
     if (r != NEAP_FRAME_MORE) {
       s->reader = NULL;
       neap__sched_wake(t, stream_push_frame(t->co, s, r));
@@ -322,10 +232,10 @@ static int stream_read_frame (lua_State *L, neap_stream *s, int optidx,
                       "(s:on); call s:off() first", fname);
   s->rq.f.scan = 0;
   s->started_reading = 1;
-  r = neap__buf_frame(&s->rb, &s->rq.f, stream_at_end(s));
+  r = neap__buf_frame(&s->rb, &s->rq.f, neap__stream_at_end(s));
   if (r == NEAP_FRAME_MORE) {
     stream_flow(s);   /* a first read may find the end at once */
-    r = neap__buf_frame(&s->rb, &s->rq.f, stream_at_end(s));
+    r = neap__buf_frame(&s->rb, &s->rq.f, neap__stream_at_end(s));
   }
   if (r != NEAP_FRAME_MORE) {
     int n = stream_push_frame(L, s, r);
@@ -449,7 +359,7 @@ static int stream_buffered (lua_State *L) {
 
 /* ====================================================== writes */
 
-static void stream_wake_writer (neap_stream *s) {
+void neap__stream_wake_writer (neap_stream *s) {
   neap_task *t = s->writer;
   int done;
   if (t == NULL) return;
@@ -492,97 +402,7 @@ static void stream_write_cb (uv_write_t *req, int status) {
     s->be->close(s);    /* a lingering close: all was sent */
     return;
   }
-  stream_wake_writer(s);
-}
-
-static void file_write_next (neap_stream *s);
-
-static void file_write_cb (uv_fs_t *req) {
-  neap_fwrite *w = req->data;
-  neap_stream *s = w->s;
-  neap_host *host = s->h.host;
-  ssize_t r = req->result;
-  uv_fs_req_cleanup(req);
-  if (r >= 0 && (size_t)r < w->buf.len) {   /* short write: the rest */
-    w->buf.base += r;
-    w->buf.len -= (size_t)r;
-    s->queued -= (size_t)r;
-    if (uv_fs_write(host->loop, &w->req, s->fd, &w->buf, 1, -1,
-                    file_write_cb) == 0)
-      return;
-    r = UV_EIO;
-  }
-  s->queued -= w->buf.len;
-  s->fq = w->next;
-  if (s->fq == NULL) s->fq_tail = NULL;
-  s->nwrites--;
-  if (!host->dying) luaL_unref(host->L, LUA_REGISTRYINDEX, w->ref);
-  free(w);
-  if (r < 0 && !s->werr) s->werr = (int)r;
-  if (s->h.flags & NEAP_H_UVCLOSE) {
-    if (s->fq) file_write_next(s);
-    else file_maybe_free(s);
-    return;
-  }
-  if (host->dying) return;
-  if (s->fq) file_write_next(s);
-  if ((s->h.flags & NEAP_H_CLOSING) && s->nwrites == 0) {
-    s->be->close(s);
-    return;
-  }
-  stream_wake_writer(s);
-}
-
-static void file_write_next (neap_stream *s) {
-  neap_fwrite *w = s->fq;
-  int r = uv_fs_write(s->h.host->loop, &w->req, s->fd, &w->buf, 1, -1,
-                      file_write_cb);
-  if (r < 0) {
-    w->req.result = r;
-    file_write_cb(&w->req);
-  }
-}
-
-/* Queues 'len' bytes at 'p' (kept alive by registry ref 'ref') on a file. */
-static int file_write (neap_stream *s, const char *p, size_t len, int ref) {
-  neap_fwrite *w = malloc(sizeof *w);
-  if (w == NULL) return UV_ENOMEM;
-  w->req.data = w;
-  w->s = s;
-  w->buf = uv_buf_init((char *)p, (unsigned)len);
-  w->ref = ref;
-  w->next = NULL;
-  s->queued += len;
-  s->nwrites++;
-  if (s->fq_tail) s->fq_tail->next = w;
-  else {
-    s->fq = w;
-    s->fq_tail = w;
-    file_write_next(s);
-    return 0;
-  }
-  s->fq_tail = w;
-  return 0;
-}
-
-/* Writes all of 'bufs' to a file at once (stdout and stderr as files). */
-static int sync_file_write (neap_stream *s, uv_buf_t *bufs, int nb) {
-  while (nb > 0) {
-    uv_fs_t req;
-    int r = uv_fs_write(NULL, &req, s->fd, bufs, nb, -1, NULL);
-    uv_fs_req_cleanup(&req);
-    if (r < 0) return r;
-    while (nb > 0 && (size_t)r >= bufs[0].len) {
-      r -= (int)bufs[0].len;
-      bufs++;
-      nb--;
-    }
-    if (nb > 0) {
-      bufs[0].base += r;
-      bufs[0].len -= r;
-    }
-  }
-  return 0;
+  neap__stream_wake_writer(s);
 }
 
 /*
@@ -622,13 +442,13 @@ static int stream_write (lua_State *L) {
     /* stdout and stderr: in order with print and io.write, and done at exit */
     fflush(s->fd == 2 ? stderr : stdout);
     if (s->kind == NEAP_S_FILE) {
-      int r = sync_file_write(s, bufs, nb);
+      int r = neap__file_write_sync(s, bufs, nb);
       if (r < 0) return neap__push_error(L, r);
       lua_settop(L, 1);
       return 1;
     }
   }
-  if (s->kind != NEAP_S_FILE && s->nwrites == 0) {
+  if (s->be->write == NULL && s->nwrites == 0) {
     int n = uv_try_write(&s->u.stream, bufs, nb);
     if (n > 0) {
       size_t left = (size_t)n;
@@ -659,17 +479,12 @@ static int stream_write (lua_State *L) {
     }
   }
   ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  if (s->kind == NEAP_S_FILE) {
-    int r = 0;
-    for (i = 0; i < nb && r == 0; i++) {
-      if (i > 0) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-        r = file_write(s, bufs[i].base, bufs[i].len,
-                       luaL_ref(L, LUA_REGISTRYINDEX));
-      }
-      else r = file_write(s, bufs[i].base, bufs[i].len, ref);
+  if (s->be->write != NULL) {      /* files and polled descriptors */
+    int r = s->be->write(s, bufs, nb, total, ref);
+    if (r < 0) {
+      luaL_unref(L, LUA_REGISTRYINDEX, ref);
+      return neap__push_error(L, r);
     }
-    if (r < 0) return neap__push_error(L, r);
   }
   else {
     write_req *w = malloc(sizeof *w + nb * sizeof(uv_buf_t));
@@ -906,7 +721,7 @@ neap_stream *neap__stream_new (lua_State *L, int kind) {
   s->rhwm = 256 * 1024;
   s->max_frame = NEAP_DEFAULT_MAX_FRAME;
   s->wtimeout = -1;
-  s->be = &none_backend;
+  s->be = &neap__none_backend;
   return s;
 }
 
@@ -916,13 +731,6 @@ int neap__stream_init_uv (neap_stream *s) {
   s->u.handle.data = s;
   uv_unref(&s->u.handle);
   return 0;
-}
-
-void neap__stream_init_file (neap_stream *s, int fd, int64_t offset) {
-  s->kind = NEAP_S_FILE;
-  s->be = &file_backend;
-  s->fd = fd;
-  s->offset = offset;
 }
 
 /*
@@ -958,6 +766,7 @@ int neap__stream_wrap_fd (lua_State *L, int fd, int std) {
     default:
       s = neap__stream_new(L, NEAP_S_NONE);
       s->fd = fd;
+      if (neap__stream_init_poll(s, fd) < 0) s->kind = NEAP_S_NONE;
       return 1;
   }
   if (r < 0) {

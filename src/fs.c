@@ -1,0 +1,499 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** Streams that libuv cannot treat as streams: regular files and devices
+** (read and written on the thread pool, so the loop never blocks on
+** disk), descriptors that can only be polled for readiness (uv_poll), and
+** closed ones. Also neap.open and seek.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "neapi.h"
+
+#define FILE_CHUNK (256 * 1024)
+
+typedef struct neap_fwrite {
+  uv_fs_t req;
+  struct neap_fwrite *next;
+  neap_stream *s;
+  int64_t off;             /* where to write; -1: the current position */
+  int ref;                 /* registry ref of the strings */
+  int nb;
+  uv_buf_t bufs[1];
+} neap_fwrite;
+
+/* ====================================================== shared */
+
+/* After a queued write finished: a lingering close, or wake the writer. */
+static void write_done (neap_stream *s) {
+  if (s->h.host->dying) return;
+  if ((s->h.flags & NEAP_H_CLOSING) && s->nwrites == 0) {
+    s->be->close(s);
+    return;
+  }
+  neap__stream_wake_writer(s);
+}
+
+static neap_fwrite *fwrite_new (neap_stream *s, uv_buf_t *bufs, int nb,
+                                int ref) {
+  neap_fwrite *w = malloc(sizeof *w + (nb - 1) * sizeof(uv_buf_t));
+  if (w == NULL) return NULL;
+  w->req.data = w;
+  w->s = s;
+  w->ref = ref;
+  w->nb = nb;
+  w->next = NULL;
+  w->off = -1;
+  memcpy(w->bufs, bufs, nb * sizeof *bufs);
+  return w;
+}
+
+/* Drops 'n' written bytes from the front of w's buffers. */
+static void fwrite_advance (neap_fwrite *w, size_t n) {
+  int k = 0;
+  while (k < w->nb && n >= w->bufs[k].len) n -= w->bufs[k++].len;
+  memmove(w->bufs, w->bufs + k, (w->nb - k) * sizeof(uv_buf_t));
+  w->nb -= k;
+  if (w->nb > 0) {
+    w->bufs[0].base += n;
+    w->bufs[0].len -= n;
+  }
+}
+
+static void fwrite_free (neap_stream *s, neap_fwrite *w) {
+  s->fq = w->next;
+  if (s->fq == NULL) s->fq_tail = NULL;
+  s->nwrites--;
+  if (!s->h.host->dying) luaL_unref(s->h.host->L, LUA_REGISTRYINDEX, w->ref);
+  free(w);
+}
+
+static void fwrite_enqueue (neap_stream *s, neap_fwrite *w, size_t total) {
+  s->queued += total;
+  s->nwrites++;
+  if (s->fq_tail) s->fq_tail->next = w;
+  else s->fq = w;
+  s->fq_tail = w;
+}
+
+/* ====================================================== files */
+
+static void file_maybe_free (neap_stream *s) {
+  neap_host *host = s->h.host;
+  if (!(s->h.flags & NEAP_H_UVCLOSE) || s->fsreq || s->fq) return;
+  neap__handle_freed(&s->h);
+  if (s->fd > 2) {
+    uv_fs_t req;
+    uv_fs_close(NULL, &req, s->fd, NULL);
+    uv_fs_req_cleanup(&req);
+  }
+  neap__buf_free(&s->rb);
+  free(s);
+  neap__host_closed(host);
+}
+
+static void file_read_cb (uv_fs_t *req) {
+  neap_stream *s = req->data;
+  ssize_t n = req->result;
+  int stale = (int)(intptr_t)req->ptr != s->seek_gen;   /* (see seek) */
+  uv_fs_req_cleanup(req);
+  free(req);
+  s->fsreq = NULL;
+  if (s->h.flags & NEAP_H_UVCLOSE) {
+    file_maybe_free(s);
+    return;
+  }
+  if (stale) { /* a seek came meanwhile: these bytes are from before it */ }
+  else if (n > 0) {
+    neap__buf_commit(&s->rb, (size_t)n);
+    if (s->offset >= 0) s->offset += n;
+  }
+  else if (n == 0) s->eof = 1;
+  else s->err = (int)n;
+  if (s->h.host->dying) return;
+  neap__stream_deliver(s);
+}
+
+static int file_read_start (neap_stream *s) {
+  uv_fs_t *req;
+  size_t avail = 0;
+  char *p;
+  uv_buf_t b;
+  int r;
+  if (s->fsreq || s->eof || s->err) return 0;
+  p = neap__buf_reserve(&s->rb, FILE_CHUNK, &avail);
+  if (p == NULL) return UV_ENOMEM;
+  req = malloc(sizeof *req);
+  if (req == NULL) return UV_ENOMEM;
+  req->data = s;
+  b = uv_buf_init(p, (unsigned)avail);
+  r = uv_fs_read(s->h.host->loop, req, s->fd, &b, 1, s->offset, file_read_cb);
+  if (r < 0) {
+    free(req);
+    return r;
+  }
+  req->ptr = (void *)(intptr_t)s->seek_gen;
+  s->fsreq = req;
+  return 0;
+}
+
+static void file_read_stop (neap_stream *s) {
+  (void)s;   /* the read in flight finishes; no new one starts */
+}
+
+static void file_close (neap_stream *s) {
+  if (s->h.flags & NEAP_H_UVCLOSE) return;
+  s->h.flags |= NEAP_H_UVCLOSE;
+  s->h.host->pending_closes++;
+  file_maybe_free(s);
+}
+
+static void file_write_next (neap_stream *s);
+
+static void file_write_cb (uv_fs_t *req) {
+  neap_fwrite *w = req->data;
+  neap_stream *s = w->s;
+  ssize_t r = req->result;
+  uv_fs_req_cleanup(req);
+  if (r >= 0) {
+    s->queued -= (size_t)r;
+    if (w->off >= 0) w->off += r;
+    fwrite_advance(w, (size_t)r);
+    if (w->nb > 0 && r > 0) {   /* a short write: the rest */
+      file_write_next(s);
+      return;
+    }
+    if (w->nb > 0) r = UV_EIO;
+  }
+  if (r < 0) {
+    size_t k;
+    for (k = 0; k < (size_t)w->nb; k++) s->queued -= w->bufs[k].len;
+    if (!s->werr) s->werr = (int)r;
+  }
+  fwrite_free(s, w);
+  if (s->fq) file_write_next(s);
+  if (s->h.flags & NEAP_H_UVCLOSE) {
+    file_maybe_free(s);
+    return;
+  }
+  write_done(s);
+}
+
+static void file_write_next (neap_stream *s) {
+  neap_fwrite *w = s->fq;
+  int r = uv_fs_write(s->h.host->loop, &w->req, s->fd, w->bufs, w->nb,
+                      w->off, file_write_cb);
+  if (r < 0) {
+    w->req.result = r;
+    file_write_cb(&w->req);
+  }
+}
+
+static int file_write (neap_stream *s, uv_buf_t *bufs, int nb, size_t total,
+                       int ref) {
+  neap_fwrite *w = fwrite_new(s, bufs, nb, ref);
+  int first;
+  if (w == NULL) return UV_ENOMEM;
+  if (s->offset >= 0 && !s->append) {
+    /* bytes read ahead are not the position: write where reading stands */
+    size_t ahead = neap__buf_len(&s->rb);
+    if (ahead > 0 || s->fsreq) {
+      s->offset -= (int64_t)ahead;
+      neap__buf_consume(&s->rb, ahead);
+      s->seek_gen++;
+      s->eof = 0;
+    }
+    w->off = s->offset;
+    s->offset += (int64_t)total;
+  }
+  first = (s->fq == NULL);
+  fwrite_enqueue(s, w, total);
+  if (first) file_write_next(s);
+  return 0;
+}
+
+/* Writes all of 'bufs' to a file at once (stdout and stderr as files). */
+int neap__file_write_sync (neap_stream *s, uv_buf_t *bufs, int nb) {
+  while (nb > 0) {
+    uv_fs_t req;
+    int r = uv_fs_write(NULL, &req, s->fd, bufs, nb, -1, NULL);
+    uv_fs_req_cleanup(&req);
+    if (r < 0) return r;
+    while (nb > 0 && (size_t)r >= bufs[0].len) {
+      r -= (int)bufs[0].len;
+      bufs++;
+      nb--;
+    }
+    if (nb > 0) {
+      bufs[0].base += r;
+      bufs[0].len -= r;
+    }
+  }
+  return 0;
+}
+
+static const neap_stream_backend file_backend = {
+  file_read_start, file_read_stop, file_close, file_write
+};
+
+void neap__stream_init_file (neap_stream *s, int fd, int64_t offset) {
+  s->kind = NEAP_S_FILE;
+  s->be = &file_backend;
+  s->fd = fd;
+  s->offset = offset;
+}
+
+static int none_read_start (neap_stream *s) {
+  s->eof = 1;
+  neap__stream_deliver(s);
+  return 0;
+}
+
+const neap_stream_backend neap__none_backend = {
+  none_read_start, file_read_stop, file_close, NULL
+};
+
+/* ====================================================== polled fds */
+
+static void poll_closed (uv_handle_t *hd) {
+  neap_stream *s = hd->data;
+  neap_host *host = s->h.host;
+  while (s->fq) fwrite_free(s, s->fq);
+  neap__handle_freed(&s->h);
+  if (s->fd > 2) close(s->fd);
+  neap__buf_free(&s->rb);
+  free(s);
+  neap__host_closed(host);
+}
+
+static void poll_close (neap_stream *s) {
+  if (s->h.flags & NEAP_H_UVCLOSE) return;
+  s->h.flags |= NEAP_H_UVCLOSE;
+  s->h.host->pending_closes++;
+  uv_close(&s->u.handle, poll_closed);
+}
+
+static void poll_cb (uv_poll_t *pl, int status, int events);
+
+static void poll_update (neap_stream *s) {
+  int ev = (s->reading ? UV_READABLE : 0) | (s->fq ? UV_WRITABLE : 0);
+  if (s->h.flags & NEAP_H_UVCLOSE) return;
+  if (ev == s->pevents) return;
+  s->pevents = ev;
+  if (ev) uv_poll_start(&s->u.poll, ev, poll_cb);
+  else uv_poll_stop(&s->u.poll);
+}
+
+/* Writes queued data until the descriptor would block; 0 or an error. */
+static int poll_flush (neap_stream *s) {
+  while (s->fq) {
+    neap_fwrite *w = s->fq;
+    ssize_t n = writev(s->fd, (struct iovec *)w->bufs, w->nb);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+      if (errno == EINTR) continue;
+      return uv_translate_sys_error(errno);
+    }
+    s->queued -= (size_t)n;
+    fwrite_advance(w, (size_t)n);
+    if (w->nb == 0) fwrite_free(s, w);
+  }
+  return 0;
+}
+
+static void poll_cb (uv_poll_t *pl, int status, int events) {
+  neap_stream *s = pl->data;
+  if (s->h.host->dying) return;
+  if (status < 0) {
+    s->err = status;
+    events = UV_READABLE;
+  }
+  if ((events & UV_WRITABLE) && s->fq) {
+    int r = poll_flush(s);
+    if (r < 0) {
+      s->werr = r;
+      while (s->fq) {
+        size_t k;
+        for (k = 0; k < (size_t)s->fq->nb; k++) s->queued -= s->fq->bufs[k].len;
+        fwrite_free(s, s->fq);
+      }
+    }
+    poll_update(s);
+    write_done(s);
+    if (s->h.flags & NEAP_H_UVCLOSE) return;
+  }
+  if ((events & UV_READABLE) && s->reading && !s->err) {
+    size_t avail;
+    char *p = neap__buf_reserve(&s->rb, 64 * 1024, &avail);
+    ssize_t n = p ? read(s->fd, p, avail) : -1;
+    if (n > 0) neap__buf_commit(&s->rb, (size_t)n);
+    else if (n == 0) s->eof = 1;
+    else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    else s->err = p ? uv_translate_sys_error(errno) : UV_ENOMEM;
+  }
+  if (s->eof || s->err) s->reading = 0;
+  poll_update(s);
+  neap__stream_deliver(s);
+}
+
+static int poll_read_start (neap_stream *s) {
+  s->reading = 1;
+  poll_update(s);
+  return 0;
+}
+
+static void poll_read_stop (neap_stream *s) {
+  s->reading = 0;
+  poll_update(s);
+}
+
+static int poll_write (neap_stream *s, uv_buf_t *bufs, int nb, size_t total,
+                       int ref) {
+  neap_fwrite *w = fwrite_new(s, bufs, nb, ref);
+  int r;
+  if (w == NULL) return UV_ENOMEM;
+  fwrite_enqueue(s, w, total);
+  r = poll_flush(s);
+  if (r < 0) {
+    s->werr = r;
+    return r;
+  }
+  poll_update(s);
+  return 0;
+}
+
+static const neap_stream_backend poll_backend = {
+  poll_read_start, poll_read_stop, poll_close, poll_write
+};
+
+/* Makes 's' watch 'fd' for readiness; 0 or a UV error. */
+int neap__stream_init_poll (neap_stream *s, int fd) {
+  int r = uv_poll_init(s->h.host->loop, &s->u.poll, fd);
+  if (r < 0) return r;
+  s->kind = NEAP_S_POLL;
+  s->be = &poll_backend;
+  s->fd = fd;
+  s->u.handle.data = s;
+  uv_unref(&s->u.handle);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return 0;
+}
+
+/* ====================================================== neap.open */
+
+typedef struct open_req {
+  uv_fs_t req;
+  neap_task *t;
+  int append;
+} open_req;
+
+static int push_file (lua_State *L, int fd, int append) {
+  neap_stream *s = neap__stream_new(L, NEAP_S_FILE);
+  neap__stream_init_file(s, fd, append ? -1 : 0);
+  s->append = append;
+  if (append) {   /* reads of an "a+" file start at the beginning */
+    s->offset = 0;
+  }
+  return 1;
+}
+
+static void open_cb (uv_fs_t *req) {
+  open_req *o = (open_req *)req;
+  neap_task *t = o->t;
+  int r = (int)req->result, append = o->append;
+  uv_fs_req_cleanup(req);
+  free(o);
+  if (t == NULL || t->host->dying) {   /* the waiter gave up */
+    if (r >= 0) close(r);
+    return;
+  }
+  t->parked_on = NULL;
+  if (r < 0) neap__sched_wake(t, neap__push_error(t->co, r));
+  else neap__sched_wake(t, push_file(t->co, r, append));
+}
+
+static void open_unpark (neap_task *t) {
+  open_req *o = t->parked_on;
+  if (o) o->t = NULL;
+}
+
+/*
+** neap.core.open(path, flags, append [, timeout]) -> stream | nil, err, code.
+** Inside a task the open runs on the thread pool; outside, it is immediate.
+*/
+static int fs_open (lua_State *L) {
+  neap_host *host = neap__host(L);
+  const char *path = luaL_checkstring(L, 1);
+  int flags = (int)luaL_checkinteger(L, 2);
+  int append = lua_toboolean(L, 3);
+  double timeout = neap__opt_timeout(L, 4, "open");
+  neap_task *t = neap__sched_current(L);
+  open_req *o;
+  int r;
+  if (t == NULL) {
+    uv_fs_t req;
+    r = uv_fs_open(NULL, &req, path, flags, 0666, NULL);
+    uv_fs_req_cleanup(&req);
+    if (r < 0) return neap__push_error(L, r);
+    return push_file(L, r, append);
+  }
+  o = malloc(sizeof *o);
+  if (o == NULL) return luaL_error(L, "out of memory");
+  o->t = t;
+  o->append = append;
+  r = uv_fs_open(host->loop, &o->req, path, flags, 0666, open_cb);
+  if (r < 0) {
+    free(o);
+    return neap__push_error(L, r);
+  }
+  return neap__sched_park(L, t, timeout, open_unpark, o);
+}
+
+/* s:seek([whence [, offset]]) -> position | nil, err, code (files only) */
+static int fs_seek (lua_State *L) {
+  static const char *const modes[] = {"set", "cur", "end", NULL};
+  neap_stream *s = neap__stream_check(L, 1);
+  int whence = luaL_checkoption(L, 2, "cur", modes);
+  lua_Integer off = luaL_optinteger(L, 3, 0);
+  int64_t pos, base;
+  if (s->kind != NEAP_S_FILE || s->offset < 0)
+    return luaL_error(L, "seek: not a file opened with neap.open");
+  base = s->offset - (int64_t)neap__buf_len(&s->rb);   /* where reading stands */
+  if (whence == 0) pos = off;
+  else if (whence == 1) pos = base + off;
+  else {
+    uv_fs_t req;
+    int r = uv_fs_fstat(NULL, &req, s->fd, NULL);
+    if (r < 0) {
+      uv_fs_req_cleanup(&req);
+      return neap__push_error(L, r);
+    }
+    pos = (int64_t)req.statbuf.st_size + off;
+    uv_fs_req_cleanup(&req);
+  }
+  if (pos < 0) return neap__push_error(L, UV_EINVAL);
+  if (pos != base || s->eof) {
+    neap__buf_consume(&s->rb, neap__buf_len(&s->rb));
+    s->offset = pos;
+    s->eof = 0;
+    s->err = 0;
+    s->seek_gen++;   /* a read in flight is dropped */
+  }
+  lua_pushinteger(L, pos);
+  return 1;
+}
+
+int neap__fs_open (lua_State *L) {
+  lua_pushcfunction(L, fs_open);
+  lua_setfield(L, -2, "open");
+  luaL_getmetatable(L, "neap.stream");
+  lua_getfield(L, -1, "__index");
+  lua_pushcfunction(L, fs_seek);
+  lua_setfield(L, -2, "seek");
+  lua_pop(L, 2);   /* pop __index, metatable */
+  return 0;
+}
