@@ -96,10 +96,15 @@ static void file_maybe_free (neap_stream *s) {
   neap__host_closed(host);
 }
 
+typedef struct file_read {
+  uv_fs_t req;
+  int gen;                 /* the stream's seek_gen when it started */
+} file_read;
+
 static void file_read_cb (uv_fs_t *req) {
   neap_stream *s = req->data;
   ssize_t n = req->result;
-  int stale = (int)(intptr_t)req->ptr != s->seek_gen;   /* (see seek) */
+  int stale = ((file_read *)req)->gen != s->seek_gen;   /* (see seek) */
   uv_fs_req_cleanup(req);
   free(req);
   s->fsreq = NULL;
@@ -127,7 +132,7 @@ static int file_read_start (neap_stream *s) {
   if (s->fsreq || s->eof || s->err) return 0;
   p = neap__buf_reserve(&s->rb, FILE_CHUNK, &avail);
   if (p == NULL) return UV_ENOMEM;
-  req = malloc(sizeof *req);
+  req = malloc(sizeof(file_read));
   if (req == NULL) return UV_ENOMEM;
   req->data = s;
   b = uv_buf_init(p, (unsigned)avail);
@@ -136,7 +141,7 @@ static int file_read_start (neap_stream *s) {
     free(req);
     return r;
   }
-  req->ptr = (void *)(intptr_t)s->seek_gen;
+  ((file_read *)req)->gen = s->seek_gen;
   s->fsreq = req;
   return 0;
 }

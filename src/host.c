@@ -128,6 +128,7 @@ static int host_init (neap_host *h, uv_loop_t *loop) {
 static void host_teardown (neap_host *h) {
   if (h->dying) return;
   h->dying = 1;
+  neap__signal_free(h);
   neap__handle_close_all(h);
   uv_close((uv_handle_t *)&h->idle, host_internal_closed);
   uv_close((uv_handle_t *)&h->check, host_internal_closed);
@@ -269,6 +270,8 @@ int luaopen_neap_core (lua_State *L) {
   neap__tcp_open(L);
   neap__process_open(L);
   neap__fs_open(L);
+  neap__signal_open(L);
+  neap__udp_open(L);
   neap__timer_open(L);
   lua_pushvalue(L, -1);
   luaL_setfuncs(L, funcs, 0);   /* (run_until takes the table as upvalue) */

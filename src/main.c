@@ -76,6 +76,7 @@ int main (int argc, char **argv) {
     fprintf(stderr, "neap: cannot start (out of memory?)\n");
     return 1;
   }
+  neap_exit_on_signals(h);
   if (code != NULL)
     status = neap_dostring(h, code, "=(command line)");
   else if (i < argc)

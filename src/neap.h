@@ -50,6 +50,13 @@ const char *neap_error (neap_host *h);
 */
 int neap_post (neap_host *h, const char *name, const void *data, size_t len);
 
+/*
+** The binary's signal policy: INT and TERM with no neap.signal handler end
+** the process as their default action would, after passing the signal to
+** the children the host spawned (so none is left orphaned).
+*/
+void neap_exit_on_signals (neap_host *h);
+
 /* Closes every handle the host owns, its Lua state, and its own loop. */
 void neap_free (neap_host *h);
 

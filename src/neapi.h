@@ -40,6 +40,7 @@ struct neap_host {
   uv_mutex_t post_lock;
   struct post_msg *posts, *posts_tail;
   int async_ready;
+  int default_signals;     /* neap_exit_on_signals was called */
 };
 
 neap_host *neap__host (lua_State *L);
@@ -212,6 +213,9 @@ int neap__stream_wrap_fd (lua_State *L, int fd, int std);
 
 int neap__tcp_open (lua_State *L);
 int neap__process_open (lua_State *L);
+int neap__signal_open (lua_State *L);
+void neap__signal_free (neap_host *h);
+int neap__udp_open (lua_State *L);
 const char *neap__signal_name (int sig);
 int neap__check_signal (lua_State *L, int idx, const char *fname);
 void neap__process_kill_all (int sig);

@@ -405,6 +405,12 @@ static int process_close_fd (lua_State *L) {
   return 0;
 }
 
+/* neap.pid() -> this process's id */
+static int process_getpid (lua_State *L) {
+  lua_pushinteger(L, uv_os_getpid());
+  return 1;
+}
+
 /* neap.core.signum(name) -> number */
 static int process_signum (lua_State *L) {
   lua_pushinteger(L, neap__check_signal(L, 1, "signal"));
@@ -442,6 +448,7 @@ int neap__process_open (lua_State *L) {
     {"open_fd", process_open_fd},
     {"close_fd", process_close_fd},
     {"signum", process_signum},
+    {"pid", process_getpid},
     {NULL, NULL}
   };
   neap__newmeta(L, PROCESS_MT, meth, metameth);

@@ -5,8 +5,12 @@
 ** taken, so the kernel's backlog is the queue), outgoing connects, name
 ** resolution on the thread pool, and socket addresses.
 */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "neapi.h"
 
@@ -246,6 +250,22 @@ static int tcp_listen (lua_State *L) {
   return 1;
 }
 
+/* A socket file nobody listens on any more (connect is refused). */
+static int socket_is_stale (const char *path) {
+  struct sockaddr_un sa;
+  int fd, r, stale;
+  if (strlen(path) >= sizeof sa.sun_path) return 0;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  strcpy(sa.sun_path, path);
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+  stale = (r < 0 && errno == ECONNREFUSED);
+  close(fd);
+  return stale;
+}
+
 /* neap.core.listen_unix(path, backlog) -> server | nil, err, code */
 static int unix_listen (lua_State *L) {
   neap_host *host = neap__host(L);
@@ -263,6 +283,10 @@ static int unix_listen (lua_State *L) {
   sv->u.handle.data = sv;
   uv_unref(&sv->u.handle);
   r = uv_pipe_bind(&sv->u.pipe, path);
+  if (r == UV_EADDRINUSE && socket_is_stale(path)) {
+    unlink(path);   /* left by a server that died: take its place */
+    r = uv_pipe_bind(&sv->u.pipe, path);
+  }
   if (r == 0) r = uv_listen(&sv->u.stream, backlog, server_connection_cb);
   if (r < 0) {
     neap__handle_close(&sv->h);

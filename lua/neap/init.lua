@@ -577,6 +577,57 @@ function Pipeline:communicate(input, opts)
     end, function(sig) self:kill(sig) end)
 end
 
+-- ============================================================ files
+
+--- neap.open(path [, mode [, {timeout=}]]) -> file stream | nil, err, code
+-- mode as io.open: "r", "w", "a", "r+", "w+", "a+" (a "b" is ignored).
+-- Reads and writes run on libuv's thread pool; s:seek() moves.
+function neap.open(path, mode, opts)
+  if type(path) ~= "string" then argerr("open", 1, "path must be a string") end
+  if mode ~= nil and type(mode) ~= "string" then argerr("open", 2, "mode must be a string") end
+  local flags = mode_flags("open", 2, mode)
+  opts = checkopts("open", 3, opts)
+  local m = (mode or "r"):gsub("b", "")
+  return core.open(path, flags, m:sub(1, 1) == "a", opts.timeout)
+end
+
+-- ============================================================ signals
+
+local function signal_task(fn, name) core.task(fn, name) end
+
+--- neap.signal(sig, fn) -> watcher: fn(name) runs in a task at each delivery;
+-- watcher:stop(). While a watcher exists, INT and TERM no longer end the binary.
+function neap.signal(sig, fn)
+  if type(sig) ~= "string" and math.type(sig) ~= "integer" then argerr("signal", 1, "signal name or number expected") end
+  if type(fn) ~= "function" then argerr("signal", 2, "function expected, got " .. type(fn)) end
+  return core.signal(sig, fn, signal_task)
+end
+
+--- neap.pid() -> the id of this process
+neap.pid = core.pid
+
+--- neap.wait_signal(sig, {timeout=}) -> name | nil, "timeout", "timeout"
+neap.wait_signal = core.wait_signal
+
+-- ============================================================ udp
+
+--- neap.udp{host=, port=, reuseaddr=, family="inet6"} -> socket | nil, err, code
+function neap.udp(opts)
+  opts = checkopts("udp", 1, opts)
+  local host = opts.host
+  if host ~= nil and type(host) ~= "string" then argerr("udp", 1, "host must be a string") end
+  if opts.port ~= nil and (math.type(opts.port) ~= "integer" or opts.port < 0 or opts.port > 65535) then
+    argerr("udp", 1, "port must be an integer from 0 to 65535")
+  end
+  if host and not is_ip(host) then
+    local addrs, err, code = neap.resolve(host)
+    if not addrs then return nil, err, code end
+    host = addrs[1]
+  end
+  if host == nil and opts.port ~= nil then host = (opts.family == "inet6") and "::" or "0.0.0.0" end
+  return core.udp(host, opts.port, opts.family == "inet6", opts.reuseaddr)
+end
+
 -- ============================================================ timers
 
 local function timer_task(fn, t) core.task(fn, t) end

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** Signals: neap.signal(name, fn) runs fn in a task at each delivery,
+** neap.wait_signal parks a task until one arrives. With no neap handler,
+** INT and TERM end the process as their default action would, after
+** passing the signal on to the children neap spawned (neap_exit_on_signals).
+*/
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "neapi.h"
+
+#define SIGNAL_MT "neap.signal"
+
+static int watchers[65];      /* neap handlers per signal number */
+
+typedef struct neap_signal {
+  neap_handle h;
+  uv_signal_t sig;
+  int signum;
+  neap_task *waiter;          /* wait_signal's task, or NULL for a callback */
+} neap_signal;
+
+static void signal_closed (uv_handle_t *hd) {
+  neap_signal *s = hd->data;
+  neap_host *host = s->h.host;
+  neap__handle_freed(&s->h);
+  free(s);
+  neap__host_closed(host);
+}
+
+static void signal_uvclose (neap_signal *s) {
+  if (s->h.flags & NEAP_H_UVCLOSE) return;
+  s->h.flags |= NEAP_H_UVCLOSE;
+  s->h.host->pending_closes++;
+  if (s->signum > 0 && s->signum < 65) watchers[s->signum]--;
+  uv_close((uv_handle_t *)&s->sig, signal_closed);
+}
+
+static void signal_vt_close (neap_handle *h) {
+  signal_uvclose((neap_signal *)h);
+}
+
+static const neap_handle_vt signal_vt = {
+  SIGNAL_MT, "signal watcher", signal_vt_close, signal_vt_close
+};
+
+static void push_signame (lua_State *L, int sig) {
+  const char *n = neap__signal_name(sig);
+  if (n) lua_pushstring(L, n);
+  else lua_pushinteger(L, sig);
+}
+
+static void signal_cb (uv_signal_t *us, int signum) {
+  neap_signal *s = us->data;
+  neap_host *host = s->h.host;
+  lua_State *L = host->L;
+  if (host->dying) return;
+  if (s->waiter) {
+    neap_task *t = s->waiter;
+    s->waiter = NULL;
+    push_signame(t->co, signum);
+    neap__sched_wake(t, 1);
+    neap__handle_close(&s->h);
+    return;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->h.cbref);     /* {taskfn, fn} */
+  lua_rawgeti(L, -1, 1);
+  lua_rawgeti(L, -2, 2);
+  push_signame(L, signum);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    lua_writestringerror("neap: signal: %s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+static neap_signal *signal_new (lua_State *L, int signum) {
+  neap_host *host = neap__host(L);
+  neap_handle **box = neap__handle_newbox(L, SIGNAL_MT);
+  neap_signal *s = calloc(1, sizeof *s);
+  int r;
+  if (s == NULL) {
+    luaL_error(L, "out of memory");
+    return NULL;
+  }
+  neap__handle_init(host, &s->h, &signal_vt, box);
+  uv_signal_init(host->loop, &s->sig);
+  s->sig.data = s;
+  s->signum = signum;
+  r = uv_signal_start(&s->sig, signal_cb, signum);
+  if (r < 0) {
+    s->signum = 0;
+    neap__handle_close(&s->h);
+    lua_pop(L, 1);
+    neap__push_error(L, r);
+    return NULL;
+  }
+  if (signum < 65) watchers[signum]++;
+  return s;
+}
+
+/* neap.core.signal(sig, fn, taskfn) -> watcher | nil, err, code */
+static int signal_watch (lua_State *L) {
+  int signum = neap__check_signal(L, 1, "signal");
+  neap_signal *s;
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  s = signal_new(L, signum);
+  if (s == NULL) return 3;
+  lua_createtable(L, 2, 0);
+  lua_pushvalue(L, 3);
+  lua_rawseti(L, -2, 1);
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, 2);
+  s->h.cbref = luaL_ref(L, LUA_REGISTRYINDEX);
+  neap__handle_anchor(L, &s->h, -1);
+  return 1;
+}
+
+static void wait_unpark (neap_task *t) {
+  neap_signal *s = t->parked_on;
+  s->waiter = NULL;
+  neap__handle_close(&s->h);
+}
+
+/* neap.wait_signal(sig, {timeout=}) -> name | nil, "timeout", "timeout" */
+static int signal_wait (lua_State *L) {
+  int signum = neap__check_signal(L, 1, "wait_signal");
+  double timeout = neap__opt_timeout(L, 2, "wait_signal");
+  neap_task *t = neap__sched_check(L, "wait_signal");
+  neap_signal *s = signal_new(L, signum);
+  if (s == NULL) return 3;
+  s->waiter = t;
+  *s->h.box = NULL;   /* the box goes; the handle lives until it is closed */
+  s->h.box = NULL;
+  lua_pop(L, 1);
+  return neap__sched_park(L, t, timeout, wait_unpark, s);
+}
+
+static int signal_stop (lua_State *L) {
+  neap_handle **box = luaL_checkudata(L, 1, SIGNAL_MT);
+  if (*box) neap__handle_close(*box);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ====================================================== default INT/TERM */
+
+static uv_signal_t default_int, default_term;
+
+static void default_cb (uv_signal_t *us, int signum) {
+  (void)us;
+  if (signum < 65 && watchers[signum] > 0) return;   /* a script handles it */
+  neap__process_kill_all(signum);
+  fflush(stdout);
+  fflush(stderr);
+  uv_signal_stop(&default_int);
+  uv_signal_stop(&default_term);
+  signal(signum, SIG_DFL);
+  raise(signum);
+}
+
+/* The binary's policy: INT and TERM end the process, children first. */
+void neap_exit_on_signals (neap_host *h) {
+  uv_signal_init(h->loop, &default_int);
+  uv_signal_init(h->loop, &default_term);
+  uv_signal_start(&default_int, default_cb, SIGINT);
+  uv_signal_start(&default_term, default_cb, SIGTERM);
+  uv_unref((uv_handle_t *)&default_int);
+  uv_unref((uv_handle_t *)&default_term);
+  h->default_signals = 1;
+}
+
+void neap__signal_free (neap_host *h) {
+  if (!h->default_signals) return;
+  h->default_signals = 0;
+  default_int.data = default_term.data = h;
+  uv_close((uv_handle_t *)&default_int, NULL);
+  uv_close((uv_handle_t *)&default_term, NULL);
+}
+
+int neap__signal_open (lua_State *L) {
+  static const luaL_Reg meth[] = {
+    {"stop", signal_stop},
+    {"close", signal_stop},
+    {NULL, NULL}
+  };
+  static const luaL_Reg metameth[] = {
+    {"__index", NULL},
+    {"__gc", neap__handle_gc},
+    {"__close", neap__handle_gc},
+    {NULL, NULL}
+  };
+  neap__newmeta(L, SIGNAL_MT, meth, metameth);
+  lua_pushcfunction(L, signal_watch);
+  lua_setfield(L, -2, "signal");
+  lua_pushcfunction(L, signal_wait);
+  lua_setfield(L, -2, "wait_signal");
+  return 0;
+}

@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** UDP sockets: neap.udp{host=, port=} binds, send(data, host, port) sends
+** (or send(data) once connected), recv{timeout=} parks until a datagram
+** arrives. Datagrams that arrive with no task waiting are queued, up to a
+** bound; past it new ones are dropped and counted, as the kernel would.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "neapi.h"
+
+#define UDP_MT "neap.udp"
+#define UDP_MAXQ 1024
+#define UDP_BUF (64 * 1024)
+
+typedef struct dgram {
+  struct dgram *next;
+  struct sockaddr_storage from;
+  size_t len;
+  char data[1];
+} dgram;
+
+typedef struct neap_udp {
+  neap_handle h;
+  uv_udp_t udp;
+  neap_task *reader;
+  dgram *qhead, *qtail;
+  int qlen;
+  lua_Integer dropped;
+  int receiving;
+  int started;             /* a first recv was asked for */
+  char buf[UDP_BUF];       /* where the kernel writes the next datagram */
+} neap_udp;
+
+typedef struct udp_send {
+  uv_udp_send_t req;
+  neap_host *host;
+  int ref;
+} udp_send;
+
+static neap_udp *udp_check (lua_State *L, int idx) {
+  return neap__handle_check(L, idx, UDP_MT, "udp socket");
+}
+
+static void udp_closed (uv_handle_t *hd) {
+  neap_udp *u = hd->data;
+  neap_host *host = u->h.host;
+  while (u->qhead) {
+    dgram *d = u->qhead;
+    u->qhead = d->next;
+    free(d);
+  }
+  neap__handle_freed(&u->h);
+  free(u);
+  neap__host_closed(host);
+}
+
+static void udp_vt_close (neap_handle *h) {
+  neap_udp *u = (neap_udp *)h;
+  if (u->reader && !h->host->dying) {
+    neap_task *t = u->reader;
+    u->reader = NULL;
+    neap__sched_wake(t, neap__push_fail(t->co, "closed"));
+  }
+  if (h->flags & NEAP_H_UVCLOSE) return;
+  h->flags |= NEAP_H_UVCLOSE;
+  h->host->pending_closes++;
+  uv_close((uv_handle_t *)&u->udp, udp_closed);
+}
+
+static const neap_handle_vt udp_vt = {
+  UDP_MT, "udp socket", udp_vt_close, udp_vt_close
+};
+
+static int push_addr (lua_State *L, const struct sockaddr *sa) {
+  char ip[INET6_ADDRSTRLEN] = "";
+  int port = 0;
+  if (sa->sa_family == AF_INET) {
+    uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof ip);
+    port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+  }
+  else if (sa->sa_family == AF_INET6) {
+    uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof ip);
+    port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+  }
+  lua_pushstring(L, ip);
+  lua_pushinteger(L, port);
+  return 2;
+}
+
+static void udp_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
+  neap_udp *u = hd->data;
+  (void)suggested;
+  *buf = uv_buf_init(u->buf, sizeof u->buf);
+}
+
+static void udp_flow (neap_udp *u);
+
+static void udp_recv_cb (uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
+                         const struct sockaddr *addr, unsigned flags) {
+  neap_udp *u = h->data;
+  (void)buf;
+  (void)flags;
+  if (u->h.host->dying || addr == NULL) return;   /* nothing more to read */
+  if (n < 0) {
+    if (u->reader) {
+      neap_task *t = u->reader;
+      u->reader = NULL;
+      neap__sched_wake(t, neap__push_error(t->co, (int)n));
+    }
+  }
+  else if (u->reader) {
+    neap_task *t = u->reader;
+    u->reader = NULL;
+    lua_pushlstring(t->co, u->buf, (size_t)n);
+    push_addr(t->co, addr);
+    neap__sched_wake(t, 3);
+  }
+  else if (u->qlen >= UDP_MAXQ) u->dropped++;
+  else {
+    dgram *d = malloc(sizeof *d + (size_t)n);
+    if (d == NULL) u->dropped++;
+    else {
+      d->next = NULL;
+      d->len = (size_t)n;
+      memcpy(d->data, u->buf, (size_t)n);
+      memcpy(&d->from, addr, addr->sa_family == AF_INET6 ?
+             sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+      if (u->qtail) u->qtail->next = d;
+      else u->qhead = d;
+      u->qtail = d;
+      u->qlen++;
+    }
+  }
+  udp_flow(u);
+}
+
+/* Receive while a task waits or the queue has room; referenced while a task waits. */
+static void udp_flow (neap_udp *u) {
+  int want = u->started && (u->reader || u->qlen < UDP_MAXQ);
+  if (u->h.flags & NEAP_H_UVCLOSE) return;
+  if (want && !u->receiving) {
+    if (uv_udp_recv_start(&u->udp, udp_alloc, udp_recv_cb) == 0)
+      u->receiving = 1;
+  }
+  else if (!want && u->receiving) {
+    uv_udp_recv_stop(&u->udp);
+    u->receiving = 0;
+  }
+  if (u->reader) uv_ref((uv_handle_t *)&u->udp);
+  else uv_unref((uv_handle_t *)&u->udp);
+}
+
+static void udp_unpark (neap_task *t) {
+  neap_udp *u = t->parked_on;
+  if (u->reader == t) u->reader = NULL;
+  udp_flow(u);
+}
+
+/* u:recv{timeout=} -> data, host, port | nil, err, code */
+static int udp_recv (lua_State *L) {
+  neap_udp *u = udp_check(L, 1);
+  double timeout = neap__opt_timeout(L, 2, "recv");
+  neap_task *t;
+  u->started = 1;
+  if (u->qhead) {
+    dgram *d = u->qhead;
+    u->qhead = d->next;
+    if (u->qhead == NULL) u->qtail = NULL;
+    u->qlen--;
+    lua_pushlstring(L, d->data, d->len);
+    push_addr(L, (struct sockaddr *)&d->from);
+    free(d);
+    udp_flow(u);
+    return 3;
+  }
+  if (u->reader)
+    return luaL_error(L, "recv: another task is already receiving on this socket");
+  t = neap__sched_check(L, "recv");
+  lua_settop(L, 1);
+  u->reader = t;
+  udp_flow(u);
+  return neap__sched_park(L, t, timeout, udp_unpark, u);
+}
+
+static void udp_send_cb (uv_udp_send_t *req, int status) {
+  udp_send *s = (udp_send *)req;
+  (void)status;
+  if (!s->host->dying) luaL_unref(s->host->L, LUA_REGISTRYINDEX, s->ref);
+  free(s);
+}
+
+static int parse_addr (const char *host, int port, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (strchr(host, ':'))
+    return uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss);
+  return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
+}
+
+/* u:send(data [, host, port]) -> true | nil, err, code (host: an IP address) */
+static int udp_send_m (lua_State *L) {
+  neap_udp *u = udp_check(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  struct sockaddr_storage ss;
+  const struct sockaddr *to = NULL;
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  udp_send *s;
+  int r;
+  if (!lua_isnoneornil(L, 3)) {
+    const char *host = luaL_checkstring(L, 3);
+    int port = (int)luaL_checkinteger(L, 4);
+    r = parse_addr(host, port, &ss);
+    if (r < 0) return neap__push_error(L, r);
+    to = (struct sockaddr *)&ss;
+  }
+  r = uv_udp_try_send(&u->udp, &b, 1, to);
+  if (r >= 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (r != UV_EAGAIN) return neap__push_error(L, r);
+  s = malloc(sizeof *s);
+  if (s == NULL) return luaL_error(L, "out of memory");
+  s->host = u->h.host;
+  lua_pushvalue(L, 2);
+  s->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  r = uv_udp_send(&s->req, &u->udp, &b, 1, to, udp_send_cb);
+  if (r < 0) {
+    luaL_unref(L, LUA_REGISTRYINDEX, s->ref);
+    free(s);
+    return neap__push_error(L, r);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* u:connect(host, port) -> u | nil, err, code: later sends need no address */
+static int udp_connect_m (lua_State *L) {
+  neap_udp *u = udp_check(L, 1);
+  const char *host = luaL_checkstring(L, 2);
+  int port = (int)luaL_checkinteger(L, 3);
+  struct sockaddr_storage ss;
+  int r = parse_addr(host, port, &ss);
+  if (r == 0) r = uv_udp_connect(&u->udp, (struct sockaddr *)&ss);
+  if (r < 0) return neap__push_error(L, r);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* u:address() -> host, port */
+static int udp_address (lua_State *L) {
+  neap_udp *u = udp_check(L, 1);
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  int r = uv_udp_getsockname(&u->udp, (struct sockaddr *)&ss, &len);
+  if (r < 0) return neap__push_error(L, r);
+  return push_addr(L, (struct sockaddr *)&ss);
+}
+
+/* u:dropped() -> datagrams dropped because nobody read them in time */
+static int udp_dropped (lua_State *L) {
+  neap_udp *u = udp_check(L, 1);
+  lua_pushinteger(L, u->dropped);
+  return 1;
+}
+
+static int udp_close (lua_State *L) {
+  neap_handle **box = luaL_checkudata(L, 1, UDP_MT);
+  if (*box) neap__handle_close(*box);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* neap.core.udp(host, port, family, reuse) -> socket | nil, err, code */
+static int udp_new (lua_State *L) {
+  neap_host *host = neap__host(L);
+  const char *ip = luaL_optstring(L, 1, NULL);
+  int port = (int)luaL_optinteger(L, 2, 0);
+  int inet6 = lua_toboolean(L, 3);
+  int reuse = lua_toboolean(L, 4);
+  neap_handle **box = neap__handle_newbox(L, UDP_MT);
+  neap_udp *u = calloc(1, sizeof *u);
+  int r;
+  if (u == NULL) return luaL_error(L, "out of memory");
+  neap__handle_init(host, &u->h, &udp_vt, box);
+  r = uv_udp_init_ex(host->loop, &u->udp,
+                     (ip && strchr(ip, ':')) || inet6 ? AF_INET6 : AF_INET);
+  if (r < 0) {
+    neap__handle_freed(&u->h);
+    host->nhandles--;
+    *box = NULL;
+    free(u);
+    return neap__push_error(L, r);
+  }
+  u->udp.data = u;
+  uv_unref((uv_handle_t *)&u->udp);
+  if (ip != NULL) {
+    struct sockaddr_storage ss;
+    r = parse_addr(ip, port, &ss);
+    if (r == 0)
+      r = uv_udp_bind(&u->udp, (struct sockaddr *)&ss, reuse ? UV_UDP_REUSEADDR : 0);
+    if (r < 0) {
+      neap__handle_close(&u->h);
+      return neap__push_error(L, r);
+    }
+  }
+  return 1;
+}
+
+int neap__udp_open (lua_State *L) {
+  static const luaL_Reg meth[] = {
+    {"recv", udp_recv},
+    {"send", udp_send_m},
+    {"connect", udp_connect_m},
+    {"address", udp_address},
+    {"dropped", udp_dropped},
+    {"close", udp_close},
+    {NULL, NULL}
+  };
+  static const luaL_Reg metameth[] = {
+    {"__index", NULL},
+    {"__gc", neap__handle_gc},
+    {"__close", neap__handle_gc},
+    {NULL, NULL}
+  };
+  neap__newmeta(L, UDP_MT, meth, metameth);
+  lua_pushcfunction(L, udp_new);
+  lua_setfield(L, -2, "udp");
+  return 0;
+}
