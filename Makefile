@@ -15,7 +15,19 @@ LUAFILES = $(wildcard lua/neap/*.lua)
 OBJS = $(CORE:%=$(B)/obj/%.o)
 HDRS = src/neap.h src/neapi.h src/buf.h
 
-.PHONY: all deps run test test-busted test-c asan valgrind clean bench check-docs
+.PHONY: all deps run test asan valgrind clean bench check-docs install uninstall rock rock-install
+
+VERSION = 0.1.0
+SOMAJOR = 0
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(PREFIX)/bin
+LIBDIR = $(PREFIX)/lib
+INCDIR = $(PREFIX)/include
+LUADIR = $(PREFIX)/share/lua/5.4
+CMODDIR = $(PREFIX)/lib/lua/5.4
+MANDIR = $(PREFIX)/share/man/man1
+PCDIR = $(LIBDIR)/pkgconfig
 
 all: $(B)/neap $(B)/libneap.a $(B)/lib/neap/core.so
 
@@ -50,6 +62,14 @@ LIBOBJS = $(filter-out $(B)/obj/host.o,$(OBJS)) $(B)/obj/host_embed.o $(B)/obj/e
 $(B)/libneap.a: $(LIBOBJS)
 	rm -f $@ && ar rcs $@ $^
 
+$(B)/libneap.so.$(VERSION): $(LIBOBJS)
+	$(CC) -shared -Wl,-soname,libneap.so.$(SOMAJOR) -o $@ $^ $(LDLIBS_ALL)
+
+$(B)/neap.pc: Makefile
+	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: neap' 'Description: An event host for Lua 5.4 on libuv' 'Version: $(VERSION)' \
+	  'Requires: lua5.4 libuv' 'Libs: -L$${libdir} -lneap' 'Cflags: -I$${includedir}' > $@
+
 $(B)/neap: src/main.c $(B)/libneap.a
 	$(CC) $(CFLAGS_ALL) -o $@ src/main.c $(B)/libneap.a $(LDLIBS_ALL) -Wl,-E
 
@@ -71,13 +91,48 @@ run: deps
 
 # The whole suite; the last line is "N passed, M failed".
 test: deps
-	@$(MAKE) --no-print-directory all $(B)/test_buf
+	@$(MAKE) --no-print-directory all $(B)/test_buf $(B)/embed
 	@sh spec/run.sh $(B)
 
 asan:
 	$(MAKE) B=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" all build-asan/test_buf
 	ASAN_OPTIONS=detect_leaks=1 sh spec/run.sh build-asan
+
+# Installs exactly what uninstall removes.
+INSTALLED = $(BINDIR)/neap $(LIBDIR)/libneap.a $(LIBDIR)/libneap.so.$(VERSION) \
+  $(LIBDIR)/libneap.so.$(SOMAJOR) $(LIBDIR)/libneap.so $(INCDIR)/neap.h $(PCDIR)/neap.pc \
+  $(CMODDIR)/neap/core.so $(LUAFILES:lua/%=$(LUADIR)/%) $(MANDIR)/neap.1
+
+install: all $(B)/libneap.so.$(VERSION) $(B)/neap.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR) \
+	  $(DESTDIR)$(CMODDIR)/neap $(DESTDIR)$(LUADIR)/neap $(DESTDIR)$(MANDIR)
+	install -m 755 $(B)/neap $(DESTDIR)$(BINDIR)/neap
+	install -m 644 $(B)/libneap.a $(DESTDIR)$(LIBDIR)/libneap.a
+	install -m 755 $(B)/libneap.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libneap.so.$(VERSION)
+	ln -sf libneap.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libneap.so.$(SOMAJOR)
+	ln -sf libneap.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libneap.so
+	install -m 644 src/neap.h $(DESTDIR)$(INCDIR)/neap.h
+	install -m 644 $(B)/neap.pc $(DESTDIR)$(PCDIR)/neap.pc
+	install -m 755 $(B)/lib/neap/core.so $(DESTDIR)$(CMODDIR)/neap/core.so
+	install -m 644 $(LUAFILES) $(DESTDIR)$(LUADIR)/neap/
+	install -m 644 docs/neap.1 $(DESTDIR)$(MANDIR)/neap.1
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(CMODDIR)/neap $(DESTDIR)$(LUADIR)/neap 2>/dev/null
+
+# LuaRocks (rockspec/neap-scm-1.rockspec, build.type "make") calls these two.
+rock: all
+
+rock-install: rock
+	install -d $(INST_BINDIR) $(INST_LIBDIR)/neap $(INST_LUADIR)/neap
+	install -m 755 $(B)/neap $(INST_BINDIR)/neap
+	install -m 755 $(B)/lib/neap/core.so $(INST_LIBDIR)/neap/core.so
+	install -m 644 $(LUAFILES) $(INST_LUADIR)/neap/
+
+$(B)/embed: examples/embed/embed.c $(B)/libneap.a
+	$(CC) $(CFLAGS_ALL) -Isrc -o $@ examples/embed/embed.c $(B)/libneap.a $(LDLIBS_ALL)
 
 clean:
 	rm -rf build build-asan

@@ -220,6 +220,14 @@ static int host_loop (lua_State *L) {
   return 1;
 }
 
+/* neap.core.set_post_handler(fn): fn(name, data) gets each neap_post */
+static int host_set_post_handler (lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "neap.post_handler");
+  return 0;
+}
+
 static int host_handle_count (lua_State *L) {
   neap_host *h = neap__host(L);
   lua_pushinteger(L, h->nhandles);
@@ -236,6 +244,7 @@ int luaopen_neap_core (lua_State *L) {
     {"run_until", host_run_until},
     {"loop", host_loop},
     {"post_ref", host_post_ref},
+    {"set_post_handler", host_set_post_handler},
     {"_handle_count", host_handle_count},
     {"version", host_version},
     {NULL, NULL}

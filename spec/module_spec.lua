@@ -1,0 +1,75 @@
+-- require "neap" from a stock lua5.4 (the C module build/lib/neap/core.so
+-- and the Lua files of lua/).
+local helpers = require "helpers"
+local sh = helpers.sh
+
+local function lua54(code)
+  local path = helpers.tmpfile(code)
+  local out, rc = sh("LUA_CPATH='./build/lib/?.so' LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' lua5.4 " .. path)
+  os.remove(path)
+  return out, rc
+end
+
+describe("require 'neap' from lua5.4", function()
+  it("neap.run runs a task and the loop and returns its results", function()
+    local out, rc = lua54([[
+      local neap = require "neap"
+      print(neap.run(function(a) neap.sleep(0.01) return a, "b" end, "a"))
+    ]])
+    assert.equal(0, rc, out)
+    assert.equal("a\tb\n", out)
+  end)
+
+  it("neap.run re-raises the task's error with its traceback", function()
+    local out, rc = lua54([[
+      local neap = require "neap"
+      local ok, err = pcall(neap.run, function() neap.sleep(0) error("deep") end)
+      print(ok, err:find("deep", 1, true) ~= nil, err:find("stack traceback", 1, true) ~= nil)
+    ]])
+    assert.equal(0, rc, out)
+    assert.equal("false\ttrue\ttrue\n", out)
+  end)
+
+  it("raises when the task waits on nothing that can wake it", function()
+    local out, rc = lua54([[
+      local neap = require "neap"
+      local ok, err = pcall(neap.run, function() return neap.queue():get() end)
+      print(ok, err)
+    ]])
+    assert.equal(0, rc, out)
+    assert.truthy(out:find("false\t.*can never happen"), out)
+  end)
+
+  it("exits cleanly with handles and tasks still open", function()
+    local out, rc = lua54([[
+      local neap = require "neap"
+      local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
+      srv:serve(function() end)
+      neap.timer(60, function() end)
+      local p = neap.spawn { "sleep", "0.2" }
+      neap.task(function() neap.sleep(100) end)
+      neap.run(function() neap.sleep(0.01) end)
+      print("bye")
+    ]])
+    assert.equal(0, rc, out)
+    assert.equal("bye\n", out)
+  end)
+
+  it("runs the specs' own helpers under lua5.4 (busted-style use)", function()
+    local out, rc = lua54([[
+      package.path = "./spec/?.lua;" .. package.path
+      local helpers = require "helpers"
+      local neap = require "neap"
+      local a, b = helpers.run(function()
+        local x, y = helpers.pair()
+        y:write("over lua5.4\n")
+        local l = x:read_line { timeout = 1 }
+        x:close() y:close()
+        return l
+      end)
+      print(a)
+    ]])
+    assert.equal(0, rc, out)
+    assert.equal("over lua5.4\n", out)
+  end)
+end)
