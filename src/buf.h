@@ -29,7 +29,8 @@ enum {
   NEAP_FRAME_EXACTLY,  /* exactly n bytes */
   NEAP_FRAME_LINE,     /* up to \n; \r\n stripped unless 'keep' */
   NEAP_FRAME_UNTIL,    /* up to any of 'delims' */
-  NEAP_FRAME_ALL       /* everything up to the end */
+  NEAP_FRAME_ALL,      /* everything up to the end */
+  NEAP_FRAME_PEEK      /* OK (consuming nothing) once any byte is there */
 };
 
 /* Outcomes of neap__buf_frame. */

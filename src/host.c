@@ -281,6 +281,7 @@ int luaopen_neap_core (lua_State *L) {
   neap__fs_open(L);
   neap__signal_open(L);
   neap__udp_open(L);
+  neap__bufobj_open(L);
   neap__timer_open(L);
   lua_pushvalue(L, -1);
   luaL_setfuncs(L, funcs, 0);   /* (run_until takes the table as upvalue) */

@@ -174,7 +174,7 @@ struct neap_stream {
   int seek_gen;            /* files: a read in flight from before a seek is dropped */
   int append;              /* files: opened for appending */
   int pevents;             /* polls: the events watched */
-  int cb_mode;             /* callbacks set with on() */
+  neap_task *cb_task;      /* s:on's pump: the only task that may read */
   int release_at_eof;      /* a child's output pipe: close the fd at EOF */
   int released;            /* 1: fd closing at EOF, 2: fd closed */
 };
@@ -216,6 +216,7 @@ int neap__process_open (lua_State *L);
 int neap__signal_open (lua_State *L);
 void neap__signal_free (neap_host *h);
 int neap__udp_open (lua_State *L);
+int neap__bufobj_open (lua_State *L);
 const char *neap__signal_name (int sig);
 int neap__check_signal (lua_State *L, int idx, const char *fname);
 void neap__process_kill_all (int sig);

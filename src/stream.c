@@ -45,7 +45,7 @@ void neap__stream_ref (neap_stream *s, int on) {
   (void)on;
   if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_NONE) return;
   if ((s->h.flags & NEAP_H_UVCLOSE) || s->released) return;
-  if (s->reader || s->writer || s->cb_mode) uv_ref(&s->u.handle);
+  if (s->reader || s->writer) uv_ref(&s->u.handle);
   else uv_unref(&s->u.handle);
 }
 
@@ -144,7 +144,7 @@ void neap__stream_flow (neap_stream *s) {
   if (s->h.flags & NEAP_H_UVCLOSE) return;
   want = s->started_reading && !s->eof && !s->err &&
          !(s->h.flags & NEAP_H_CLOSING) &&
-         (s->reader || s->cb_mode || neap__buf_len(&s->rb) < s->rhwm);
+         (s->reader || neap__buf_len(&s->rb) < s->rhwm);
   if (want && (!s->reading || s->kind == NEAP_S_FILE)) {
     int r = s->be->read_start(s);
     if (r < 0) s->err = r;
@@ -161,6 +161,10 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
   neap_frame *f = &s->rq.f;
   switch (r) {
     case NEAP_FRAME_OK:
+      if (f->kind == NEAP_FRAME_PEEK) {
+        lua_pushinteger(L, (lua_Integer)f->len);
+        return 1;
+      }
       lua_pushlstring(L, neap__buf_data(&s->rb), f->len);
       neap__buf_consume(&s->rb, f->consume);
       if (f->kind == NEAP_FRAME_UNTIL) {
@@ -174,6 +178,10 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
     case NEAP_FRAME_TOOLARGE:
       return neap__push_fail(L, "frame too large");
     default:   /* END */
+      if (f->kind == NEAP_FRAME_PEEK && s->eof && !s->err) {
+        lua_pushinteger(L, 0);   /* readable: at the end */
+        return 1;
+      }
       if (s->err) return neap__push_error(L, s->err);
       if (s->eof) return neap__push_fail(L, "eof");
       return neap__push_fail(L, "closed");
@@ -190,18 +198,6 @@ void neap__stream_deliver (neap_stream *s) {
       neap__sched_wake(t, stream_push_frame(t->co, s, r));
       neap__stream_ref(s, 0);
     }
-  }
-  if (s->cb_mode && !s->h.host->dying) {
-    lua_State *L = s->h.host->L;
-    if (lua_rawgeti(L, LUA_REGISTRYINDEX, s->h.cbref) == LUA_TFUNCTION) {
-      lua_pushlightuserdata(L, s);
-      if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-        lua_writestringerror("neap: stream callback failed: %s\n",
-                             lua_tostring(L, -1));
-        lua_pop(L, 1);
-      }
-    }
-    else lua_pop(L, 1);
   }
   stream_flow(s);
 }
@@ -227,7 +223,7 @@ static int stream_read_frame (lua_State *L, neap_stream *s, int optidx,
   if (s->reader)
     return luaL_error(L, "%s: another task is already reading this stream",
                       fname);
-  if (s->cb_mode)
+  if (s->cb_task && neap__sched_current(L) != s->cb_task)
     return luaL_error(L, "%s: this stream delivers its data to callbacks "
                       "(s:on); call s:off() first", fname);
   s->rq.f.scan = 0;
@@ -242,6 +238,7 @@ static int stream_read_frame (lua_State *L, neap_stream *s, int optidx,
     stream_flow(s);
     return n;
   }
+  if (timeout == 0) return neap__push_fail(L, "timeout");   /* a try, no wait */
   t = neap__sched_check(L, fname);
   s->reader = t;
   neap__stream_ref(s, 1);
@@ -348,6 +345,25 @@ static int stream_read_all (lua_State *L) {
   s->rq.f.kind = NEAP_FRAME_ALL;
   if (s->err && neap__buf_len(&s->rb) == 0) return neap__push_error(L, s->err);
   return stream_read_frame(L, s, 2, "read_all");
+}
+
+/*
+** s:wait_readable{timeout=} -> bytes buffered (0 at EOF) | nil, err, code:
+** waits until a read would not wait, consuming nothing.
+*/
+static int stream_wait_readable (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  s->rq.f.kind = NEAP_FRAME_PEEK;
+  return stream_read_frame(L, s, 2, "wait_readable");
+}
+
+/* s:_callback_task(task | nil): only that task may read (s:on's pump) */
+static int stream_cb_task (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  s->cb_task = lua_isnoneornil(L, 2) ? NULL : luaL_checkudata(L, 2, "neap.task");
+  lua_settop(L, 2);
+  lua_setiuservalue(L, 1, 1);   /* keep the task with the box */
+  return 0;
 }
 
 /* s:buffered() -> bytes received and not yet read */
@@ -814,6 +830,8 @@ int neap__stream_open (lua_State *L) {
     {"read_until", stream_read_until},
     {"read_all", stream_read_all},
     {"buffered", stream_buffered},
+    {"wait_readable", stream_wait_readable},
+    {"_callback_task", stream_cb_task},
     {"write", stream_write},
     {"flush", stream_flush},
     {"shutdown", stream_shutdown},

@@ -159,6 +159,7 @@ static int server_accept (lua_State *L) {
   if (sv->acceptor)
     return luaL_error(L, "accept: another task is already accepting on this "
                       "server");
+  if (timeout == 0) return neap__push_fail(L, "timeout");   /* a try, no wait */
   t = neap__sched_check(L, "accept");
   lua_settop(L, 1);
   sv->acceptor = t;

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** neap.buffer: the engine's byte buffer and framing as a Lua object with
+** no I/O, for sans-IO protocol parsers (neap.proto): bytes are fed in by
+** hand and frames taken out. A request that cannot be met yet returns
+** nil, "more" and consumes nothing; scanning resumes where it stopped.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "neapi.h"
+
+#define BUFOBJ_MT "neap.buffer"
+
+typedef struct bufobj {
+  neap_buf b;
+  int eof;
+  size_t max_frame;
+  /* the request being scanned, to resume its scan */
+  int kind;
+  const void *key;
+  size_t scan;
+  neap_delim d[NEAP_MAX_DELIMS];
+} bufobj;
+
+static bufobj *check (lua_State *L) {
+  return luaL_checkudata(L, 1, BUFOBJ_MT);
+}
+
+/* neap.core.buffer([max_frame]) -> buffer */
+static int bufobj_new (lua_State *L) {
+  lua_Integer max = luaL_optinteger(L, 1, NEAP_DEFAULT_MAX_FRAME);
+  bufobj *o = lua_newuserdatauv(L, sizeof *o, 0);
+  memset(o, 0, sizeof *o);
+  neap__buf_init(&o->b);
+  o->max_frame = max > 0 ? (size_t)max : 0;
+  luaL_setmetatable(L, BUFOBJ_MT);
+  return 1;
+}
+
+static int bufobj_gc (lua_State *L) {
+  bufobj *o = check(L);
+  neap__buf_free(&o->b);
+  return 0;
+}
+
+/* buf:feed(data) -> buf */
+static int bufobj_feed (lua_State *L) {
+  bufobj *o = check(L);
+  size_t len;
+  const char *p = luaL_checklstring(L, 2, &len);
+  if (o->eof) return luaL_error(L, "feed: the buffer was told its input ended");
+  if (neap__buf_append(&o->b, p, len) < 0) return luaL_error(L, "out of memory");
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* buf:set_eof() -> buf: no more input will come */
+static int bufobj_set_eof (lua_State *L) {
+  bufobj *o = check(L);
+  o->eof = 1;
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int bufobj_is_eof (lua_State *L) {
+  lua_pushboolean(L, check(L)->eof);
+  return 1;
+}
+
+static int bufobj_len (lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)neap__buf_len(&check(L)->b));
+  return 1;
+}
+
+/* Runs request 'f' keyed by 'key' (scan resumes for the same key). */
+static int run (lua_State *L, bufobj *o, neap_frame *f, const void *key) {
+  int r;
+  if (o->kind != f->kind || o->key != key) {
+    o->kind = f->kind;
+    o->key = key;
+    o->scan = 0;
+  }
+  f->scan = o->scan;
+  r = neap__buf_frame(&o->b, f, o->eof);
+  o->scan = f->scan;
+  switch (r) {
+    case NEAP_FRAME_OK:
+      lua_pushlstring(L, neap__buf_data(&o->b), f->len);
+      neap__buf_consume(&o->b, f->consume);
+      o->kind = -1;
+      if (f->kind == NEAP_FRAME_UNTIL) {
+        if (f->which >= 0) lua_pushlstring(L, f->delims[f->which].p,
+                                           f->delims[f->which].len);
+        else lua_pushnil(L);
+        return 2;
+      }
+      return 1;
+    case NEAP_FRAME_MORE:
+      lua_pushnil(L);
+      lua_pushliteral(L, "more");
+      lua_pushliteral(L, "more");
+      return 3;
+    case NEAP_FRAME_TOOLARGE:
+      return neap__push_fail(L, "frame too large");
+    default:
+      return neap__push_fail(L, "eof");
+  }
+}
+
+static int bufobj_read (lua_State *L) {
+  bufobj *o = check(L);
+  neap_frame f;
+  memset(&f, 0, sizeof f);
+  f.kind = NEAP_FRAME_READ;
+  f.n = (size_t)luaL_optinteger(L, 2, 65536);
+  luaL_argcheck(L, f.n > 0, 2, "size must be positive");
+  return run(L, o, &f, NULL);
+}
+
+static int bufobj_read_exactly (lua_State *L) {
+  bufobj *o = check(L);
+  neap_frame f;
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0, 2, "size must be >= 0");
+  memset(&f, 0, sizeof f);
+  f.kind = NEAP_FRAME_EXACTLY;
+  f.n = (size_t)n;
+  return run(L, o, &f, NULL);
+}
+
+static int bufobj_read_line (lua_State *L) {
+  bufobj *o = check(L);
+  neap_frame f;
+  memset(&f, 0, sizeof f);
+  f.kind = NEAP_FRAME_LINE;
+  f.max = o->max_frame;
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "keep");
+    f.keep = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  return run(L, o, &f, NULL);
+}
+
+static int bufobj_read_until (lua_State *L) {
+  bufobj *o = check(L);
+  neap_frame f;
+  int i, n;
+  const void *key = lua_topointer(L, 2);
+  memset(&f, 0, sizeof f);
+  f.kind = NEAP_FRAME_UNTIL;
+  f.max = o->max_frame;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    o->d[0].p = lua_tolstring(L, 2, &o->d[0].len);
+    n = 1;
+  }
+  else {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    n = (int)lua_rawlen(L, 2);
+    luaL_argcheck(L, n >= 1 && n <= NEAP_MAX_DELIMS, 2, "1 to 16 delimiters expected");
+    for (i = 0; i < n; i++) {
+      lua_rawgeti(L, 2, i + 1);
+      o->d[i].p = lua_tolstring(L, -1, &o->d[i].len);
+      if (o->d[i].p == NULL) luaL_argerror(L, 2, "delimiters must be strings");
+      lua_pop(L, 1);
+    }
+  }
+  for (i = 0; i < n; i++)
+    luaL_argcheck(L, o->d[i].len > 0, 2, "empty delimiter");
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "keep");
+    f.keep = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  f.delims = o->d;
+  f.ndelims = n;
+  return run(L, o, &f, key);
+}
+
+static int bufobj_read_all (lua_State *L) {
+  bufobj *o = check(L);
+  neap_frame f;
+  memset(&f, 0, sizeof f);
+  f.kind = NEAP_FRAME_ALL;
+  return run(L, o, &f, NULL);
+}
+
+int neap__bufobj_open (lua_State *L) {
+  static const luaL_Reg meth[] = {
+    {"feed", bufobj_feed},
+    {"set_eof", bufobj_set_eof},
+    {"is_eof", bufobj_is_eof},
+    {"len", bufobj_len},
+    {"read", bufobj_read},
+    {"read_exactly", bufobj_read_exactly},
+    {"read_line", bufobj_read_line},
+    {"read_until", bufobj_read_until},
+    {"read_all", bufobj_read_all},
+    {NULL, NULL}
+  };
+  static const luaL_Reg metameth[] = {
+    {"__index", NULL},
+    {"__gc", bufobj_gc},
+    {"__close", bufobj_gc},
+    {"__len", bufobj_len},
+    {NULL, NULL}
+  };
+  neap__newmeta(L, BUFOBJ_MT, meth, metameth);
+  lua_pushcfunction(L, bufobj_new);
+  lua_setfield(L, -2, "buffer");
+  return 0;
+}
