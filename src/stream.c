@@ -220,12 +220,12 @@ static int stream_read_frame (lua_State *L, neap_stream *s, int optidx,
   double timeout = neap__opt_timeout(L, optidx, fname);
   int r;
   neap_task *t;
-  if (s->reader)
-    return luaL_error(L, "%s: another task is already reading this stream",
-                      fname);
   if (s->cb_task && neap__sched_current(L) != s->cb_task)
     return luaL_error(L, "%s: this stream delivers its data to callbacks "
                       "(s:on); call s:off() first", fname);
+  if (s->reader)
+    return luaL_error(L, "%s: another task is already reading this stream",
+                      fname);
   s->rq.f.scan = 0;
   s->started_reading = 1;
   r = neap__buf_frame(&s->rb, &s->rq.f, neap__stream_at_end(s));

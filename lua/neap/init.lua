@@ -14,13 +14,13 @@ local tostring, ipairs, pairs = tostring, ipairs, pairs
 local drain_to
 
 -- Raises "fname: bad argument #i (msg)" at the caller of a public function.
-local function argerr(fname, i, msg)
-  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), 3)
+local function argerr(fname, i, msg, level)
+  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), level or 3)
 end
 
 local function checkopts(fname, i, opts)
   if opts ~= nil and type(opts) ~= "table" then
-    argerr(fname, i, "options table expected, got " .. type(opts))
+    argerr(fname, i, "options table expected, got " .. type(opts), 4)
   end
   return opts or {}
 end
@@ -197,6 +197,81 @@ function neap.fd(n)
   return core.wrap_fd(n)
 end
 
+-- Callbacks on streams: s:on(event, fn). A pump task owns the stream's
+-- reads while callbacks are set; task reads raise until s:off().
+local callbacks = setmetatable({}, { __mode = "k" })
+local events = { data = true, line = true, close = true, error = true }
+
+local function pump(s, cbs)
+  while true do
+    local data, err, code
+    if cbs.line then data, err, code = s:read_line()
+    elseif cbs.data then data, err, code = s:read()
+    else return end
+    if data then
+      local fn = cbs.line or cbs.data
+      local ok, e = xpcall(fn, debug.traceback, data)
+      if not ok then io.stderr:write("neap: stream callback failed: ", tostring(e), "\n") end
+    else
+      if code == "eof" or code == "closed" then
+        if cbs.close then cbs.close() end
+      elseif cbs.error then cbs.error(err, code)
+      elseif cbs.close then cbs.close(err, code)
+      end
+      callbacks[s] = nil
+      if not s:is_closed() then s:_callback_task(nil) end
+      return
+    end
+  end
+end
+
+--- s:on("data" | "line" | "close" | "error", fn) -> s: callback style on the
+-- same stream. "line" wins over "data" when both are set. While any is set,
+-- reads from tasks raise a clear error; s:off() returns the stream to tasks
+-- with every byte not yet delivered still buffered.
+function Stream.on(s, event, fn)
+  if not events[event] then argerr("on", 1, "\"data\", \"line\", \"close\" or \"error\" expected, got " .. tostring(event)) end
+  if type(fn) ~= "function" then argerr("on", 2, "function expected, got " .. type(fn)) end
+  local cbs = callbacks[s]
+  if not cbs then
+    cbs = {}
+    callbacks[s] = cbs
+    cbs.task = core.task(pump, s, cbs)
+    s:_callback_task(cbs.task)
+  end
+  cbs[event] = fn
+  return s
+end
+
+--- s:off([event]) -> s: removes one callback, or all; with no data or line
+-- callback left, the stream goes back to task reads.
+function Stream.off(s, event)
+  local cbs = callbacks[s]
+  if not cbs then return s end
+  if event then cbs[event] = nil else cbs.data, cbs.line, cbs.close, cbs.error = nil, nil, nil, nil end
+  if not (cbs.data or cbs.line) then
+    callbacks[s] = nil
+    cbs.task:cancel()
+    if not s:is_closed() then s:_callback_task(nil) end
+  end
+  return s
+end
+
+--- server:on("connection", fn) -> server: fn(conn) runs in a task per
+-- connection (conn stays open until the callback code closes it).
+function Server.on(srv, event, fn)
+  if event ~= "connection" then argerr("on", 1, "\"connection\" expected, got " .. tostring(event)) end
+  if type(fn) ~= "function" then argerr("on", 2, "function expected, got " .. type(fn)) end
+  return core.task(function()
+    while true do
+      local c, _, code = srv:accept()
+      if c then core.task(fn, c)
+      elseif code == "closed" then return
+      else core.sleep(0.05) end
+    end
+  end)
+end
+
 local stdio = {}
 setmetatable(neap, { __index = function(_, k)
   local fd = (k == "stdin" and 0) or (k == "stdout" and 1) or (k == "stderr" and 2)
@@ -279,7 +354,13 @@ end
 --- server:serve(fn) -> task: accepts forever, running fn(conn) in a task per
 -- connection; conn is closed when fn returns or raises (the error is logged).
 function Server.serve(srv, fn)
-  if type(fn) ~= "function" then argerr("serve", 1, "function expected, got " .. type(fn)) end
+  local mt = getmetatable(fn)
+  if type(fn) == "table" and mt and mt.__call and package.loaded["neap.proto"]
+     and package.loaded["neap.proto"].is_protocol(fn) then
+    local proto, p = package.loaded["neap.proto"], fn
+    fn = function(c) return proto.attach(c, p) end   -- server:serve(protocol)
+  end
+  if type(fn) ~= "function" then argerr("serve", 1, "function or protocol expected, got " .. type(fn)) end
   local function handle(c)
     local ok, err = xpcall(fn, debug.traceback, c)
     c:close()
