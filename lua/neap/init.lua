@@ -684,6 +684,9 @@ function neap.signal(sig, fn)
   return core.signal(sig, fn, signal_task)
 end
 
+--- neap.signum(name) -> the number of a signal ("TERM" -> 15)
+neap.signum = core.signum
+
 --- neap.pid() -> the id of this process
 neap.pid = core.pid
 

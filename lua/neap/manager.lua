@@ -1,0 +1,238 @@
+--- neap.manager: events pulled one at a time, as ioman did. Channels wrap
+-- the engine's streams, servers and processes; a small task per channel
+-- reads with the engine's framing and queues (channel, event) pairs, which
+-- m:next_event() hands out in order. No loop and no buffer of its own:
+-- bytes wait in the streams until a channel's task frames them.
+local neap = require "neap"
+
+local manager = {}
+
+local M = {}
+M.__index = M
+
+local Channel = {}
+Channel.__index = Channel
+
+local function argerr(fname, i, msg)
+  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), 3)
+end
+
+--- manager.new([{queue=}]) -> manager; queue bounds the events waiting to
+-- be pulled (readers pause meanwhile, so nothing is dropped).
+function manager.new(opts)
+  local m = setmetatable({ channels = {}, events = neap.queue(opts and opts.queue or 256), nextid = 0 }, M)
+  m.child_channel = m:_channel("child")
+  return m
+end
+
+function M:_channel(kind, stream)
+  self.nextid = self.nextid + 1
+  local ch = setmetatable({ kind = kind, stream = stream, manager = self, id = self.nextid }, Channel)
+  self.channels[#self.channels + 1] = ch
+  return ch
+end
+
+function M:_emit(ch, ev)
+  self.events:put({ ch, ev })
+end
+
+-- ============================================================ channels
+
+--- ch:set_expected(delims) -> ch: report a frame when any delimiter arrives
+-- (the frame keeps its delimiter; ev.delimiter says which); {} asks for one
+-- event at EOF with everything. With no call, data is reported as it arrives.
+function Channel:set_expected(delims)
+  if type(delims) ~= "table" then argerr("set_expected", 1, "list of delimiters expected") end
+  for i, d in ipairs(delims) do
+    if type(d) ~= "string" or d == "" then argerr("set_expected", 1, "delimiter " .. i .. " must be a non-empty string") end
+  end
+  self.expected = delims
+  return self
+end
+
+local function read_pump(m, ch)
+  local s = ch.stream
+  while true do
+    local exp = ch.expected
+    local a, b, c
+    if exp == nil then a, b, c = s:read(65536)
+    elseif #exp == 0 then a, b, c = s:read_all()
+    else
+      a, b, c = s:read_until(exp, { keep = true })
+      if a and b == nil then   -- the unterminated rest at EOF
+        m:_emit(ch, { type = "read", status = "eof", data = a })
+        ch.closed = true
+        return
+      end
+    end
+    if a then
+      if exp and #exp == 0 then
+        m:_emit(ch, { type = "read", status = "eof", data = a })
+        ch.closed = true
+        return
+      end
+      m:_emit(ch, { type = "read", status = "ok", data = a, delimiter = exp and b or nil })
+    elseif c == "frame too large" then
+      m:_emit(ch, { type = "read", status = "ok", data = s:read(65536) })
+    elseif c == "eof" or c == "closed" then
+      m:_emit(ch, { type = "read", status = "eof", data = "" })
+      ch.closed = true
+      return
+    else
+      m:_emit(ch, { type = "read", status = "error", data = "", err = b, code = c })
+      ch.closed = true
+      return
+    end
+  end
+end
+
+local function write_pump(m, ch)
+  local s = ch.stream
+  while true do
+    local data = ch.outq:get()
+    local ok, err, code = s:write(data)
+    if ok then ok, err, code = s:flush() end
+    m:_emit(ch, { type = "write", status = ok and "ok" or "error", bytes = #data, err = err, code = code })
+    if not ok then ch.closed = true return end
+  end
+end
+
+--- wch:write_stream(data) -> true: queues output; a "write" event follows
+-- once it is written.
+function Channel:write_stream(data)
+  if type(data) ~= "string" then argerr("write_stream", 1, "string expected, got " .. type(data)) end
+  if self.kind ~= "write" then error("write_stream: not a write channel", 2) end
+  if not self.outq then
+    self.outq = neap.queue()
+    self.task = neap.task("manager writer", write_pump, self.manager, self)
+  end
+  self.outq:put(data)
+  return true
+end
+
+--- ch:close(): stops the channel and closes its stream or server
+function Channel:close()
+  self.closed = true
+  if self.task then self.task:cancel() end
+  if self.stream and self.stream.close then self.stream:close() end
+  if self.server then self.server:close() end
+end
+
+local function start(m)
+  for _, ch in ipairs(m.channels) do
+    if not ch.task and not ch.closed then
+      if ch.kind == "read" then ch.task = neap.task("manager reader", read_pump, m, ch)
+      elseif ch.starter then ch.task = neap.task("manager " .. ch.kind, ch.starter, m, ch) end
+    end
+  end
+end
+
+-- ============================================================ making channels
+
+--- m:add_read_fd(fd) -> read channel over an inherited descriptor
+function M:add_read_fd(fd)
+  if math.type(fd) ~= "integer" then argerr("add_read_fd", 1, "descriptor expected") end
+  return self:_channel("read", neap.fd(fd))
+end
+
+--- m:add_sock(stream) -> read channel, write channel
+function M:add_sock(stream)
+  if type(stream) ~= "userdata" then argerr("add_sock", 1, "stream expected") end
+  return self:_channel("read", stream), self:_channel("write", stream)
+end
+
+--- m:make_child_proc(argv) -> proc with proc.pid, proc.r_channels[1]
+-- (stdout), proc.r_channels[2] (stderr), proc.w_channel (stdin); its death
+-- is reported on m.child_channel.
+function M:make_child_proc(argv)
+  local p, err, code = neap.spawn(argv)
+  if not p then return nil, err, code end
+  local proc = { pid = p.pid, process = p }
+  proc.r_channels = { self:_channel("read", p.stdout), self:_channel("read", p.stderr) }
+  proc.w_channel = self:_channel("write", p.stdin)
+  local waiter = self:_channel("exit")
+  waiter.starter = function(m)
+    local c, sig = p:wait()
+    for _, rch in ipairs(proc.r_channels) do   -- the output first, then the death
+      if rch.task then rch.task:join { timeout = 1 } end
+    end
+    local signum = sig and neap.signum(sig)
+    m:_emit(m.child_channel, { type = "exit", processes = {
+      { pid = p.pid, code = c, signal = sig, term_status = signum or ((c or 0) << 8) } } })
+  end
+  return proc
+end
+
+--- m:make_server_sock("tcp" | "udp" | "unix", host, port, backlog) -> channel
+-- reporting "accept" events (ev.stream), or "read" events for UDP
+-- (ev.data, ev.host, ev.port).
+function M:make_server_sock(kind, host, port, backlog)
+  local ch
+  if kind == "udp" then
+    local u, err, code = neap.udp { host = host, port = port }
+    if not u then return nil, err, code end
+    ch = self:_channel("server")
+    ch.server = u
+    ch.starter = function(m, c)
+      while true do
+        local d, h, p = u:recv()
+        if not d then return end
+        m:_emit(c, { type = "read", status = "ok", data = d, host = h, port = p })
+      end
+    end
+    return ch
+  end
+  local srv, err, code
+  if kind == "unix" then srv, err, code = neap.listen("unix", host, { backlog = backlog })
+  else srv, err, code = neap.listen(kind, host, port, { backlog = backlog }) end
+  if not srv then return nil, err, code end
+  ch = self:_channel("server")
+  ch.server = srv
+  ch.starter = function(m, c)
+    while true do
+      local s, e, cd = srv:accept()
+      if s then m:_emit(c, { type = "accept", stream = s })
+      elseif cd == "closed" then return
+      else m:_emit(c, { type = "accept", status = "error", err = e, code = cd }) neap.sleep(0.05) end
+    end
+  end
+  return ch
+end
+
+--- m:make_client_sock("tcp" | "unix", host, port) -> read channel, write channel | nil, err, code
+function M:make_client_sock(kind, host, port, opts)
+  local function connect()
+    if kind == "unix" then return neap.connect("unix", host, opts) end
+    return neap.connect(kind, host, port, opts)
+  end
+  local s, err, code
+  if neap.current() then s, err, code = connect() else s, err, code = neap.run(connect) end
+  if not s then return nil, err, code end
+  return self:add_sock(s)
+end
+
+-- ============================================================ events
+
+--- m:next_event{timeout=} -> channel, event: the next event, in order.
+-- From plain Lua it runs the loop until one is ready; in a task it waits.
+-- On timeout: nil, {type = "timeout"}.
+function M:next_event(opts)
+  if opts ~= nil and type(opts) ~= "table" then argerr("next_event", 1, "options table expected") end
+  start(self)
+  local function get()
+    local item = self.events:get { timeout = opts and opts.timeout }
+    if not item then return nil, { type = "timeout" } end
+    return item[1], item[2]
+  end
+  if neap.current() then return get() end
+  return neap.run(get)
+end
+M.process_an_event = M.next_event
+
+--- m:close(): closes every channel
+function M:close()
+  for _, ch in ipairs(self.channels) do ch:close() end
+  self.channels = {}
+end
+
+return manager
