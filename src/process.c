@@ -89,11 +89,6 @@ void neap__process_kill_all (int sig) {
     if (!p->detached && !p->exited) kill(p->pid, sig);
 }
 
-static neap_process *process_check (lua_State *L, int idx) {
-  neap_handle **box = luaL_checkudata(L, idx, PROCESS_MT);
-  if (*box == NULL) luaL_error(L, "attempt to use a closed process");
-  return (neap_process *)*box;
-}
 
 static void process_closed (uv_handle_t *hd) {
   neap_process *p = hd->data;
@@ -115,6 +110,10 @@ static void process_uvclose (neap_process *p) {
 static void process_vt_close (neap_handle *h) {
   neap_process *p = (neap_process *)h;
   if (p->exited || h->host->dying) process_uvclose(p);
+  else if (h->anchor == LUA_NOREF && !h->box) {
+    /* never anchored (spawn failed) */
+    process_uvclose(p);
+  }
 }
 
 static void process_vt_force (neap_handle *h) {
@@ -155,10 +154,21 @@ static void process_exit_cb (uv_process_t *proc, int64_t code, int sig) {
     neap__sched_wake(t, push_status(t->co, p));
     t = next;
   }
-  /* the child is reaped: nothing more keeps the box */
-  neap__handle_unanchor(&p->h);
-  if (p->h.flags & NEAP_H_CLOSING) process_uvclose(p);
-  else uv_unref((uv_handle_t *)&p->proc);
+  /* reaped: keep the status in the box, and close the handle now */
+  if (p->h.anchor != LUA_NOREF) {
+    lua_State *L = p->h.host->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->h.anchor);   /* the box */
+    lua_createtable(L, 0, 3);
+    push_status(L, p);
+    lua_setfield(L, -3, "signal");
+    lua_setfield(L, -2, "code");
+    lua_pushinteger(L, p->pid);
+    lua_setfield(L, -2, "pid");
+    lua_setiuservalue(L, -2, 1);
+    lua_pop(L, 1);   /* pop box */
+  }
+  if (p->h.flags & NEAP_H_CLOSING) process_uvclose(p);   /* closed while running */
+  else neap__handle_close(&p->h);
 }
 
 static void process_unpark (neap_task *t) {
@@ -192,11 +202,25 @@ static int process_wait (lua_State *L) {
   return neap__sched_park(L, t, timeout, process_unpark, p);
 }
 
+/* Pushes field 'k' of a reaped process's kept status; 0 if there is none. */
+static int reaped (lua_State *L, const char *k) {
+  lua_getiuservalue(L, 1, 1);
+  if (!lua_istable(L, -1)) return 0;
+  lua_getfield(L, -1, k);
+  lua_remove(L, -2);
+  return 1;
+}
+
 /* p:kill([sig]) -> true | nil, err, code (default "TERM") */
 static int process_kill (lua_State *L) {
-  neap_process *p = process_check(L, 1);
+  neap_handle **box = luaL_checkudata(L, 1, PROCESS_MT);
+  neap_process *p = (neap_process *)*box;
   int sig = lua_isnoneornil(L, 2) ? SIGTERM : neap__check_signal(L, 2, "kill");
   int r;
+  if (p == NULL) {
+    if (reaped(L, "pid")) return neap__push_error(L, UV_ESRCH);
+    return luaL_error(L, "attempt to use a closed process");
+  }
   if (p->exited) return neap__push_error(L, UV_ESRCH);
   r = uv_process_kill(&p->proc, sig);
   if (r < 0) return neap__push_error(L, r);
@@ -207,31 +231,28 @@ static int process_kill (lua_State *L) {
 static int process_pid (lua_State *L) {
   neap_handle **box = luaL_checkudata(L, 1, PROCESS_MT);
   neap_process *p = (neap_process *)*box;
-  if (p == NULL) return 0;
+  if (p == NULL) return reaped(L, "pid");
   lua_pushinteger(L, p->pid);
   return 1;
 }
 
 /* p:status() -> "running" | "exited" | "signalled" */
 static int process_status (lua_State *L) {
-  neap_process *p = process_check(L, 1);
+  neap_handle **box = luaL_checkudata(L, 1, PROCESS_MT);
+  neap_process *p = (neap_process *)*box;
+  if (p == NULL) {
+    if (!reaped(L, "signal")) return luaL_error(L, "attempt to use a closed process");
+    lua_pushstring(L, lua_isnil(L, -1) ? "exited" : "signalled");
+    return 1;
+  }
   lua_pushstring(L, !p->exited ? "running" : p->signal ? "signalled" : "exited");
   return 1;
 }
 
+/* p:close(): a running child goes on (and is reaped when it exits) */
 static int process_close (lua_State *L) {
   neap_handle **box = luaL_checkudata(L, 1, PROCESS_MT);
-  if (*box) {
-    neap_process *p = (neap_process *)*box;
-    if (p->exited) {   /* keep the status for later waits */
-      lua_createtable(L, 0, 2);
-      push_status(L, p);
-      lua_setfield(L, -3, "signal");
-      lua_setfield(L, -2, "code");
-      lua_setiuservalue(L, 1, 1);
-    }
-    neap__handle_close(*box);
-  }
+  if (*box) neap__handle_close(*box);
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -1,0 +1,172 @@
+local neap = require "neap"
+local dispatcher = require "neap.dispatcher"
+local helpers = require "helpers"
+local run = helpers.run
+
+-- A server whose handler is given; returns it and its port.
+local function echo_listener(on_accept)
+  local server = dispatcher.new { handle_accepted = function(self, sock) on_accept(sock) end }
+  server:create_socket()
+  server:bind("127.0.0.1", 0)
+  assert(server:listen(8))
+  local _, port = server:address()
+  return server, port
+end
+
+describe("neap.dispatcher", function()
+  helpers.leakcheck()
+
+  describe("dispatcher.new()", function()
+    it("makes a table a dispatcher, its own handlers first (a class works too)", function()
+      local Class = {}
+      Class.__index = Class
+      function Class:handle_read() return "mine" end
+      local d = dispatcher.new(setmetatable({}, Class))
+      assert.equal("mine", d:handle_read())
+      assert.is_function(d.send)
+      assert.is_true(d:readable())
+    end)
+  end)
+
+  describe("asyncore", function()
+    it("accepts, reads with recv, writes with send, and handle_close at EOF", function()
+      run(function()
+        local log = {}
+        local server, port = echo_listener(function(sock)
+          local h = dispatcher.new({}, sock)
+          function h:writable() return false end
+          function h:handle_read()
+            local d = self:recv(100)
+            if d ~= "" then self:send(d:upper()) end
+          end
+          function h:handle_close() log[#log + 1] = "closed" self:close() end
+        end)
+        local c = assert(neap.connect("tcp", "127.0.0.1", port))
+        c:write("shout\n")
+        assert.equal("SHOUT", c:read_line { timeout = 2 })
+        c:close()
+        local deadline = neap.now() + 2
+        while #log == 0 and neap.now() < deadline do neap.sleep(0.01) end
+        assert.same({ "closed" }, log)
+        server:close()
+      end)
+    end)
+
+    it("connect calls handle_connect, and writable() decides handle_write", function()
+      run(function()
+        local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
+        local _, port = srv:address()
+        local got
+        srv:serve(function(c) got = c:read_line { timeout = 2 } end)
+        local events = {}
+        local d = dispatcher.new {
+          buffer = "request\n",
+          handle_connect = function(self) events[#events + 1] = "connect" end,
+          writable = function(self) return #self.buffer > 0 end,
+          handle_write = function(self)
+            events[#events + 1] = "write"
+            self.buffer = self.buffer:sub(self:send(self.buffer) + 1)
+          end,
+          handle_read = function(self) self:recv(10) end,
+        }
+        d:create_socket()
+        d:connect("127.0.0.1", port)
+        local deadline = neap.now() + 2
+        while not got and neap.now() < deadline do neap.sleep(0.01) end
+        assert.equal("request", got)
+        assert.same({ "connect", "write" }, events)
+        d:close() srv:close()
+      end)
+    end)
+
+    it("a handler that raises goes to handle_error, which closes only that dispatcher", function()
+      run(function()
+        local errors = 0
+        local server, port = echo_listener(function(sock)
+          local h = dispatcher.new({}, sock)
+          function h:writable() return false end
+          function h:handle_read()
+            local d = self:recv(100)
+            if d:find("boom") then error("handler exploded") end
+            self:send(d)
+          end
+          function h:handle_error(err) errors = errors + 1 self:close() end
+        end)
+        local c1 = assert(neap.connect("tcp", "127.0.0.1", port))
+        c1:write("boom\n")
+        assert.same({ nil, "eof", "eof" }, { c1:read_line { timeout = 2 } })
+        local c2 = assert(neap.connect("tcp", "127.0.0.1", port))
+        c2:write("fine\n")
+        assert.equal("fine", c2:read_line { timeout = 2 })
+        assert.equal(1, errors)
+        c1:close() c2:close() server:close()
+        dispatcher.loop { timeout = 0.5 }
+      end)
+    end)
+
+    it("loop{} returns when no dispatcher is left; loop{timeout=} returns anyway", function()
+      run(function()
+        local server = echo_listener(function(sock) sock:close() end)
+        local t0 = neap.now()
+        dispatcher.loop { timeout = 0.1 }
+        assert.is_true(neap.now() - t0 >= 0.09)
+        server:close()
+        t0 = neap.now()
+        dispatcher.loop {}
+        assert.is_true(neap.now() - t0 < 0.5)
+        assert.is_nil(next(dispatcher.map))
+      end)
+    end)
+  end)
+
+  describe("asynchat", function()
+    it("frames by a string terminator, by a byte count, and with none", function()
+      run(function()
+        local got = {}
+        local server, port = echo_listener(function(sock)
+          local h = dispatcher.chat({}, sock)
+          h:set_terminator("\r\n")
+          function h:found_terminator()
+            local data = self:_get_data()
+            got[#got + 1] = data
+            if data == "BODY 5" then self:set_terminator(5)
+            elseif #got == 2 then self:set_terminator(nil)
+            else self:set_terminator("\r\n") end
+          end
+          function h:collect_incoming_data(d)
+            if self:get_terminator() == nil then got[#got + 1] = "raw:" .. d
+            else self.incoming[#self.incoming + 1] = d end
+          end
+        end)
+        local c = assert(neap.connect("tcp", "127.0.0.1", port))
+        c:write("BODY 5\r\nhel")
+        neap.sleep(0.02)
+        c:write("lo")
+        neap.sleep(0.02)
+        c:write("rest")
+        local deadline = neap.now() + 2
+        while #got < 3 and neap.now() < deadline do neap.sleep(0.01) end
+        assert.same({ "BODY 5", "hello", "raw:rest" }, got)
+        c:close() server:close()
+        dispatcher.loop { timeout = 0.5 }
+      end)
+    end)
+
+    it("push sends in order and close_when_done closes after sending", function()
+      run(function()
+        local server, port = echo_listener(function(sock)
+          local h = dispatcher.chat({}, sock)
+          h:set_terminator("\n")
+          function h:found_terminator()
+            self:push("one\n") self:push("two\n") self:close_when_done()
+          end
+        end)
+        local c = assert(neap.connect("tcp", "127.0.0.1", port))
+        c:write("go\n")
+        assert.equal("one\ntwo\n", c:read_all { timeout = 2 })
+        c:close() server:close()
+        dispatcher.loop { timeout = 0.5 }
+      end)
+    end)
+  end)
+end)
