@@ -76,7 +76,7 @@ $(B)/neap: src/main.c $(B)/libneap.a
 # The C module for a stock lua5.4: require "neap.core" (Lua files from lua/).
 $(B)/lib/neap/core.so: $(OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $(OBJS) $(shell pkg-config --libs libuv)
+	$(CC) -shared -o $@ $(OBJS) $(shell pkg-config --libs libuv) $(LDFLAGS)
 
 $(B)/obj:
 	mkdir -p $@
@@ -94,10 +94,14 @@ test: deps
 	@$(MAKE) --no-print-directory all $(B)/test_buf $(B)/embed
 	@sh spec/run.sh $(B)
 
-asan:
-	$(MAKE) B=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	  LDFLAGS="-fsanitize=address,undefined" all build-asan/test_buf
-	ASAN_OPTIONS=detect_leaks=1 sh spec/run.sh build-asan
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer (any
+# report fails the run); lua5.4 gets the ASan runtime preloaded.
+SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+asan: deps
+	@$(MAKE) --no-print-directory B=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" \
+	  all build-asan/test_buf build-asan/embed
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 NEAP_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	  sh spec/run.sh build-asan
 
 # Installs exactly what uninstall removes.
 INSTALLED = $(BINDIR)/neap $(LIBDIR)/libneap.a $(LIBDIR)/libneap.so.$(VERSION) \

@@ -5,7 +5,7 @@ local sh = helpers.sh
 
 describe("embedding (examples/embed)", function()
   it("runs on the embedder's loop, serves TCP, and gets posts from another thread", function()
-    local out, rc = sh("timeout 20 ./build/embed examples/embed/script.lua")
+    local out, rc = sh("timeout 20 " .. helpers.EMBED .. " examples/embed/script.lua")
     assert.equal(0, rc, out)
     -- the client's echo and the thread's posts may interleave; posts keep their order
     local echo = out:find("lua: echo: hello\n", 1, true)
@@ -21,7 +21,7 @@ describe("embedding (examples/embed)", function()
 
   it("returns a script error to C as a status and a message with its traceback", function()
     local path = helpers.tmpfile("local function f() error('from lua') end\nf()\n")
-    local out, rc = sh("./build/embed " .. path)
+    local out, rc = sh(helpers.EMBED .. " " .. path)
     os.remove(path)
     assert.equal(1, rc)
     assert.truthy(out:find("embed: script failed: .*from lua"), out)
@@ -29,7 +29,7 @@ describe("embedding (examples/embed)", function()
   end)
 
   it("reports a script that does not load", function()
-    local out, rc = sh("./build/embed /nonexistent.lua")
+    local out, rc = sh(helpers.EMBED .. " /nonexistent.lua")
     assert.equal(1, rc)
     assert.truthy(out:find("cannot open /nonexistent.lua", 1, true), out)
   end)

@@ -5,7 +5,15 @@ local core = require "neap.core"
 
 local helpers = {}
 
-helpers.NEAP = os.getenv("NEAP_BIN") or "./build/neap"
+--- the build folder under test (make asan sets NEAP_BUILD=build-asan)
+helpers.BUILD = os.getenv("NEAP_BUILD") or "build"
+helpers.NEAP = "./" .. helpers.BUILD .. "/neap"
+helpers.EMBED = "./" .. helpers.BUILD .. "/embed"
+
+--- helpers.LUA54: a stock lua5.4 command that finds this build's neap module
+helpers.LUA54 = "LUA_CPATH='./" .. helpers.BUILD .. "/lib/?.so' LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' " ..
+  (os.getenv("NEAP_PRELOAD") and ("LD_PRELOAD='" .. os.getenv("NEAP_PRELOAD") .. "' ASAN_OPTIONS=detect_leaks=0 ") or "") ..
+  "lua5.4"
 
 --- helpers.run(fn [, timeout]) -> fn's results: fn runs as a task; the test
 -- fails if it raises or takes longer than timeout seconds (default 20).

@@ -193,7 +193,7 @@ describe("neap.manager", function()
         while ch ~= p.r_channels[1] do ch, ev = m:next_event { timeout = 5 } end
         io.write(ev.data)
       ]])
-      local out, rc = helpers.sh("LUA_CPATH='./build/lib/?.so' LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' lua5.4 " .. path)
+      local out, rc = helpers.sh(helpers.LUA54 .. " " .. path)
       os.remove(path)
       assert.equal(0, rc, out)
       assert.equal("plain\n", out)

@@ -5,7 +5,7 @@ local sh = helpers.sh
 
 local function lua54(code)
   local path = helpers.tmpfile(code)
-  local out, rc = sh("LUA_CPATH='./build/lib/?.so' LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' lua5.4 " .. path)
+  local out, rc = sh(helpers.LUA54 .. " " .. path)
   os.remove(path)
   return out, rc
 end

@@ -2,6 +2,7 @@
 # Runs the busted specs with the neap binary as the interpreter and the C
 # unit tests; prints the sum as the last line: "N passed, M failed".
 B=${1:-build}
+export NEAP_BUILD="$B"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 "$B/neap" /usr/bin/busted ${BUSTED_ARGS:-spec} 2>&1 </dev/null | tee "$out"

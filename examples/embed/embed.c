@@ -61,6 +61,9 @@ int main (int argc, char **argv) {
   if (neap_dofile(host, argv[1], argc - 1, argv + 1) != 0) {
     fprintf(stderr, "embed: %s\n", neap_error(host));
     neap_free(host);
+    uv_close((uv_handle_t *)&timer, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
     return 1;
   }
   uv_thread_create(&thread, poster, NULL);
