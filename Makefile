@@ -1,10 +1,10 @@
 # neap: build, test, run. Dependencies are Debian packages (make deps).
 CC ?= cc
 PKGS = lua5.4 libuv
-DEBS = lua5.4 liblua5.4-dev libuv1-dev lua-busted luarocks pkg-config gcc make
+DEBS = lua5.4 liblua5.4-dev libuv1-dev lua-busted luarocks pkg-config gcc make clang valgrind
 LUA ?= lua5.4
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT ?= -O2 -g
 CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra -Werror -fPIC $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lm $(LDFLAGS)
@@ -15,7 +15,7 @@ LUAFILES = $(wildcard lua/neap/*.lua)
 OBJS = $(CORE:%=$(B)/obj/%.o)
 HDRS = src/neap.h src/neapi.h src/buf.h
 
-.PHONY: all deps run test asan valgrind clean bench check-docs install uninstall rock rock-install
+.PHONY: all deps run test asan valgrind gcstress fuzz soak clean bench check-docs install uninstall rock rock-install
 
 VERSION = 0.1.0
 SOMAJOR = 0
@@ -138,5 +138,45 @@ rock-install: rock
 $(B)/embed: examples/embed/embed.c $(B)/libneap.a
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ examples/embed/embed.c $(B)/libneap.a $(LDLIBS_ALL)
 
+# Sockets, processes and embedding under valgrind memcheck: no definite or
+# indirect leak, no invalid access.
+VG = valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+  --error-exitcode=99 --trace-children=no
+VALGRIND_SPECS ?= spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua spec/proto_spec.lua \
+  $(wildcard spec/process_spec.lua spec/pipeline_spec.lua spec/unix_spec.lua spec/udp_spec.lua)
+valgrind: deps
+	@$(MAKE) --no-print-directory all $(B)/embed
+	$(VG) $(B)/neap /usr/bin/busted $(VALGRIND_SPECS)
+	$(VG) $(B)/embed examples/embed/script.lua
+	@echo "valgrind: clean"
+
+# Socket and process specs with a full garbage collection at every task switch.
+gcstress: deps
+	@$(MAKE) --no-print-directory all
+	NEAP_GC_STRESS=1 $(B)/neap /usr/bin/busted spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua \
+	  spec/manager_spec.lua $(wildcard spec/process_spec.lua spec/pipeline_spec.lua)
+
+# libFuzzer targets (clang): the buffer's framing against a reference, and
+# neap.proto with the HTTP parser example. FUZZ_SECONDS each (CI: 60).
+FUZZ_SECONDS ?= 60
+FZ = -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_SRCS = $(CORE:%=src/%.c)
+fuzz: deps
+	@mkdir -p build-fuzz/corpus_buf build-fuzz/corpus_proto
+	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc spec/fuzz/fuzz_buf.c src/buf.c -o build-fuzz/fuzz_buf
+	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) spec/fuzz/fuzz_proto.c $(FUZZ_SRCS) \
+	  -o build-fuzz/fuzz_proto $(PKG_LIBS) -lm
+	cp spec/fuzz/corpus_buf/* build-fuzz/corpus_buf/
+	cp spec/fuzz/corpus_proto/* build-fuzz/corpus_proto/
+	build-fuzz/fuzz_buf -max_total_time=$(FUZZ_SECONDS) -seed=1 -artifact_prefix=build-fuzz/ \
+	  build-fuzz/corpus_buf spec/fuzz/regress_buf > build-fuzz/buf.log 2>&1 \
+	  || { tail -n 40 build-fuzz/buf.log; exit 1; }
+	@tail -n 1 build-fuzz/buf.log
+	ASAN_OPTIONS=detect_leaks=0 build-fuzz/fuzz_proto -max_total_time=$(FUZZ_SECONDS) -seed=1 \
+	  -max_len=4096 -artifact_prefix=build-fuzz/ build-fuzz/corpus_proto spec/fuzz/regress_proto \
+	  > build-fuzz/proto.log 2>&1 || { tail -n 40 build-fuzz/proto.log; exit 1; }
+	@tail -n 1 build-fuzz/proto.log
+	@echo "fuzz: no crash"
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

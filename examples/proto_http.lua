@@ -48,6 +48,9 @@ M.server = proto.define(function(io)
   end
 end)
 
+-- required as a module (the fuzz target does): just the parser
+if ... == "proto_http" then return M end
+
 local requests = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n" ..
                  "POST /b HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello" ..
                  "GET /c HTTP/1.1\r\nConnection: close\r\n\r\n"

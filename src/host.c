@@ -118,6 +118,7 @@ static int host_init (neap_host *h, uv_loop_t *loop) {
   h->async.data = h;
   uv_unref((uv_handle_t *)&h->async);
   signal(SIGPIPE, SIG_IGN);
+  h->gc_stress = getenv("NEAP_GC_STRESS") != NULL;
   return 0;
 }
 

@@ -41,6 +41,7 @@ struct neap_host {
   struct post_msg *posts, *posts_tail;
   int async_ready;
   int default_signals;     /* neap_exit_on_signals was called */
+  int gc_stress;           /* NEAP_GC_STRESS set: a full collection at every task switch */
 };
 
 neap_host *neap__host (lua_State *L);

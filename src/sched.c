@@ -229,6 +229,7 @@ static void task_resume (neap_host *h, neap_task *t) {
       return;
     }
   }
+  if (h->gc_stress) lua_gc(h->L, LUA_GCCOLLECT);   /* NEAP_GC_STRESS */
   t->status = NEAP_T_RUNNING;
   t->resume_n = nargs;
   st = lua_resume(co, NULL, nargs, &nres);
