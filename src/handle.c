@@ -73,7 +73,7 @@ void neap__handle_unanchor (neap_handle *h) {
 void neap__handle_close (neap_handle *h) {
   if (h->flags & NEAP_H_CLOSING) return;
   h->flags |= NEAP_H_CLOSING;
-  h->host->nhandles--;
+  if (!(h->flags & NEAP_H_UNCOUNTED)) h->host->nhandles--;
   if (h->box) {
     *h->box = NULL;
     h->box = NULL;
@@ -104,7 +104,7 @@ int neap__handle_gc (lua_State *L) {
     *box = NULL;
     if (!(h->flags & NEAP_H_CLOSING)) {
       h->flags |= NEAP_H_CLOSING;
-      h->host->nhandles--;
+      if (!(h->flags & NEAP_H_UNCOUNTED)) h->host->nhandles--;
       if (h->cbref != LUA_NOREF) {
         if (!h->host->dying) luaL_unref(L, LUA_REGISTRYINDEX, h->cbref);
         h->cbref = LUA_NOREF;
@@ -124,7 +124,7 @@ void neap__handle_close_all (neap_host *host) {
     if (h->box) { *h->box = NULL; h->box = NULL; }
     if (!(h->flags & NEAP_H_CLOSING)) {
       h->flags |= NEAP_H_CLOSING;
-      host->nhandles--;
+      if (!(h->flags & NEAP_H_UNCOUNTED)) host->nhandles--;
     }
     h->anchor = LUA_NOREF;
     h->cbref = LUA_NOREF;

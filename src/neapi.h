@@ -52,6 +52,7 @@ void neap__host_set_error (neap_host *h, const char *msg);
 
 #define NEAP_H_CLOSING  1u   /* close() was called */
 #define NEAP_H_UVCLOSE  2u   /* uv_close was started */
+#define NEAP_H_UNCOUNTED 4u  /* no longer counted as open (its fd was given back) */
 
 typedef struct neap_handle_vt {
   const char *mt;                      /* metatable name, "neap.stream" */
@@ -163,6 +164,7 @@ struct neap_stream {
   size_t max_frame;
   int reading;             /* reads started */
   int started_reading;     /* a first read was asked for */
+  size_t drain_saved;      /* s:_drain: the read high-water mark to restore */
   double wtimeout;         /* a writer parks at most this long (-1: no limit) */
   int eof;
   int err;                 /* sticky read error */

@@ -94,6 +94,10 @@ static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     s->reading = 0;
     s->released = 1;
     s->h.host->pending_closes++;
+    if (!(s->h.flags & NEAP_H_UNCOUNTED)) {   /* no descriptor: not open any more */
+      s->h.flags |= NEAP_H_UNCOUNTED;
+      s->h.host->nhandles--;
+    }
     uv_close(&s->u.handle, uvs_released);
   }
   stream_deliver(s);
@@ -363,6 +367,26 @@ static int stream_cb_task (lua_State *L) {
   s->cb_task = lua_isnoneornil(L, 2) ? NULL : luaL_checkudata(L, 2, "neap.task");
   lua_settop(L, 2);
   lua_setiuservalue(L, 1, 1);   /* keep the task with the box */
+  return 0;
+}
+
+/*
+** s:_drain(on): while on, read with no high-water mark even if no task
+** reads (a child's pipe while the script waits for the child: the child
+** cannot block on a full pipe, and its output stays readable).
+*/
+static int stream_drain (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  if (lua_toboolean(L, 2)) {
+    if (!s->drain_saved) s->drain_saved = s->rhwm ? s->rhwm : 1;
+    s->rhwm = (size_t)-1;
+    s->started_reading = 1;
+  }
+  else if (s->drain_saved) {
+    s->rhwm = s->drain_saved;
+    s->drain_saved = 0;
+  }
+  stream_flow(s);
   return 0;
 }
 
@@ -832,6 +856,7 @@ int neap__stream_open (lua_State *L) {
     {"buffered", stream_buffered},
     {"wait_readable", stream_wait_readable},
     {"_callback_task", stream_cb_task},
+    {"_drain", stream_drain},
     {"write", stream_write},
     {"flush", stream_flush},
     {"shutdown", stream_shutdown},

@@ -479,7 +479,22 @@ end
 function neap.spawn(spec) return spawn("spawn", spec) end
 
 --- p:wait{timeout=} -> code, signal | nil, "timeout", "timeout"
-function Process:wait(opts) return self._h:wait(opts) end
+-- While it waits, the child's output pipes are read even if no task reads
+-- them, so a child cannot block on a full pipe; the output stays readable.
+function Process:wait(opts)
+  local pipes = {}
+  for _, k in ipairs { "stdout", "stderr" } do
+    local s = self[k]
+    if s and not s:is_closed() then s:_drain(true) pipes[#pipes + 1] = s end
+  end
+  local r = tpack(pcall(self._h.wait, self._h, opts))
+  for _, s in ipairs(pipes) do if not s:is_closed() then s:_drain(false) end end
+  if not r[1] then error(r[2], 0) end
+  if r[2] ~= nil or r[3] ~= "timeout" then   -- gone: nobody reads its stdin now
+    if self.stdin then self.stdin:close() end
+  end
+  return tunpack(r, 2, r.n)
+end
 
 --- p:kill([sig]) -> true | nil, err, code
 function Process:kill(sig) return self._h:kill(sig) end
