@@ -156,6 +156,12 @@ gcstress: deps
 	NEAP_GC_STRESS=1 $(B)/neap /usr/bin/busted spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua \
 	  spec/manager_spec.lua $(wildcard spec/process_spec.lua spec/pipeline_spec.lua)
 
+# The soak test: SOAK_SECONDS of 2,000 echoing connections and child churn.
+SOAK_SECONDS ?= 60
+soak: deps
+	@$(MAKE) --no-print-directory all
+	ulimit -n 16384 && SOAK_SECONDS=$(SOAK_SECONDS) $(B)/neap spec/soak.lua
+
 # libFuzzer targets (clang): the buffer's framing against a reference, and
 # neap.proto with the HTTP parser example. FUZZ_SECONDS each (CI: 60).
 FUZZ_SECONDS ?= 60

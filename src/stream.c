@@ -171,6 +171,8 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
       }
       lua_pushlstring(L, neap__buf_data(&s->rb), f->len);
       neap__buf_consume(&s->rb, f->consume);
+      if (neap__buf_len(&s->rb) == 0 && s->fsreq == NULL)
+        neap__buf_free(&s->rb);   /* an idle stream holds no buffer */
       if (f->kind == NEAP_FRAME_UNTIL) {
         if (f->which >= 0)
           lua_pushlstring(L, f->delims[f->which].p, f->delims[f->which].len);

@@ -5,6 +5,7 @@
 ** taken, so the kernel's backlog is the queue), outgoing connects, name
 ** resolution on the thread pool, and socket addresses.
 */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,7 @@ static int server_do_accept (lua_State *L, neap_server *sv) {
   if (r == 0) {
     neap__stream_init_uv(s);
     r = uv_accept(&sv->u.stream, &s->u.stream);
+    if (r == 0 && sv->kind == NEAP_S_TCP) uv_tcp_nodelay(&s->u.tcp, 1);
   }
   else s->kind = NEAP_S_NONE;      /* nothing for libuv to close */
   sv->pending--;
@@ -122,6 +124,47 @@ static int server_do_accept (lua_State *L, neap_server *sv) {
     lua_pop(L, 1);
     return neap__push_error(L, r);
   }
+  return 1;
+}
+
+/*
+** Takes a connection straight from the kernel's queue (libuv hands out one
+** per loop turn, too slow for a burst). Pushes the stream and returns 1;
+** 0 when none waits; else pushes nil, err, code and returns 3.
+*/
+static int server_try_accept (lua_State *L, neap_server *sv) {
+  neap_host *host = sv->h.host;
+  uv_os_fd_t lfd;
+  neap_stream *s;
+  int fd, r;
+  if (uv_fileno(&sv->u.handle, &lfd) != 0) return 0;
+  fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED ||
+        errno == EINTR)
+      return 0;
+    return neap__push_error(L, uv_translate_sys_error(errno));
+  }
+  s = neap__stream_new(L, sv->kind);
+  if (sv->kind == NEAP_S_TCP) {
+    r = uv_tcp_init(host->loop, &s->u.tcp);
+    if (r == 0) {
+      r = uv_tcp_open(&s->u.tcp, fd);
+      if (r == 0) uv_tcp_nodelay(&s->u.tcp, 1);
+    }
+  }
+  else {
+    r = uv_pipe_init(host->loop, &s->u.pipe, 0);
+    if (r == 0) r = uv_pipe_open(&s->u.pipe, fd);
+  }
+  if (r < 0) {
+    close(fd);
+    s->kind = NEAP_S_NONE;
+    neap__handle_close(&s->h);
+    lua_pop(L, 1);
+    return neap__push_error(L, r);
+  }
+  neap__stream_init_uv(s);
   return 1;
 }
 
@@ -156,6 +199,10 @@ static int server_accept (lua_State *L) {
   double timeout = neap__opt_timeout(L, 2, "accept");
   neap_task *t;
   if (sv->pending > 0) return server_do_accept(L, sv);
+  if (!sv->acceptor) {
+    int n = server_try_accept(L, sv);
+    if (n > 0) return n;
+  }
   if (sv->acceptor)
     return luaL_error(L, "accept: another task is already accepting on this "
                       "server");
@@ -316,6 +363,7 @@ static void connect_cb (uv_connect_t *req, int status) {
     neap__sched_wake(t, neap__push_error(t->co, status));
   }
   else {
+    if (s->kind == NEAP_S_TCP) uv_tcp_nodelay(&s->u.tcp, 1);
     lua_pushvalue(t->co, -1);   /* the stream box, left on the stack */
     neap__sched_wake(t, 1);
   }
