@@ -41,6 +41,40 @@ describe("examples", function()
     end)
   end)
 
+  it("pipe_csum.lua checks the sha256 of its pipeline's output", function()
+    local out, rc = sh("timeout 60 " .. NEAP .. " examples/pipe_csum.lua </dev/null")
+    assert.equal(0, rc, out)
+    assert.truthy(out:find("stage 3 (sha256sum): exit 0\n", 1, true), out)
+    assert.truthy(out:find("checksum ok\n", 1, true), out)
+  end)
+
+  it("pipe_grep.lua counts the matching lines of its own source or of a file argument", function()
+    local out, rc = sh("timeout 60 " .. NEAP .. " examples/pipe_grep.lua </dev/null")
+    assert.equal(0, rc, out)
+    local n = 0
+    for line in io.lines("examples/pipe_grep.lua") do
+      if line:find("neap", 1, true) then n = n + 1 end
+    end
+    assert.equal(n .. "\n", out)
+    local path = helpers.tmpfile("apple\nbanana\napple pie\ncherry\n")
+    out, rc = sh("timeout 60 " .. NEAP .. " examples/pipe_grep.lua " .. path .. " apple </dev/null")
+    assert.equal(0, rc, out)
+    assert.equal("2\n", out)
+    out, rc = sh("timeout 60 " .. NEAP .. " examples/pipe_grep.lua " .. path .. " kiwi </dev/null")
+    assert.equal(0, rc, out)
+    assert.equal("0\n", out)
+    os.remove(path)
+    out, rc = sh("timeout 60 " .. NEAP .. " examples/pipe_grep.lua /nonexistent/neap/file </dev/null")
+    assert.equal(1, rc, out)
+  end)
+
+  it("hostname.lua prints the output of hostname and its exit status", function()
+    local out, rc = sh("timeout 60 " .. NEAP .. " examples/hostname.lua </dev/null")
+    assert.equal(0, rc, out)
+    local name = sh("uname -n")
+    assert.equal("output: " .. name .. "exit status: 0\n", out)
+  end)
+
   it("every other example runs and exits 0", function()
     local ls = io.popen("ls examples/*.lua")
     for path in ls:lines() do

@@ -169,6 +169,28 @@ describe("neap.fd", function()
     os.remove(path) os.remove(data)
   end)
 
+  it("a script blocked reading its stdin pipe still answers a 10 ms timer", function()
+    local path = helpers.tmpfile([[
+      local neap = require "neap"
+      local ticks = 0
+      local tm = neap.timer(0.01, function() ticks = ticks + 1 end, { every = 0.01 })
+      local t0 = neap.now()
+      local line = neap.stdin:read_line { timeout = 10 }
+      local elapsed = neap.now() - t0
+      tm:stop()
+      print(line, ticks, elapsed)
+    ]])
+    local out, rc = sh("(sleep 0.6; echo late) | " .. NEAP .. " " .. path)
+    os.remove(path)
+    assert.equal(0, rc, out)
+    local line, ticks, elapsed = out:match("^(%S+)\t(%d+)\t(%S+)\n$")
+    assert.equal("late", line, out)
+    ticks, elapsed = tonumber(ticks), tonumber(elapsed)
+    assert.is_true(elapsed >= 0.4, out)
+    -- at most one tick per 10 ms; at least a third of them on a busy machine
+    assert.is_true(ticks >= elapsed / 0.01 / 3, out)
+  end)
+
   it("raises on a bad descriptor argument", function()
     assert.has_error(function() neap.fd(-1) end)
     assert.has_error(function() neap.fd("3") end)
@@ -290,7 +312,7 @@ describe("neap.open", function()
         assert.equal(f, r1)
         assert.equal(f, r2)
         assert.equal(f, r3)
-        assert.equal(2 * #big, #read_file(path))
+        assert.equal(5 + 2 * #big, #read_file(path))
         os.remove(path)
       end)
     end)

@@ -107,13 +107,10 @@ static void process_uvclose (neap_process *p) {
 }
 
 /* close() on a running child: it goes on, and is reaped when it exits. */
+/* (libuv reaps only children whose handle is open: it stays until exit) */
 static void process_vt_close (neap_handle *h) {
   neap_process *p = (neap_process *)h;
   if (p->exited || h->host->dying) process_uvclose(p);
-  else if (h->anchor == LUA_NOREF && !h->box) {
-    /* never anchored (spawn failed) */
-    process_uvclose(p);
-  }
 }
 
 static void process_vt_force (neap_handle *h) {

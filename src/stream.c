@@ -416,7 +416,7 @@ void neap__stream_wake_writer (neap_stream *s) {
   }
   if (done) {
     s->writer = NULL;
-    lua_pushboolean(t->co, 1);
+    lua_pushvalue(t->co, 1);   /* write and flush return the stream */
     neap__sched_wake(t, 1);
     neap__stream_ref(s, 0);
   }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -301,8 +302,10 @@ static int tcp_listen (lua_State *L) {
 /* A socket file nobody listens on any more (connect is refused). */
 static int socket_is_stale (const char *path) {
   struct sockaddr_un sa;
+  struct stat st;
   int fd, r, stale;
   if (strlen(path) >= sizeof sa.sun_path) return 0;
+  if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;   /* not a socket: never removed */
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
   strcpy(sa.sun_path, path);
@@ -319,7 +322,10 @@ static int unix_listen (lua_State *L) {
   neap_host *host = neap__host(L);
   const char *path = luaL_checkstring(L, 1);
   int backlog = (int)luaL_optinteger(L, 2, 511);
-  neap_server *sv = server_new(L, NEAP_S_PIPE);
+  neap_server *sv;
+  if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+    return neap__push_error(L, UV_ENAMETOOLONG);   /* libuv would truncate it */
+  sv = server_new(L, NEAP_S_PIPE);
   int r = uv_pipe_init(host->loop, &sv->u.pipe, 0);
   if (r < 0) {
     neap__handle_freed(&sv->h);
@@ -433,7 +439,8 @@ static int unix_connect (lua_State *L) {
   neap_task *t;
   neap_stream *s;
   int r;
-  luaL_checkstring(L, 1);
+  if (strlen(luaL_checkstring(L, 1)) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+    return neap__push_error(L, UV_ENAMETOOLONG);
   timeout = neap__opt_timeout(L, 2, "connect");
   t = neap__sched_check(L, "connect");
   lua_settop(L, 1);                                    /* path */

@@ -30,6 +30,7 @@ typedef struct neap_udp {
   lua_Integer dropped;
   int receiving;
   int started;             /* a first recv was asked for */
+  int err;                 /* an error for the next recv */
   char buf[UDP_BUF];       /* where the kernel writes the next datagram */
 } neap_udp;
 
@@ -102,14 +103,16 @@ static void udp_recv_cb (uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
   neap_udp *u = h->data;
   (void)buf;
   (void)flags;
-  if (u->h.host->dying || addr == NULL) return;   /* nothing more to read */
-  if (n < 0) {
+  if (u->h.host->dying) return;
+  if (n < 0) {   /* e.g. ECONNREFUSED on a connected socket: for the next recv */
     if (u->reader) {
       neap_task *t = u->reader;
       u->reader = NULL;
       neap__sched_wake(t, neap__push_error(t->co, (int)n));
     }
+    else u->err = (int)n;
   }
+  else if (addr == NULL) return;   /* nothing more to read */
   else if (u->reader) {
     neap_task *t = u->reader;
     u->reader = NULL;
@@ -164,6 +167,11 @@ static int udp_recv (lua_State *L) {
   double timeout = neap__opt_timeout(L, 2, "recv");
   neap_task *t;
   u->started = 1;
+  if (u->err && !u->qhead) {
+    int e = u->err;
+    u->err = 0;
+    return neap__push_error(L, e);
+  }
   if (u->qhead) {
     dgram *d = u->qhead;
     u->qhead = d->next;

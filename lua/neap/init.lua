@@ -448,6 +448,16 @@ local function spawn(fname, spec, over)
     if type(spec[i]) ~= "string" then argerr(fname, 1, "argv[" .. i .. "] must be a string") end
   end
   if spec.cwd ~= nil and type(spec.cwd) ~= "string" then argerr(fname, 1, "cwd must be a string") end
+  -- check every option before anything is opened
+  for i = 0, 2 do
+    local v = over and over[i]
+    if v == nil then v = spec[stdio_names[i]] end
+    if not (v == nil or v == "pipe" or v == "inherit" or v == "null" or math.type(v) == "integer"
+            or getmetatable(v) == core.stream_meta or (type(v) == "table" and type(v.file) == "string")) then
+      argerr(fname, 1, stdio_names[i] .. " must be \"pipe\", \"inherit\", \"null\", an fd, a stream or {file=}", 4)
+    end
+  end
+  local env = build_env(spec.env)
   local opened, stdio = {}, {}
   local function cleanup()
     for _, fd in ipairs(opened) do core.close_fd(fd) end
@@ -462,7 +472,6 @@ local function spawn(fname, spec, over)
     if not sp then cleanup() return nil, err, code end
     stdio[i + 1] = sp
   end
-  local env = build_env(spec.env)
   local h, pid, code = core.spawn { file = spec[1], args = { table.unpack(spec, 1, n) }, env = env,
                                     cwd = spec.cwd, detached = spec.detached, stdio = stdio }
   if not h then cleanup() return nil, pid, code end
