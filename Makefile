@@ -156,6 +156,10 @@ gcstress: deps
 	NEAP_GC_STRESS=1 $(B)/neap /usr/bin/busted spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua \
 	  spec/manager_spec.lua $(wildcard spec/process_spec.lua spec/pipeline_spec.lua)
 
+# Every public name (luaL_Reg methods, lua/neap functions) has a heading in docs/.
+check-docs:
+	$(LUA) tools/check_docs.lua
+
 # The soak test: SOAK_SECONDS of 2,000 echoing connections and child churn.
 SOAK_SECONDS ?= 60
 soak: deps
@@ -186,3 +190,7 @@ fuzz: deps
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# Benchmarks against peers and a C ceiling (bench/README.md); BENCH_QUICK=1 for a smoke run.
+bench: all
+	bash bench/run.sh

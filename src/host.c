@@ -183,7 +183,11 @@ static int host_run_until (lua_State *L) {
   luaL_checkudata(L, 1, "neap.task");
   if (neap__sched_current(L) != NULL)
     return luaL_error(L, "neap.run: already inside a task");
+  if (h->in_loop)
+    return luaL_error(L, "neap.run: the loop is already running (from a coroutine "
+                      "inside a task?): use neap.task and join instead");
   h->L = L;
+  h->in_loop++;
   for (;;) {
     lua_getfield(L, lua_upvalueindex(1), "task_done");
     lua_pushvalue(L, 1);
@@ -200,6 +204,7 @@ static int host_run_until (lua_State *L) {
       break;
     }
   }
+  h->in_loop--;
   h->L = saved;
   lua_pushboolean(L, done);
   return 1;
@@ -212,10 +217,12 @@ static int host_loop (lua_State *L) {
   neap_host *h = neap__host(L);
   lua_State *saved = h->L;
   int mode = luaL_checkoption(L, 1, "default", modes), r;
-  if (neap__sched_current(L) != NULL)
-    return luaL_error(L, "neap.loop: already inside a task");
+  if (neap__sched_current(L) != NULL || h->in_loop)
+    return luaL_error(L, "neap.loop: the loop is already running");
   h->L = L;
+  h->in_loop++;
   r = uv_run(h->loop, m[mode]);
+  h->in_loop--;
   h->L = saved;
   lua_pushboolean(L, r != 0 || h->rcount != 0);
   return 1;
@@ -350,6 +357,7 @@ static int host_start_main (neap_host *h, int n) {
   lua_insert(L, fidx);            /* task, f, args... */
   lua_call(L, n + 1, 1);
   h->main = luaL_checkudata(L, -1, "neap.task");
+  h->main->is_main = 1;
   lua_setfield(L, LUA_REGISTRYINDEX, "neap.main");   /* keep it */
   return 0;
 }
@@ -387,8 +395,9 @@ int neap_dostring (neap_host *h, const char *code, const char *name) {
 }
 
 int neap_run (neap_host *h) {
-  h->L = h->L ? h->L : NULL;
+  h->in_loop++;
   uv_run(h->loop, UV_RUN_DEFAULT);
+  h->in_loop--;
   return h->main_failed ? 1 : 0;
 }
 

@@ -77,7 +77,11 @@ int main (int argc, char **argv) {
     return 1;
   }
   neap_exit_on_signals(h);
-  if (code != NULL)
+  if (code != NULL && i < argc) {   /* -e code script: the code, then the script */
+    status = neap_dostring(h, code, "=(command line)");
+    if (status == 0) status = neap_dofile(h, argv[i], argc - i, argv + i);
+  }
+  else if (code != NULL)
     status = neap_dostring(h, code, "=(command line)");
   else if (i < argc)
     status = neap_dofile(h, argv[i], argc - i, argv + i);

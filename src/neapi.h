@@ -41,6 +41,7 @@ struct neap_host {
   struct post_msg *posts, *posts_tail;
   int async_ready;
   int default_signals;     /* neap_exit_on_signals was called */
+  int in_loop;             /* uv_run is on the C stack: no re-entry */
   int gc_stress;           /* NEAP_GC_STRESS set: a full collection at every task switch */
 };
 
@@ -102,6 +103,9 @@ struct neap_task {
   int quiet;               /* failures are not printed */
   int cancel_raise;        /* the next resume raises "cancelled" */
   int resume_n;            /* values given to the running resume */
+  int wait_kind;           /* what a parked task waits for (per wait list) */
+  int by_cancel;           /* it failed with the cancellation error */
+  int is_main;             /* a main chunk: its failure ends the binary */
   int nargs;               /* values waiting on co's stack for the resume */
   int timed_out_ok;        /* a timeout is a normal wake (sleep) */
   uv_timer_t *timer;       /* timeouts; made on first use */
@@ -155,8 +159,7 @@ struct neap_stream {
   neap_buf rb;
   neap_readreq rq;         /* the parked reader's request */
   neap_task *reader;
-  neap_task *writer;       /* parked on backpressure, flush or shutdown */
-  int writer_what;         /* 0 drain to low water, 1 flush, 2 shutdown */
+  neap_task *writers;      /* parked on backpressure or flush, in order */
   size_t queued;           /* bytes written but not yet sent */
   int nwrites;             /* write requests in flight */
   size_t hwm, lwm;         /* write high and low water */

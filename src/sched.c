@@ -251,16 +251,20 @@ static void task_resume (neap_host *h, neap_task *t) {
     const char *msg;
     int quiet;
     lua_State *L = h->L;
+    int eidx = lua_gettop(co);           /* the error object itself */
     t->status = NEAP_T_FAILED;
-    if (lua_type(co, -1) == LUA_TSTRING || luaL_callmeta(co, -1, "__tostring"))
+    if (lua_type(co, eidx) == LUA_TSTRING || luaL_callmeta(co, eidx, "__tostring"))
       msg = lua_tostring(co, -1);
     else
       msg = lua_pushfstring(co, "(error object is a %s value)",
-                            luaL_typename(co, -1));
-    quiet = t->quiet || (t->cancelled && strstr(msg, "cancelled") != NULL);
+                            luaL_typename(co, eidx));
+    t->by_cancel = t->cancelled && lua_type(co, eidx) == LUA_TSTRING &&
+                   strcmp(lua_tostring(co, eidx), "cancelled") == 0;
+    quiet = t->quiet || t->by_cancel;
     luaL_traceback(L, co, msg, 0);
+    lua_pushvalue(co, eidx);
     if (!quiet) {
-      if (t == h->main)
+      if (t->is_main)
         fprintf(stderr, "neap: %s\n", lua_tostring(L, -1));
       else if (t->name[0])
         fprintf(stderr, "neap: task '%s' failed: %s\n", t->name,
@@ -269,7 +273,7 @@ static void task_resume (neap_host *h, neap_task *t) {
         fprintf(stderr, "neap: task failed: %s\n", lua_tostring(L, -1));
       fflush(stderr);
     }
-    if (t == h->main) {
+    if (t->is_main) {
       neap__host_set_error(h, lua_tostring(L, -1));
       h->main_failed = 1;
       uv_stop(h->loop);
@@ -314,7 +318,8 @@ void neap__sched_run_ready (neap_host *h) {
 /* Pushes true, results... or nil, err, code for a finished task. */
 static int task_push_results (lua_State *L, int box, neap_task *t) {
   int n, i;
-  if (t->cancelled) return neap__push_fail(L, "cancelled");
+  if (t->cancelled && (t->status != NEAP_T_FAILED || t->by_cancel))
+    return neap__push_fail(L, "cancelled");
   lua_getiuservalue(L, box, 2);
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);

@@ -45,11 +45,11 @@ void neap__stream_ref (neap_stream *s, int on) {
   (void)on;
   if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_NONE) return;
   if ((s->h.flags & NEAP_H_UVCLOSE) || s->released) return;
-  if (s->reader || s->writer) uv_ref(&s->u.handle);
+  if (s->reader || s->writers) uv_ref(&s->u.handle);
   else uv_unref(&s->u.handle);
 }
 
-/* Wakes the parked reader or writer of 's' with nil, word, word. */
+/* Wakes the parked reader of 's' with nil, word, word. */
 static void stream_wake_fail (neap_task **slot, const char *word, int uverr) {
   neap_task *t = *slot;
   if (t == NULL) return;
@@ -221,17 +221,25 @@ static void stream_unpark_reader (neap_task *t) {
 ** The shared body of every read: answer from the buffer when it can,
 ** else park the running task as the stream's reader.
 */
+/*
+** Raises unless a read may use 's' now. Called before a read touches the
+** request, which belongs to the parked reader while there is one.
+*/
+static neap_stream *stream_check_reader (lua_State *L, const char *fname) {
+  neap_stream *s = neap__stream_check(L, 1);
+  if (s->cb_task && neap__sched_current(L) != s->cb_task)
+    luaL_error(L, "%s: this stream delivers its data to callbacks "
+               "(s:on); call s:off() first", fname);
+  if (s->reader)
+    luaL_error(L, "%s: another task is already reading this stream", fname);
+  return s;
+}
+
 static int stream_read_frame (lua_State *L, neap_stream *s, int optidx,
                               const char *fname) {
   double timeout = neap__opt_timeout(L, optidx, fname);
   int r;
   neap_task *t;
-  if (s->cb_task && neap__sched_current(L) != s->cb_task)
-    return luaL_error(L, "%s: this stream delivers its data to callbacks "
-                      "(s:on); call s:off() first", fname);
-  if (s->reader)
-    return luaL_error(L, "%s: another task is already reading this stream",
-                      fname);
   s->rq.f.scan = 0;
   s->started_reading = 1;
   r = neap__buf_frame(&s->rb, &s->rq.f, neap__stream_at_end(s));
@@ -256,7 +264,7 @@ static int stream_read_frame (lua_State *L, neap_stream *s, int optidx,
 
 /* s:read([n] [, opts]) -> up to n bytes (default 64 KiB) | nil, err, code */
 static int stream_read (lua_State *L) {
-  neap_stream *s = neap__stream_check(L, 1);
+  neap_stream *s = stream_check_reader(L, "read");
   int opt = 2;
   lua_Integer n = READ_CHUNK;
   if (lua_type(L, 2) == LUA_TNUMBER) {
@@ -273,7 +281,7 @@ static int stream_read (lua_State *L) {
 
 /* s:read_exactly(n [, opts]) -> n bytes | nil, "eof", "eof" (bytes stay) */
 static int stream_read_exactly (lua_State *L) {
-  neap_stream *s = neap__stream_check(L, 1);
+  neap_stream *s = stream_check_reader(L, "read_exactly");
   lua_Integer n = luaL_checkinteger(L, 2);
   luaL_argcheck(L, n >= 0, 2, "size must be >= 0");
   s->rq.f.kind = NEAP_FRAME_EXACTLY;
@@ -283,7 +291,7 @@ static int stream_read_exactly (lua_State *L) {
 
 /* s:read_line{timeout=, keep=false} -> line | nil, err, code */
 static int stream_read_line (lua_State *L) {
-  neap_stream *s = neap__stream_check(L, 1);
+  neap_stream *s = stream_check_reader(L, "read_line");
   int keep = 0;
   if (lua_istable(L, 2)) {
     lua_getfield(L, 2, "keep");
@@ -331,7 +339,7 @@ static void stream_get_delims (lua_State *L, neap_stream *s, int idx,
 
 /* s:read_until(delims [, opts]) -> data, delimiter | nil, err, code */
 static int stream_read_until (lua_State *L) {
-  neap_stream *s = neap__stream_check(L, 1);
+  neap_stream *s = stream_check_reader(L, "read_until");
   int keep = 0;
   stream_get_delims(L, s, 2, "read_until");
   if (lua_istable(L, 3)) {
@@ -347,7 +355,7 @@ static int stream_read_until (lua_State *L) {
 
 /* s:read_all{timeout=} -> everything up to EOF (maybe "") */
 static int stream_read_all (lua_State *L) {
-  neap_stream *s = neap__stream_check(L, 1);
+  neap_stream *s = stream_check_reader(L, "read_all");
   s->rq.f.kind = NEAP_FRAME_ALL;
   if (s->err && neap__buf_len(&s->rb) == 0) return neap__push_error(L, s->err);
   return stream_read_frame(L, s, 2, "read_all");
@@ -358,7 +366,7 @@ static int stream_read_all (lua_State *L) {
 ** waits until a read would not wait, consuming nothing.
 */
 static int stream_wait_readable (lua_State *L) {
-  neap_stream *s = neap__stream_check(L, 1);
+  neap_stream *s = stream_check_reader(L, "wait_readable");
   s->rq.f.kind = NEAP_FRAME_PEEK;
   return stream_read_frame(L, s, 2, "wait_readable");
 }
@@ -401,33 +409,63 @@ static int stream_buffered (lua_State *L) {
 
 /* ====================================================== writes */
 
+/*
+** Wakes the parked writers whose wait is over: a write waits until the
+** queue is below the low-water mark, a flush until it is empty; all wake
+** with the error once the stream has failed. First parked, first woken.
+*/
 void neap__stream_wake_writer (neap_stream *s) {
-  neap_task *t = s->writer;
-  int done;
-  if (t == NULL) return;
-  if (s->werr) {
-    stream_wake_fail(&s->writer, NULL, s->werr);
-    neap__stream_ref(s, 0);
-    return;
+  neap_task **pp = &s->writers;
+  while (*pp) {
+    neap_task *t = *pp;
+    int done = s->werr || (t->wait_kind == 0 ? s->queued <= s->lwm
+                                             : s->nwrites == 0);
+    if (!done) {
+      if (t->wait_kind == 0) break;   /* writes wake in order */
+      pp = &t->link;
+      continue;
+    }
+    *pp = t->link;
+    t->link = NULL;
+    if (s->werr) neap__sched_wake(t, neap__push_error(t->co, s->werr));
+    else {
+      lua_pushvalue(t->co, 1);   /* write and flush return the stream */
+      neap__sched_wake(t, 1);
+    }
   }
-  switch (s->writer_what) {
-    case 0: done = s->queued <= s->lwm; break;
-    default: done = s->nwrites == 0; break;
-  }
-  if (done) {
-    s->writer = NULL;
-    lua_pushvalue(t->co, 1);   /* write and flush return the stream */
-    neap__sched_wake(t, 1);
-    neap__stream_ref(s, 0);
+  neap__stream_ref(s, 0);
+}
+
+/* Wakes every parked writer with nil, "closed", "closed". */
+static void stream_wake_writers_closed (neap_stream *s) {
+  while (s->writers) {
+    neap_task *t = s->writers;
+    s->writers = t->link;
+    t->link = NULL;
+    neap__sched_wake(t, neap__push_fail(t->co, "closed"));
   }
 }
 
 static void stream_unpark_writer (neap_task *t) {
   neap_stream *s = t->parked_on;
-  if (s->writer == t) {
-    s->writer = NULL;
-    neap__stream_ref(s, 0);
-  }
+  neap_task **pp;
+  for (pp = &s->writers; *pp; pp = &(*pp)->link)
+    if (*pp == t) { *pp = t->link; break; }
+  t->link = NULL;
+  neap__stream_ref(s, 0);
+}
+
+/* Parks the running task 't' as a writer of kind 0 (drain) or 1 (flush). */
+static int stream_park_writer (lua_State *L, neap_stream *s, neap_task *t,
+                               int kind, double timeout) {
+  neap_task **pp = &s->writers;
+  while (*pp) pp = &(*pp)->link;
+  *pp = t;
+  t->link = NULL;
+  t->wait_kind = kind;
+  lua_settop(L, 1);
+  neap__stream_ref(s, 1);
+  return neap__sched_park(L, t, timeout, stream_unpark_writer, s);
 }
 
 static void stream_write_cb (uv_write_t *req, int status) {
@@ -549,14 +587,9 @@ static int stream_write (lua_State *L) {
     s->queued += total;
     s->nwrites++;
   }
-  if (s->queued > s->hwm && s->writer == NULL &&
-      (t = neap__sched_current(L)) != NULL && !t->cancelled) {
-    lua_settop(L, 1);
-    s->writer = t;
-    s->writer_what = 0;
-    neap__stream_ref(s, 1);
-    return neap__sched_park(L, t, s->wtimeout, stream_unpark_writer, s);
-  }
+  if (s->queued > s->hwm && (t = neap__sched_current(L)) != NULL &&
+      !t->cancelled)
+    return stream_park_writer(L, s, t, 0, s->wtimeout);
   lua_settop(L, 1);
   return 1;
 }
@@ -572,13 +605,7 @@ static int stream_flush (lua_State *L) {
     return 1;
   }
   t = neap__sched_check(L, "flush");
-  if (s->writer)
-    return luaL_error(L, "flush: another task is already writing this stream");
-  lua_settop(L, 1);
-  s->writer = t;
-  s->writer_what = 1;
-  neap__stream_ref(s, 1);
-  return neap__sched_park(L, t, timeout, stream_unpark_writer, s);
+  return stream_park_writer(L, s, t, 1, timeout);
 }
 
 static void stream_shutdown_cb (uv_shutdown_t *req, int status) {
@@ -616,7 +643,7 @@ static void stream_vt_close (neap_handle *h) {
   neap_stream *s = (neap_stream *)h;
   if (!h->host->dying) {
     stream_wake_fail(&s->reader, "closed", 0);
-    stream_wake_fail(&s->writer, "closed", 0);
+    stream_wake_writers_closed(s);
   }
   if (s->reading && s->kind != NEAP_S_FILE && !s->released) {
     s->be->read_stop(s);
@@ -673,8 +700,8 @@ static int stream_set_limits (lua_State *L) {
     lua_pop(L, 1);
   }
   if (lua_getfield(L, 2, "write_timeout") != LUA_TNIL) {
-    double v = luaL_checknumber(L, -1);
-    if (!(v >= 0))
+    double v = lua_tonumber(L, -1);
+    if (lua_type(L, -1) != LUA_TNUMBER || !(v >= 0))
       return luaL_error(L, "bad argument #2 to 'set_limits' (write_timeout "
                         "must be >= 0)");
     s->wtimeout = v;
@@ -700,6 +727,10 @@ static int stream_limits (lua_State *L) {
   lua_setfield(L, -2, "read_high_water");
   lua_pushinteger(L, (lua_Integer)s->queued);
   lua_setfield(L, -2, "queued");
+  if (s->wtimeout >= 0) {
+    lua_pushnumber(L, s->wtimeout);
+    lua_setfield(L, -2, "write_timeout");
+  }
   return 1;
 }
 

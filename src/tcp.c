@@ -541,7 +541,7 @@ static int stream_peer (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
   struct sockaddr_storage ss;
   int len = sizeof ss, r;
-  if (s->kind != NEAP_S_TCP) return neap__push_fail(L, "not a TCP stream");
+  if (s->kind != NEAP_S_TCP) return luaL_error(L, "peer_address: not a TCP stream");
   r = uv_tcp_getpeername(&s->u.tcp, (struct sockaddr *)&ss, &len);
   if (r < 0) return neap__push_error(L, r);
   return push_sockaddr(L, &ss);
@@ -552,7 +552,7 @@ static int stream_local (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
   struct sockaddr_storage ss;
   int len = sizeof ss, r;
-  if (s->kind != NEAP_S_TCP) return neap__push_fail(L, "not a TCP stream");
+  if (s->kind != NEAP_S_TCP) return luaL_error(L, "local_address: not a TCP stream");
   r = uv_tcp_getsockname(&s->u.tcp, (struct sockaddr *)&ss, &len);
   if (r < 0) return neap__push_error(L, r);
   return push_sockaddr(L, &ss);

@@ -22,6 +22,10 @@ local function checkopts(fname, i, opts)
   if opts ~= nil and type(opts) ~= "table" then
     argerr(fname, i, "options table expected, got " .. type(opts), 4)
   end
+  local t = opts and opts.timeout
+  if t ~= nil and (type(t) ~= "number" or not (t >= 0)) then
+    argerr(fname, i, "timeout must be a number >= 0", 4)
+  end
   return opts or {}
 end
 
@@ -29,7 +33,7 @@ end
 
 --- neap.task([name,] fn, ...) -> task: runs fn(...) as a task.
 neap.task = core.task
---- neap.sleep(seconds) -> true | nil, "cancelled", "cancelled"
+--- neap.sleep(seconds) -> true (a cancelled task raises "cancelled" here)
 neap.sleep = core.sleep
 --- neap.now() -> seconds on a monotonic clock
 neap.now = core.now
@@ -63,6 +67,9 @@ function neap.run(fn, ...)
   if not r[1] then error(r[2], 0) end
   return tunpack(r, 2, r.n)
 end
+
+--- neap.buffer([max_frame]) -> buffer: the engine's framing with no I/O (see neap.proto)
+neap.buffer = core.buffer
 
 --- neap.loop([mode]) -> more: runs the loop from plain Lua ("default", "once", "nowait").
 neap.loop = core.loop
@@ -297,7 +304,7 @@ end
 
 local function check_port(fname, port)
   if math.type(port) ~= "integer" or port < 0 or port > 65535 then
-    argerr(fname, 3, "port must be an integer from 0 to 65535")
+    argerr(fname, 3, "port must be an integer from 0 to 65535", 4)
   end
 end
 
