@@ -40,7 +40,9 @@ void neap__host_set_error (neap_host *h, const char *msg) {
 }
 
 static void host_check_cb (uv_check_t *c) {
-  neap__sched_run_ready(c->data);
+  neap_host *h = c->data;
+  neap__sched_run_ready(h);
+  neap__stream_flush_all(h);   /* one write per stream for the whole turn */
 }
 
 static void host_internal_closed (uv_handle_t *hd) {

@@ -34,6 +34,7 @@ struct neap_host {
   int nhandles;            /* open ones (not closing) */
   int pending_closes;      /* uv_close calls whose callback has not run */
   neap_task *main;         /* the main task, if any */
+  neap_stream *dirty;      /* streams with gathered writes to flush */
   int main_failed;
   char *error;             /* last error text for the C API */
   uv_async_t async;        /* neap_post */
@@ -42,6 +43,7 @@ struct neap_host {
   int async_ready;
   int default_signals;     /* neap_exit_on_signals was called */
   int in_loop;             /* uv_run is on the C stack: no re-entry */
+  int in_tasks;            /* ready tasks are running (writes are gathered) */
   int gc_stress;           /* NEAP_GC_STRESS set: a full collection at every task switch */
 };
 
@@ -160,6 +162,12 @@ struct neap_stream {
   neap_readreq rq;         /* the parked reader's request */
   neap_task *reader;
   neap_task *writers;      /* parked on backpressure or flush, in order */
+  uv_buf_t *pbufs;         /* gathered writes not yet given to libuv */
+  int npb, capb;
+  size_t pending;          /* their bytes (also counted in 'queued') */
+  int pref, pn;            /* registry ref of the table anchoring them; count */
+  int dirty;               /* on the host's list of streams to flush */
+  neap_stream *next_dirty;
   size_t queued;           /* bytes written but not yet sent */
   int nwrites;             /* write requests in flight */
   size_t hwm, lwm;         /* write high and low water */
@@ -202,6 +210,7 @@ void neap__stream_deliver (neap_stream *s);
 void neap__stream_flow (neap_stream *s);
 int neap__stream_at_end (neap_stream *s);
 void neap__stream_wake_writer (neap_stream *s);
+void neap__stream_flush_all (neap_host *h);
 int neap__file_write_sync (neap_stream *s, uv_buf_t *bufs, int nb);
 int neap__stream_init_poll (neap_stream *s, int fd);
 int neap__fs_open (lua_State *L);

@@ -303,6 +303,7 @@ static void task_resume (neap_host *h, neap_task *t) {
 /* Runs the tasks that are ready, those woken meanwhile included. */
 void neap__sched_run_ready (neap_host *h) {
   int budget = 100000;
+  h->in_tasks++;
   while (h->rcount > 0 && budget-- > 0 && !h->dying) {
     neap_task *t = h->ready[h->rhead];
     h->rhead = (h->rhead + 1) % h->rcap;
@@ -310,6 +311,7 @@ void neap__sched_run_ready (neap_host *h) {
     if (t->status == NEAP_T_READY) task_resume(h, t);
     if (h->main_failed) break;
   }
+  h->in_tasks--;
   if (h->rcount == 0) uv_idle_stop(&h->idle);
 }
 

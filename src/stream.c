@@ -20,11 +20,10 @@
 #define READ_CHUNK (64 * 1024)
 
 typedef struct write_req {
-  uv_write_t req;
+  uv_write_t req;          /* (libuv keeps its own copy of the buffer list) */
   neap_stream *s;
   size_t len;
   int ref;               /* registry ref of the string (or table) written */
-  uv_buf_t bufs[1];
 } write_req;
 
 #define stream_deliver neap__stream_deliver
@@ -75,6 +74,7 @@ static void uvs_released (uv_handle_t *hd) {
   host->pending_closes--;
   if (s->h.flags & NEAP_H_UVCLOSE) {   /* closed meanwhile: free now */
     neap__handle_freed(&s->h);
+    free(s->pbufs);
     neap__buf_free(&s->rb);
     free(s);
   }
@@ -115,6 +115,7 @@ static void uvs_closed (uv_handle_t *hd) {
   neap_stream *s = hd->data;
   neap_host *host = s->h.host;
   neap__handle_freed(&s->h);
+  free(s->pbufs);
   neap__buf_free(&s->rb);
   free(s);
   neap__host_closed(host);
@@ -485,6 +486,136 @@ static void stream_write_cb (uv_write_t *req, int status) {
   neap__stream_wake_writer(s);
 }
 
+/* ====================================================== gathered writes */
+
+/*
+** Inside the loop, writes are gathered: each s:write appends its strings
+** (anchored in one table per batch, no copy) to the stream's pending list,
+** and after the tasks of a loop turn have run, every stream written to is
+** flushed with one uv_try_write / uv_write (one writev for many lines).
+*/
+static void stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
+                           const uv_buf_t *bufs, int nb, size_t total) {
+  neap_host *host = s->h.host;
+  int i;
+  if (s->npb + nb > s->capb) {
+    int ncap = s->capb ? s->capb * 2 : 16;
+    uv_buf_t *nbufs;
+    while (ncap < s->npb + nb) ncap *= 2;
+    nbufs = realloc(s->pbufs, ncap * sizeof *nbufs);
+    if (nbufs == NULL) luaL_error(L, "write: out of memory");
+    s->pbufs = nbufs;
+    s->capb = ncap;
+  }
+  if (s->pref == LUA_NOREF) {
+    lua_createtable(L, 16, 0);
+    s->pref = luaL_ref(L, LUA_REGISTRYINDEX);
+    s->pn = 0;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->pref);
+  for (i = 0; i < nargs; i++) {
+    lua_pushvalue(L, first + i);
+    lua_rawseti(L, -2, ++s->pn);
+  }
+  lua_pop(L, 1);   /* pop the batch's table */
+  memcpy(s->pbufs + s->npb, bufs, nb * sizeof *bufs);
+  s->npb += nb;
+  s->pending += total;
+  s->queued += total;
+  if (!s->dirty) {
+    s->dirty = 1;
+    s->next_dirty = host->dirty;
+    host->dirty = s;
+  }
+}
+
+static void stream_drop_pending (neap_stream *s) {
+  s->queued -= s->pending;
+  if (s->pref != LUA_NOREF && !s->h.host->dying)
+    luaL_unref(s->h.host->L, LUA_REGISTRYINDEX, s->pref);
+  s->pref = LUA_NOREF;
+  s->npb = 0;
+  s->pending = 0;
+}
+
+/* Hands the gathered writes of 's' to the kernel (and libuv for the rest). */
+static void stream_flush_pending (neap_stream *s) {
+  int k = 0;
+  size_t left = s->pending;
+  if (s->npb == 0) return;
+  if (s->werr || (s->h.flags & NEAP_H_UVCLOSE) || s->released) {
+    stream_drop_pending(s);
+    return;
+  }
+  if (s->nwrites == 0) {
+    int n = uv_try_write(&s->u.stream, s->pbufs, s->npb);
+    if (n > 0) {
+      size_t done = (size_t)n;
+      left -= done;
+      while (k < s->npb && done >= s->pbufs[k].len) done -= s->pbufs[k++].len;
+      if (k < s->npb) {
+        s->pbufs[k].base += done;
+        s->pbufs[k].len -= done;
+      }
+    }
+    else if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
+      s->werr = n;
+      stream_drop_pending(s);
+      neap__stream_wake_writer(s);
+      return;
+    }
+  }
+  if (k == s->npb) {             /* all sent at once */
+    s->queued -= s->pending;
+    if (!s->h.host->dying) luaL_unref(s->h.host->L, LUA_REGISTRYINDEX, s->pref);
+  }
+  else {
+    write_req *w = malloc(sizeof *w);
+    int r = w ? 0 : UV_ENOMEM;
+    if (w) {
+      w->s = s;
+      w->len = left;
+      w->ref = s->pref;
+      r = uv_write(&w->req, &s->u.stream, s->pbufs + k, s->npb - k,
+                   stream_write_cb);
+      if (r < 0) free(w);
+    }
+    if (r < 0) {
+      s->werr = r;
+      stream_drop_pending(s);
+      neap__stream_wake_writer(s);
+      return;
+    }
+    s->queued -= s->pending - left;
+    s->nwrites++;
+  }
+  s->pref = LUA_NOREF;
+  s->npb = 0;
+  s->pending = 0;
+  neap__stream_wake_writer(s);
+}
+
+/* Takes 's' off the host's list of streams with gathered writes. */
+static void stream_undirty (neap_stream *s) {
+  neap_stream **pp;
+  if (!s->dirty) return;
+  for (pp = &s->h.host->dirty; *pp; pp = &(*pp)->next_dirty)
+    if (*pp == s) { *pp = s->next_dirty; break; }
+  s->dirty = 0;
+  s->next_dirty = NULL;
+}
+
+/* After the tasks of a loop turn: flush every stream written to. */
+void neap__stream_flush_all (neap_host *h) {
+  while (h->dirty) {
+    neap_stream *s = h->dirty;
+    h->dirty = s->next_dirty;
+    s->dirty = 0;
+    s->next_dirty = NULL;
+    stream_flush_pending(s);
+  }
+}
+
 /*
 ** s:write(data, ...) -> s | nil, err, code. Strings are sent without a
 ** copy: what uv_try_write does not take at once is queued with a
@@ -528,7 +659,11 @@ static int stream_write (lua_State *L) {
       return 1;
     }
   }
-  if (s->be->write == NULL && s->nwrites == 0) {
+  if (s->be->write == NULL && !s->sync_writes && s->h.host->in_tasks) {
+    stream_gather(L, s, 2, nargs, bufs, nb, total);
+    goto written;
+  }
+  if (s->be->write == NULL && s->nwrites == 0 && s->npb == 0) {
     int n = uv_try_write(&s->u.stream, bufs, nb);
     if (n > 0) {
       size_t left = (size_t)n;
@@ -567,7 +702,7 @@ static int stream_write (lua_State *L) {
     }
   }
   else {
-    write_req *w = malloc(sizeof *w + nb * sizeof(uv_buf_t));
+    write_req *w = malloc(sizeof *w);
     int r;
     if (w == NULL) {
       luaL_unref(L, LUA_REGISTRYINDEX, ref);
@@ -576,8 +711,7 @@ static int stream_write (lua_State *L) {
     w->s = s;
     w->len = total;
     w->ref = ref;
-    memcpy(w->bufs, bufs, nb * sizeof *bufs);
-    r = uv_write(&w->req, &s->u.stream, w->bufs, nb, stream_write_cb);
+    r = uv_write(&w->req, &s->u.stream, bufs, nb, stream_write_cb);
     if (r < 0) {
       luaL_unref(L, LUA_REGISTRYINDEX, ref);
       free(w);
@@ -587,6 +721,7 @@ static int stream_write (lua_State *L) {
     s->queued += total;
     s->nwrites++;
   }
+written:
   if (s->queued > s->hwm && (t = neap__sched_current(L)) != NULL &&
       !t->cancelled)
     return stream_park_writer(L, s, t, 0, s->wtimeout);
@@ -599,6 +734,8 @@ static int stream_flush (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
   double timeout = neap__opt_timeout(L, 2, "flush");
   neap_task *t;
+  stream_undirty(s);
+  stream_flush_pending(s);
   if (s->werr) return neap__push_error(L, s->werr);
   if (s->nwrites == 0) {
     lua_settop(L, 1);
@@ -620,6 +757,8 @@ static int stream_shutdown (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
   lua_settop(L, 1);
   if (s->shut) return 1;
+  stream_undirty(s);
+  stream_flush_pending(s);   /* the queue goes out before the FIN */
   s->shut = 1;
   if (s->kind == NEAP_S_TCP || s->kind == NEAP_S_PIPE) {
     uv_shutdown_t *req = malloc(sizeof *req);
@@ -641,6 +780,9 @@ static int stream_shutdown (lua_State *L) {
 */
 static void stream_vt_close (neap_handle *h) {
   neap_stream *s = (neap_stream *)h;
+  stream_undirty(s);
+  if (h->host->dying) stream_drop_pending(s);
+  else stream_flush_pending(s);   /* what was written before close is sent */
   if (!h->host->dying) {
     stream_wake_fail(&s->reader, "closed", 0);
     stream_wake_writers_closed(s);
@@ -794,6 +936,7 @@ neap_stream *neap__stream_new (lua_State *L, int kind) {
   s->rhwm = 256 * 1024;
   s->max_frame = NEAP_DEFAULT_MAX_FRAME;
   s->wtimeout = -1;
+  s->pref = LUA_NOREF;
   s->be = &neap__none_backend;
   return s;
 }
