@@ -147,6 +147,9 @@ static void host_teardown (neap_host *h) {
     h->posts = h->posts_tail = NULL;
   }
   uv_mutex_destroy(&h->post_lock);
+  while (h->nblocks > 0) free(h->blocks[--h->nblocks]);
+  free(h->blocks);
+  h->blocks = NULL;
   free(h->ready);
   h->ready = NULL;
   h->rcount = h->rcap = 0;

@@ -35,6 +35,8 @@ struct neap_host {
   int pending_closes;      /* uv_close calls whose callback has not run */
   neap_task *main;         /* the main task, if any */
   neap_stream *dirty;      /* streams with gathered writes to flush */
+  char **blocks;           /* cache of free read blocks */
+  int nblocks;
   int main_failed;
   char *error;             /* last error text for the C API */
   uv_async_t async;        /* neap_post */
@@ -108,6 +110,7 @@ struct neap_task {
   int wait_kind;           /* what a parked task waits for (per wait list) */
   int by_cancel;           /* it failed with the cancellation error */
   int is_main;             /* a main chunk: its failure ends the binary */
+  lua_KFunction post_k;    /* see neap__sched_park_post */
   int nargs;               /* values waiting on co's stack for the resume */
   int timed_out_ok;        /* a timeout is a normal wake (sleep) */
   uv_timer_t *timer;       /* timeouts; made on first use */
@@ -124,6 +127,8 @@ neap_task *neap__sched_check (lua_State *L, const char *fname);
 int neap__sched_park (lua_State *L, neap_task *t, double timeout,
                       neap_unpark_fn unpark, void *on);
 void neap__sched_wake (neap_task *t, int n);
+int neap__sched_park_post (lua_State *L, neap_task *t, double timeout,
+                           neap_unpark_fn unpark, void *on, lua_KFunction post);
 void neap__sched_ready (neap_host *h, neap_task *t);
 double neap__opt_timeout (lua_State *L, int idx, const char *fname);
 int neap__sched_open (lua_State *L);
@@ -165,7 +170,7 @@ struct neap_stream {
   uv_buf_t *pbufs;         /* gathered writes not yet given to libuv */
   int npb, capb;
   size_t pending;          /* their bytes (also counted in 'queued') */
-  int pref, pn;            /* registry ref of the table anchoring them; count */
+  int pref, pn, pn_hint;   /* registry ref of the table anchoring them; count */
   int dirty;               /* on the host's list of streams to flush */
   neap_stream *next_dirty;
   size_t queued;           /* bytes written but not yet sent */

@@ -156,7 +156,13 @@ static int park_k (lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   if (t->cancel_raise) {
     t->cancel_raise = 0;
+    t->post_k = NULL;
     return park_raise_cancelled(L);
+  }
+  if (t->post_k) {   /* the waiting function wants to see the results */
+    lua_KFunction k = t->post_k;
+    t->post_k = NULL;
+    return k(L, LUA_YIELD, (lua_KContext)t->resume_n);
   }
   return t->resume_n;
 }
@@ -190,6 +196,14 @@ int neap__sched_park (lua_State *L, neap_task *t, double timeout,
   }
   lua_pushlightuserdata(L, &park_sentinel);
   return lua_yieldk(L, 1, (lua_KContext)t, park_k);
+}
+
+/* neap__sched_park, then 'post' (with ctx = the number of results) when woken. */
+int neap__sched_park_post (lua_State *L, neap_task *t, double timeout,
+                           neap_unpark_fn unpark, void *on, lua_KFunction post) {
+  t->post_k = post;
+  if (t->cancelled) t->post_k = NULL;
+  return neap__sched_park(L, t, timeout, unpark, on);
 }
 
 /* ====================================================== running */

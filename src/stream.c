@@ -59,10 +59,43 @@ static void stream_wake_fail (neap_task **slot, const char *word, int uverr) {
 
 /* ====================================================== uv streams */
 
+/*
+** Read blocks: an empty stream gives its block back (an idle connection
+** holds none) to a small per-host cache, and takes one from it when data
+** comes, so a busy stream does not malloc and free 64 KiB per read.
+*/
+#define BLOCK READ_CHUNK
+#define BLOCK_CACHE 64
+
+static void stream_release_buf (neap_stream *s) {
+  neap_host *h = s->h.host;
+  if (s->rb.cap == BLOCK && h->nblocks < BLOCK_CACHE && h->blocks != NULL) {
+    h->blocks[h->nblocks++] = s->rb.base;
+    neap__buf_init(&s->rb);
+  }
+  else neap__buf_free(&s->rb);
+}
+
+static void stream_take_buf (neap_stream *s) {
+  neap_host *h = s->h.host;
+  if (s->rb.base != NULL) return;
+  if (h->blocks == NULL) {
+    h->blocks = malloc(BLOCK_CACHE * sizeof(char *));
+    if (h->blocks == NULL) return;
+  }
+  if (h->nblocks > 0) {
+    s->rb.base = h->blocks[--h->nblocks];
+    s->rb.cap = BLOCK;
+    s->rb.head = s->rb.tail = 0;
+  }
+}
+
 static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
   neap_stream *s = hd->data;
   size_t avail = 0;
-  char *p = neap__buf_reserve(&s->rb, READ_CHUNK, &avail);
+  char *p;
+  stream_take_buf(s);
+  p = neap__buf_reserve(&s->rb, READ_CHUNK, &avail);
   (void)suggested;
   *buf = uv_buf_init(p, p ? (unsigned)avail : 0);
 }
@@ -173,7 +206,7 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
       lua_pushlstring(L, neap__buf_data(&s->rb), f->len);
       neap__buf_consume(&s->rb, f->consume);
       if (neap__buf_len(&s->rb) == 0 && s->fsreq == NULL)
-        neap__buf_free(&s->rb);   /* an idle stream holds no buffer */
+        stream_release_buf(s);    /* an idle stream holds no buffer */
       if (f->kind == NEAP_FRAME_UNTIL) {
         if (f->which >= 0)
           lua_pushlstring(L, f->delims[f->which].p, f->delims[f->which].len);
@@ -236,8 +269,16 @@ static neap_stream *stream_check_reader (lua_State *L, const char *fname) {
   return s;
 }
 
+static int stream_read_frame_post (lua_State *L, neap_stream *s, int optidx,
+                                   const char *fname, lua_KFunction post);
+
 static int stream_read_frame (lua_State *L, neap_stream *s, int optidx,
                               const char *fname) {
+  return stream_read_frame_post(L, s, optidx, fname, NULL);
+}
+
+static int stream_read_frame_post (lua_State *L, neap_stream *s, int optidx,
+                                   const char *fname, lua_KFunction post) {
   double timeout = neap__opt_timeout(L, optidx, fname);
   int r;
   neap_task *t;
@@ -258,7 +299,7 @@ static int stream_read_frame (lua_State *L, neap_stream *s, int optidx,
   s->reader = t;
   neap__stream_ref(s, 1);
   stream_flow(s);
-  return neap__sched_park(L, t, timeout, stream_unpark_reader, s);
+  return neap__sched_park_post(L, t, timeout, stream_unpark_reader, s, post);
 }
 
 /* ====================================================== reads */
@@ -303,6 +344,58 @@ static int stream_read_line (lua_State *L) {
   s->rq.f.keep = keep;
   s->rq.f.max = s->max_frame;
   return stream_read_frame(L, s, 2, "read_line");
+}
+
+/*
+** The lines() iterator's last step: a line; nothing at EOF (or when the
+** stream was closed); any other failure raises "lines: message (CODE)".
+*/
+static int lines_post (lua_State *L, int status, lua_KContext ctx) {
+  int n = (int)ctx;
+  const char *err, *code;
+  (void)status;
+  if (n >= 1 && !lua_isnil(L, -n)) {
+    lua_settop(L, lua_gettop(L) - n + 1);
+    return 1;
+  }
+  err = n >= 2 ? lua_tostring(L, -n + 1) : "?";
+  code = n >= 3 ? lua_tostring(L, -n + 2) : err;
+  if (code && (strcmp(code, "eof") == 0 || strcmp(code, "closed") == 0))
+    return 0;
+  if (code && err && strcmp(code, err) != 0)
+    return luaL_error(L, "lines: %s (%s)", err, code);
+  return luaL_error(L, "lines: %s", err ? err : "?");
+}
+
+static int lines_iter (lua_State *L) {
+  neap_stream *s;
+  int keep = 0, n;
+  lua_settop(L, 0);
+  lua_pushvalue(L, lua_upvalueindex(1));   /* the stream at 1 */
+  lua_pushvalue(L, lua_upvalueindex(2));   /* the options at 2 */
+  s = stream_check_reader(L, "lines");
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "keep");
+    keep = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  s->rq.f.kind = NEAP_FRAME_LINE;
+  s->rq.f.keep = keep;
+  s->rq.f.max = s->max_frame;
+  n = stream_read_frame_post(L, s, 2, "lines", lines_post);
+  return lines_post(L, LUA_OK, (lua_KContext)n);
+}
+
+/* s:lines([opts]) -> an iterator over lines; ends at EOF, raises on other errors */
+static int stream_lines (lua_State *L) {
+  neap__stream_check(L, 1);
+  if (!lua_isnoneornil(L, 2)) {
+    neap__opt_timeout(L, 2, "lines");   /* check the options now */
+    luaL_checktype(L, 2, LUA_TTABLE);
+  }
+  lua_settop(L, 2);
+  lua_pushcclosure(L, lines_iter, 2);
+  return 1;
 }
 
 /* Fills the request's delimiters from a string or a list at 'idx'. */
@@ -508,7 +601,7 @@ static void stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
     s->capb = ncap;
   }
   if (s->pref == LUA_NOREF) {
-    lua_createtable(L, 16, 0);
+    lua_createtable(L, s->pn_hint > 16 ? s->pn_hint : 16, 0);   /* sized as the last batch */
     s->pref = luaL_ref(L, LUA_REGISTRYINDEX);
     s->pn = 0;
   }
@@ -543,6 +636,7 @@ static void stream_flush_pending (neap_stream *s) {
   int k = 0;
   size_t left = s->pending;
   if (s->npb == 0) return;
+  s->pn_hint = s->pn;
   if (s->werr || (s->h.flags & NEAP_H_UVCLOSE) || s->released) {
     stream_drop_pending(s);
     return;
@@ -1029,6 +1123,7 @@ int neap__stream_open (lua_State *L) {
     {"read_line", stream_read_line},
     {"read_until", stream_read_until},
     {"read_all", stream_read_all},
+    {"lines", stream_lines},
     {"buffered", stream_buffered},
     {"wait_readable", stream_wait_readable},
     {"_callback_task", stream_cb_task},

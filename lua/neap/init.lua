@@ -187,16 +187,6 @@ end
 local Stream = core.stream_meta.__index
 local Server = core.server_meta.__index
 
---- s:lines({timeout=}) -> iterator over lines; ends at EOF, raises on other errors
-function Stream.lines(s, opts)
-  return function()
-    local line, err, code = s:read_line(opts)
-    if line then return line end
-    if err == "eof" or err == "closed" then return nil end
-    error("lines: " .. tostring(err) .. (code ~= err and " (" .. tostring(code) .. ")" or ""), 2)
-  end
-end
-
 --- neap.fd(n) -> stream: wraps an inherited descriptor (pipe, socket, TTY,
 -- regular file, or anything pollable); closing the stream closes n.
 function neap.fd(n)
