@@ -279,7 +279,7 @@ static void poll_close (neap_stream *s) {
   if (s->h.flags & NEAP_H_UVCLOSE) return;
   s->h.flags |= NEAP_H_UVCLOSE;
   s->h.host->pending_closes++;
-  uv_close(&s->u.handle, poll_closed);
+  uv_close(&s->u->handle, poll_closed);
 }
 
 static void poll_cb (uv_poll_t *pl, int status, int events);
@@ -289,8 +289,8 @@ static void poll_update (neap_stream *s) {
   if (s->h.flags & NEAP_H_UVCLOSE) return;
   if (ev == s->pevents) return;
   s->pevents = ev;
-  if (ev) uv_poll_start(&s->u.poll, ev, poll_cb);
-  else uv_poll_stop(&s->u.poll);
+  if (ev) uv_poll_start(&s->u->poll, ev, poll_cb);
+  else uv_poll_stop(&s->u->poll);
 }
 
 /* Writes queued data until the descriptor would block; 0 or an error. */
@@ -377,13 +377,13 @@ static const neap_stream_backend poll_backend = {
 
 /* Makes 's' watch 'fd' for readiness; 0 or a UV error. */
 int neap__stream_init_poll (neap_stream *s, int fd) {
-  int r = uv_poll_init(s->h.host->loop, &s->u.poll, fd);
+  int r = uv_poll_init(s->h.host->loop, &s->u->poll, fd);
   if (r < 0) return r;
   s->kind = NEAP_S_POLL;
   s->be = &poll_backend;
   s->fd = fd;
-  s->u.handle.data = s;
-  uv_unref(&s->u.handle);
+  s->u->handle.data = s;
+  uv_unref(&s->u->handle);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   return 0;
 }

@@ -144,22 +144,26 @@ int neap__err_open (lua_State *L);
 
 typedef struct neap_stream_backend neap_stream_backend;
 
+#define NEAP_INLINE_DELIMS 4
+
 typedef struct neap_readreq {
   neap_frame f;
-  neap_delim d[NEAP_MAX_DELIMS];
+  neap_delim d[NEAP_INLINE_DELIMS];   /* more live in a userdata on the reader's stack */
 } neap_readreq;
+
+/* A stream's libuv handle: only the member for its kind is allocated. */
+typedef union neap_uvs {
+  uv_handle_t handle;
+  uv_stream_t stream;
+  uv_tcp_t tcp;
+  uv_pipe_t pipe;
+  uv_tty_t tty;
+  uv_poll_t poll;
+} neap_uvs;
 
 struct neap_stream {
   neap_handle h;
   const neap_stream_backend *be;
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-    uv_tty_t tty;
-    uv_poll_t poll;
-  } u;
   int fd;                  /* files and polled fds */
   int64_t offset;          /* files: next read offset, -1 for current */
   uv_fs_t *fsreq;          /* files: the read in flight */
@@ -190,6 +194,7 @@ struct neap_stream {
   int sync_writes;         /* stdout/stderr: blocking writes, after fflush */
   int refs;                /* reasons to keep the loop alive */
   struct neap_fwrite *fq, *fq_tail;   /* files and polls: queued writes */
+  neap_uvs *u;             /* right after the struct, sized for its kind */
   int seek_gen;            /* files: a read in flight from before a seek is dropped */
   int append;              /* files: opened for appending */
   int pevents;             /* polls: the events watched */

@@ -322,7 +322,7 @@ static int process_spawn (lua_State *L) {
       if (strcmp(kind, "pipe") == 0) {
         stdio[i].flags = UV_CREATE_PIPE |
                          (i == 0 ? UV_READABLE_PIPE : UV_WRITABLE_PIPE);
-        stdio[i].data.stream = &s->u.stream;
+        stdio[i].data.stream = &s->u->stream;
       }
       else if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_POLL) {
         stdio[i].flags = UV_INHERIT_FD;
@@ -330,7 +330,7 @@ static int process_spawn (lua_State *L) {
       }
       else {
         stdio[i].flags = UV_INHERIT_STREAM;
-        stdio[i].data.stream = &s->u.stream;
+        stdio[i].data.stream = &s->u->stream;
       }
     }
     else return luaL_error(L, "spawn: bad stdio kind '%s'", kind);
@@ -369,7 +369,7 @@ static int process_spawn (lua_State *L) {
 static int process_new_pipe (lua_State *L) {
   neap_host *host = neap__host(L);
   neap_stream *s = neap__stream_new(L, NEAP_S_PIPE);
-  int r = uv_pipe_init(host->loop, &s->u.pipe, 0);
+  int r = uv_pipe_init(host->loop, &s->u->pipe, 0);
   if (r < 0) {
     s->kind = NEAP_S_NONE;
     neap__handle_close(&s->h);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -44,8 +45,8 @@ void neap__stream_ref (neap_stream *s, int on) {
   (void)on;
   if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_NONE) return;
   if ((s->h.flags & NEAP_H_UVCLOSE) || s->released) return;
-  if (s->reader || s->writers) uv_ref(&s->u.handle);
-  else uv_unref(&s->u.handle);
+  if (s->reader || s->writers) uv_ref(&s->u->handle);
+  else uv_unref(&s->u->handle);
 }
 
 /* Wakes the parked reader of 's' with nil, word, word. */
@@ -131,17 +132,17 @@ static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
       s->h.flags |= NEAP_H_UNCOUNTED;
       s->h.host->nhandles--;
     }
-    uv_close(&s->u.handle, uvs_released);
+    uv_close(&s->u->handle, uvs_released);
   }
   stream_deliver(s);
 }
 
 static int uvs_read_start (neap_stream *s) {
-  return uv_read_start(&s->u.stream, uvs_alloc, uvs_read);
+  return uv_read_start(&s->u->stream, uvs_alloc, uvs_read);
 }
 
 static void uvs_read_stop (neap_stream *s) {
-  uv_read_stop(&s->u.stream);
+  uv_read_stop(&s->u->stream);
 }
 
 static void uvs_closed (uv_handle_t *hd) {
@@ -160,10 +161,10 @@ static void uvs_close (neap_stream *s) {
   if (s->released == 1) return;         /* uvs_released frees it */
   s->h.host->pending_closes++;
   if (s->released == 2) {               /* the descriptor is gone already */
-    uvs_closed(&s->u.handle);
+    uvs_closed(&s->u->handle);
     return;
   }
-  uv_close(&s->u.handle, uvs_closed);
+  uv_close(&s->u->handle, uvs_closed);
 }
 
 static const neap_stream_backend uvs_backend = {
@@ -402,9 +403,10 @@ static int stream_lines (lua_State *L) {
 static void stream_get_delims (lua_State *L, neap_stream *s, int idx,
                                const char *fname) {
   neap_frame *f = &s->rq.f;
+  neap_delim *d = s->rq.d;
   int i, n;
   if (lua_type(L, idx) == LUA_TSTRING) {
-    s->rq.d[0].p = lua_tolstring(L, idx, &s->rq.d[0].len);
+    d[0].p = lua_tolstring(L, idx, &d[0].len);
     n = 1;
   }
   else if (lua_istable(L, idx)) {
@@ -412,11 +414,13 @@ static void stream_get_delims (lua_State *L, neap_stream *s, int idx,
     if (n < 1 || n > NEAP_MAX_DELIMS)
       luaL_error(L, "bad argument #%d to '%s' (1 to %d delimiters expected)",
                  idx, fname, NEAP_MAX_DELIMS);
+    if (n > NEAP_INLINE_DELIMS)   /* lives on this call's stack while it waits */
+      d = lua_newuserdatauv(L, n * sizeof *d, 0);
     for (i = 0; i < n; i++) {
       if (lua_rawgeti(L, idx, i + 1) != LUA_TSTRING)
         luaL_error(L, "bad argument #%d to '%s' (delimiter %d is not a "
                    "string)", idx, fname, i + 1);
-      s->rq.d[i].p = lua_tolstring(L, -1, &s->rq.d[i].len);
+      d[i].p = lua_tolstring(L, -1, &d[i].len);
       lua_pop(L, 1);   /* the table keeps the string alive */
     }
   }
@@ -425,9 +429,9 @@ static void stream_get_delims (lua_State *L, neap_stream *s, int idx,
     return;
   }
   for (i = 0; i < n; i++)
-    if (s->rq.d[i].len == 0)
+    if (d[i].len == 0)
       luaL_error(L, "bad argument #%d to '%s' (empty delimiter)", idx, fname);
-  f->delims = s->rq.d;
+  f->delims = d;
   f->ndelims = n;
 }
 
@@ -642,7 +646,7 @@ static void stream_flush_pending (neap_stream *s) {
     return;
   }
   if (s->nwrites == 0) {
-    int n = uv_try_write(&s->u.stream, s->pbufs, s->npb);
+    int n = uv_try_write(&s->u->stream, s->pbufs, s->npb);
     if (n > 0) {
       size_t done = (size_t)n;
       left -= done;
@@ -670,7 +674,7 @@ static void stream_flush_pending (neap_stream *s) {
       w->s = s;
       w->len = left;
       w->ref = s->pref;
-      r = uv_write(&w->req, &s->u.stream, s->pbufs + k, s->npb - k,
+      r = uv_write(&w->req, &s->u->stream, s->pbufs + k, s->npb - k,
                    stream_write_cb);
       if (r < 0) free(w);
     }
@@ -758,7 +762,7 @@ static int stream_write (lua_State *L) {
     goto written;
   }
   if (s->be->write == NULL && s->nwrites == 0 && s->npb == 0) {
-    int n = uv_try_write(&s->u.stream, bufs, nb);
+    int n = uv_try_write(&s->u->stream, bufs, nb);
     if (n > 0) {
       size_t left = (size_t)n;
       int k = 0;
@@ -805,7 +809,7 @@ static int stream_write (lua_State *L) {
     w->s = s;
     w->len = total;
     w->ref = ref;
-    r = uv_write(&w->req, &s->u.stream, bufs, nb, stream_write_cb);
+    r = uv_write(&w->req, &s->u->stream, bufs, nb, stream_write_cb);
     if (r < 0) {
       luaL_unref(L, LUA_REGISTRYINDEX, ref);
       free(w);
@@ -859,7 +863,7 @@ static int stream_shutdown (lua_State *L) {
     int r;
     if (req == NULL) return luaL_error(L, "shutdown: out of memory");
     req->data = s;
-    r = uv_shutdown(req, &s->u.stream, stream_shutdown_cb);
+    r = uv_shutdown(req, &s->u->stream, stream_shutdown_cb);
     if (r < 0) {
       free(req);
       return neap__push_error(L, r);
@@ -887,7 +891,7 @@ static void stream_vt_close (neap_handle *h) {
   }
   if (s->nwrites == 0 || h->host->dying) s->be->close(s);
   else if (s->kind != NEAP_S_FILE && s->kind != NEAP_S_NONE && !s->released)
-    uv_ref(&s->u.handle);
+    uv_ref(&s->u->handle);
 }
 
 static void stream_vt_force (neap_handle *h) {
@@ -1000,7 +1004,7 @@ static int stream_fileno (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
   uv_os_fd_t fd;
   if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_POLL) fd = s->fd;
-  else if (s->kind == NEAP_S_NONE || uv_fileno(&s->u.handle, &fd) != 0)
+  else if (s->kind == NEAP_S_NONE || uv_fileno(&s->u->handle, &fd) != 0)
     return 0;
   lua_pushinteger(L, fd);
   return 1;
@@ -1015,11 +1019,21 @@ static int stream_fileno (lua_State *L) {
 neap_stream *neap__stream_new (lua_State *L, int kind) {
   neap_host *host = neap__host(L);
   neap_handle **box = neap__handle_newbox(L, STREAM_MT);
-  neap_stream *s = calloc(1, sizeof *s);
+  size_t hsize;
+  neap_stream *s;
+  switch (kind) {   /* only the libuv handle this kind uses is allocated */
+    case NEAP_S_TCP: hsize = sizeof(uv_tcp_t); break;
+    case NEAP_S_PIPE: hsize = sizeof(uv_pipe_t); break;
+    case NEAP_S_TTY: hsize = sizeof(uv_tty_t); break;
+    case NEAP_S_FILE: hsize = 0; break;
+    default: hsize = sizeof(uv_poll_t); break;   /* none, or polled later */
+  }
+  s = calloc(1, sizeof *s + hsize);
   if (s == NULL) {
     luaL_error(L, "out of memory");
     return NULL;
   }
+  s->u = (neap_uvs *)(s + 1);
   neap__handle_init(host, &s->h, &stream_vt, box);
   neap__buf_init(&s->rb);
   s->kind = kind;
@@ -1038,8 +1052,8 @@ neap_stream *neap__stream_new (lua_State *L, int kind) {
 /* After u.* is initialised: a libuv stream, unreferenced until waited on. */
 int neap__stream_init_uv (neap_stream *s) {
   s->be = &uvs_backend;
-  s->u.handle.data = s;
-  uv_unref(&s->u.handle);
+  s->u->handle.data = s;
+  uv_unref(&s->u->handle);
   return 0;
 }
 
@@ -1056,17 +1070,17 @@ int neap__stream_wrap_fd (lua_State *L, int fd, int std) {
   switch (t) {
     case UV_TTY:
       s = neap__stream_new(L, NEAP_S_TTY);
-      r = uv_tty_init(host->loop, &s->u.tty, fd, fd == 0);
+      r = uv_tty_init(host->loop, &s->u->tty, fd, fd == 0);
       break;
     case UV_NAMED_PIPE:
       s = neap__stream_new(L, NEAP_S_PIPE);
-      r = uv_pipe_init(host->loop, &s->u.pipe, 0);
-      if (r == 0) r = uv_pipe_open(&s->u.pipe, fd);
+      r = uv_pipe_init(host->loop, &s->u->pipe, 0);
+      if (r == 0) r = uv_pipe_open(&s->u->pipe, fd);
       break;
     case UV_TCP:
       s = neap__stream_new(L, NEAP_S_TCP);
-      r = uv_tcp_init(host->loop, &s->u.tcp);
-      if (r == 0) r = uv_tcp_open(&s->u.tcp, fd);
+      r = uv_tcp_init(host->loop, &s->u->tcp);
+      if (r == 0) r = uv_tcp_open(&s->u->tcp, fd);
       break;
     case UV_FILE:
       s = neap__stream_new(L, NEAP_S_FILE);
@@ -1088,7 +1102,7 @@ int neap__stream_wrap_fd (lua_State *L, int fd, int std) {
   neap__stream_init_uv(s);
   s->fd = fd;
   if (std && fd > 0) {
-    uv_stream_set_blocking(&s->u.stream, 1);
+    uv_stream_set_blocking(&s->u->stream, 1);
     s->sync_writes = 1;
   }
   return 1;
