@@ -130,6 +130,7 @@ static int host_init (neap_host *h, uv_loop_t *loop) {
 */
 static void host_teardown (neap_host *h) {
   if (h->dying) return;
+  neap__sched_close_all(h);   /* (needs Lua: before 'dying') */
   h->dying = 1;
   neap__signal_free(h);
   neap__handle_close_all(h);

@@ -133,6 +133,7 @@ void neap__sched_ready (neap_host *h, neap_task *t);
 double neap__opt_timeout (lua_State *L, int idx, const char *fname);
 int neap__sched_open (lua_State *L);
 void neap__sched_run_ready (neap_host *h);
+void neap__sched_close_all (neap_host *h);
 
 /* ====================================================== errors */
 

@@ -509,10 +509,23 @@ static int task_tostring (lua_State *L) {
   return 1;
 }
 
-static int task_gc (lua_State *L) {
-  neap_task *t = task_check(L, 1);
-  task_close_timer(t);
-  return 0;
+/*
+** Teardown: the timers of the tasks still alive. (Tasks have no __gc: a
+** finalizer on every task made each GC cycle's atomic step walk them all;
+** a task's timer closes when it finishes, and here for the rest.)
+*/
+void neap__sched_close_all (neap_host *h) {
+  lua_State *L = h->L;
+  if (L == NULL) return;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &tasks_key) == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      neap_task *t = lua_touserdata(L, -1);
+      if (t) task_close_timer(t);
+      lua_pop(L, 1);   /* pop value, keep key */
+    }
+  }
+  lua_pop(L, 1);   /* pop tasks table */
 }
 
 /* neap.sleep(seconds) -> true | nil, "cancelled" */
@@ -590,7 +603,6 @@ int neap__sched_open (lua_State *L) {
   static const luaL_Reg metameth[] = {
     {"__index", NULL},
     {"__tostring", task_tostring},
-    {"__gc", task_gc},
     {NULL, NULL}
   };
   static const luaL_Reg funcs[] = {

@@ -1,0 +1,23 @@
+-- luv line echo server (lua5.4 + luv, callbacks): lua5.4 luv_echo.lua PORT
+local uv = require "luv"
+local server = uv.new_tcp()
+assert(server:bind("127.0.0.1", tonumber(arg[1])))
+assert(server:listen(511, function(err)
+  assert(not err, err)
+  local client = uv.new_tcp()
+  server:accept(client)
+  local buf = ""
+  client:read_start(function(rerr, chunk)
+    if rerr or not chunk then client:close() return end
+    buf = buf .. chunk
+    local pos = 1
+    while true do
+      local nl = buf:find("\n", pos, true)
+      if not nl then break end
+      client:write(buf:sub(pos, nl - 1) .. "\n")
+      pos = nl + 1
+    end
+    buf = buf:sub(pos)
+  end)
+end))
+uv.run()

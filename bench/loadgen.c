@@ -1,0 +1,559 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** loadgen: the load generator of neap's benchmarks (C on libuv, one thread).
+** Talks only to 127.0.0.1. Every byte received is checked against what was
+** sent; a mismatch ends the run with "VERIFY FAIL" and exit status 2.
+**
+**   loadgen wait    PORT [SECS]                 wait until PORT accepts
+**   loadgen echo    PORT CONNS DEPTH SIZE WARMUP SECS
+**       CONNS connections, each with DEPTH lines of SIZE bytes (the newline
+**       included) in flight; counts echoed lines during SECS after WARMUP.
+**       DEPTH 1 is request/response.
+**   loadgen churn   PORT PARALLEL SIZE WARMUP SECS
+**       PARALLEL clients, each looping: connect, one line, read it, close.
+**   loadgen idle    PORT COUNT SERVERPID [SETTLE_MS]
+**       opens COUNT connections (200 connecting at a time), one line echoed
+**       on each (so each server connection is parked on its next read),
+**       waits SETTLE_MS (1000), then reads the server's RSS.
+**   loadgen genlines FILE MIB SEED
+**       writes about MIB MiB of lines of mixed length; prints lines and bytes.
+**
+** Output: one line "RESULT key=value ..." on stdout.
+*/
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#define HOST "127.0.0.1"
+#define PAT_SIZE 65536
+#define PAT_MASK (PAT_SIZE - 1)
+
+static char pattern[PAT_SIZE * 2];   /* printable, no newline; doubled for wrap */
+static uv_loop_t *loop;
+static struct sockaddr_in addr;
+static int port;
+
+static void die (const char *what, int err) {
+  fprintf(stderr, "loadgen: %s: %s\n", what, err ? uv_strerror(err) : "failed");
+  exit(1);
+}
+
+static void verify_fail (const char *fmt, long a, long b) {
+  printf("VERIFY FAIL ");
+  printf(fmt, a, b);
+  printf("\n");
+  fflush(stdout);
+  exit(2);
+}
+
+static void make_pattern (void) {
+  uint32_t x = 12345;
+  for (int i = 0; i < PAT_SIZE; i++) {
+    x = x * 1103515245u + 12345u;
+    pattern[i] = (char)(33 + (x >> 16) % 94);
+  }
+  memcpy(pattern + PAT_SIZE, pattern, PAT_SIZE);
+}
+
+/* Where line number 'k' of connection 'c' starts in the pattern. */
+static inline size_t line_off (uint64_t c, uint64_t k) {
+  return (size_t)((c * 7919u + k * 131u) & PAT_MASK);
+}
+
+/* ------------------------------------------------------------ latency */
+
+/* 1 us buckets up to 100 ms, then 1 ms buckets up to 100 s. */
+#define FINE 100000
+#define COARSE 100000
+static uint64_t hist[FINE + COARSE + 1];
+static uint64_t hist_n;
+
+static void hist_add (uint64_t ns) {
+  uint64_t us = ns / 1000;
+  size_t b;
+  if (us < FINE) b = (size_t)us;
+  else if (us / 1000 < COARSE) b = FINE + (size_t)(us / 1000);
+  else b = FINE + COARSE;
+  hist[b]++;
+  hist_n++;
+}
+
+static double hist_pct (double p) {   /* microseconds */
+  uint64_t want = (uint64_t)(p * (double)hist_n), seen = 0;
+  if (hist_n == 0) return 0;
+  if (want >= hist_n) want = hist_n - 1;
+  for (size_t b = 0; b <= FINE + COARSE; b++) {
+    seen += hist[b];
+    if (seen > want) return b < FINE ? (double)b + 0.5 : (double)(b - FINE) * 1000.0 + 500.0;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------ writes */
+
+typedef struct { uv_write_t req; uv_buf_t buf; } wreq;
+
+static void on_written (uv_write_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+static int send_bytes (uv_stream_t *s, const char *data, size_t len) {
+  wreq *w = malloc(sizeof *w + len);
+  if (!w) die("malloc", 0);
+  memcpy((char *)(w + 1), data, len);
+  w->buf = uv_buf_init((char *)(w + 1), (unsigned)len);
+  int r = uv_write(&w->req, s, &w->buf, 1, on_written);
+  if (r) free(w);
+  return r;
+}
+
+/* ------------------------------------------------------------ echo */
+
+typedef struct conn {
+  uv_tcp_t h;
+  uv_connect_t creq;
+  uint64_t id;
+  uint64_t sent, recvd;     /* lines */
+  size_t rx;                /* bytes of the current expected line seen */
+  uint64_t *ts;             /* send times, ring of depth */
+  int closing;
+  char rbuf[65536];
+} conn;
+
+static int e_conns, e_depth, e_size;
+static conn *conns;
+static int measuring, stopping;
+static uint64_t m_lines0, m_lines1, total_lines, t_start, t_end;
+static uint64_t n_connected;
+static char *sendbuf;
+
+static void e_alloc (uv_handle_t *h, size_t sug, uv_buf_t *b) {
+  (void)sug;
+  conn *c = h->data;
+  *b = uv_buf_init(c->rbuf, sizeof c->rbuf);
+}
+
+static void e_send (conn *c, int n, uint64_t now) {
+  size_t len = 0;
+  for (int i = 0; i < n; i++) {
+    size_t off = line_off(c->id, c->sent);
+    memcpy(sendbuf + len, pattern + off, (size_t)e_size - 1);
+    sendbuf[len + (size_t)e_size - 1] = '\n';
+    len += (size_t)e_size;
+    c->ts[c->sent % (uint64_t)e_depth] = now;
+    c->sent++;
+  }
+  int r = send_bytes((uv_stream_t *)&c->h, sendbuf, len);
+  if (r) die("write", r);
+}
+
+static int e_closed;
+static uv_timer_t phase_timer, hard_timer;
+
+static void e_handle_closed (uv_handle_t *h) {
+  (void)h;
+  if (++e_closed == e_conns) {
+    uv_close((uv_handle_t *)&phase_timer, NULL);
+    uv_close((uv_handle_t *)&hard_timer, NULL);
+  }
+}
+
+static void e_shut (uv_shutdown_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+/* After the measurement: once every line sent has come back, shut down the
+   writing side; the server then sees EOF and closes, and we close at EOF. */
+static void e_drain (conn *c) {
+  if (c->closing || c->recvd != c->sent) return;
+  c->closing = 1;
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (uv_shutdown(req, (uv_stream_t *)&c->h, e_shut) != 0) {
+    free(req);
+    uv_close((uv_handle_t *)&c->h, e_handle_closed);
+  }
+}
+
+static void e_read (uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  conn *c = s->data;
+  if (n < 0) {
+    if (stopping && n == UV_EOF && c->recvd == c->sent) {
+      uv_close((uv_handle_t *)&c->h, e_handle_closed);
+      return;
+    }
+    fprintf(stderr, "loadgen: connection %lu: %s after %lu of %lu lines\n", (unsigned long)c->id,
+            uv_strerror((int)n), (unsigned long)c->recvd, (unsigned long)c->sent);
+    exit(1);
+  }
+  uint64_t now = uv_hrtime();
+  const char *p = b->base;
+  size_t left = (size_t)n;
+  int done = 0;
+  while (left > 0) {
+    if (c->recvd >= c->sent) verify_fail("connection %ld: %ld bytes nobody sent", (long)c->id, (long)left);
+    size_t need = (size_t)e_size - c->rx, m = left < need ? left : need;
+    size_t off = line_off(c->id, c->recvd) + c->rx;
+    size_t body = c->rx < (size_t)e_size - 1 ? (size_t)e_size - 1 - c->rx : 0;
+    if (body > m) body = m;
+    if (body && memcmp(p, pattern + off, body) != 0)
+      verify_fail("connection %ld: line %ld differs", (long)c->id, (long)c->recvd);
+    if (m > body && p[body] != '\n')
+      verify_fail("connection %ld: line %ld has no newline", (long)c->id, (long)c->recvd);
+    c->rx += m; p += m; left -= m;
+    if (c->rx == (size_t)e_size) {
+      if (measuring == 1) hist_add(now - c->ts[c->recvd % (uint64_t)e_depth]);
+      c->recvd++; c->rx = 0; done++; total_lines++;
+    }
+  }
+  if (stopping) e_drain(c);
+  else if (done) e_send(c, done, now);
+}
+
+static void e_connected (uv_connect_t *req, int status) {
+  conn *c = req->data;
+  if (status) die("connect", status);
+  uv_tcp_nodelay(&c->h, 1);
+  if (stopping) die("connecting took longer than the whole run", 0);
+  int r = uv_read_start((uv_stream_t *)&c->h, e_alloc, e_read);
+  if (r) die("read_start", r);
+  n_connected++;
+  e_send(c, e_depth, uv_hrtime());
+}
+
+static double e_warm, e_secs;
+
+static void e_phase (uv_timer_t *t) {
+  if (measuring == 0) {
+    measuring = 1;
+    m_lines0 = total_lines;
+    t_start = uv_hrtime();
+    uv_timer_start(t, e_phase, (uint64_t)(e_secs * 1000), 0);
+  }
+  else {
+    measuring = 2;
+    m_lines1 = total_lines;
+    t_end = uv_hrtime();
+    stopping = 1;
+    for (int i = 0; i < e_conns; i++) e_drain(&conns[i]);
+  }
+}
+
+static void hard_stop (uv_timer_t *t) {
+  (void)t;
+  fprintf(stderr, "loadgen: hard time limit reached\n");
+  exit(1);
+}
+
+static int cmd_echo (int argc, char **argv) {
+  if (argc < 8) return 1;
+  e_conns = atoi(argv[3]); e_depth = atoi(argv[4]); e_size = atoi(argv[5]);
+  e_warm = atof(argv[6]); e_secs = atof(argv[7]);
+  if (e_conns < 1 || e_depth < 1 || e_size < 2 || e_secs <= 0) return 1;
+  conns = calloc((size_t)e_conns, sizeof *conns);
+  sendbuf = malloc((size_t)e_depth * (size_t)e_size);
+  for (int i = 0; i < e_conns; i++) {
+    conn *c = &conns[i];
+    c->id = (uint64_t)i;
+    c->ts = calloc((size_t)e_depth, sizeof *c->ts);
+    uv_tcp_init(loop, &c->h);
+    c->h.data = c; c->creq.data = c;
+    int r = uv_tcp_connect(&c->creq, &c->h, (struct sockaddr *)&addr, e_connected);
+    if (r) die("connect", r);
+  }
+  uv_timer_init(loop, &phase_timer);
+  uv_timer_init(loop, &hard_timer);
+  uv_timer_start(&phase_timer, e_phase, (uint64_t)(e_warm * 1000), 0);
+  uv_timer_start(&hard_timer, hard_stop, (uint64_t)((e_warm + e_secs) * 1000) + 30000, 0);
+  uv_run(loop, UV_RUN_DEFAULT);
+  if (measuring != 2) die("the run did not finish", 0);
+  double secs = (double)(t_end - t_start) / 1e9;
+  double lines = (double)(m_lines1 - m_lines0);
+  printf("RESULT msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.0f p99_us=%.0f lines=%.0f secs=%.3f\n",
+         lines / secs, lines * e_size / secs / 1e6, hist_pct(0.5), hist_pct(0.99), lines, secs);
+  return 0;
+}
+
+/* ------------------------------------------------------------ churn */
+
+typedef struct client {
+  uv_tcp_t h;
+  uv_connect_t creq;
+  uint64_t n;           /* cycles done by this client */
+  uint64_t t0;
+  size_t rx;
+  int id;
+  char rbuf[4096];
+} client;
+
+static int c_par, c_size;
+static client *clients;
+static uint64_t c_done, c_m0, c_m1;
+static void c_start (client *c);
+
+static void c_alloc (uv_handle_t *h, size_t sug, uv_buf_t *b) {
+  (void)sug;
+  client *c = h->data;
+  *b = uv_buf_init(c->rbuf, sizeof c->rbuf);
+}
+
+static int c_finished;
+static void c_closed (uv_handle_t *h) {
+  client *c = h->data;
+  if (!stopping) c_start(c);
+  else if (++c_finished == c_par) {
+    uv_close((uv_handle_t *)&phase_timer, NULL);
+    uv_close((uv_handle_t *)&hard_timer, NULL);
+  }
+}
+
+static void c_read (uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  client *c = s->data;
+  if (n < 0) {
+    fprintf(stderr, "loadgen: churn client %d: %s\n", c->id, uv_strerror((int)n));
+    exit(1);
+  }
+  size_t off = line_off((uint64_t)c->id, c->n);
+  for (ssize_t i = 0; i < n; i++) {
+    char want = c->rx == (size_t)c_size - 1 ? '\n' : pattern[off + c->rx];
+    if (c->rx >= (size_t)c_size || b->base[i] != want)
+      verify_fail("churn client %ld: cycle %ld differs", (long)c->id, (long)c->n);
+    c->rx++;
+  }
+  if (c->rx == (size_t)c_size) {
+    if (measuring == 1) hist_add(uv_hrtime() - c->t0);
+    c->n++; c_done++;
+    uv_close((uv_handle_t *)&c->h, c_closed);
+  }
+}
+
+static void c_connected (uv_connect_t *req, int status) {
+  client *c = req->data;
+  if (status) die("churn connect", status);
+  uv_tcp_nodelay(&c->h, 1);
+  char line[4096];
+  memcpy(line, pattern + line_off((uint64_t)c->id, c->n), (size_t)c_size - 1);
+  line[c_size - 1] = '\n';
+  int r = send_bytes((uv_stream_t *)&c->h, line, (size_t)c_size);
+  if (r) die("churn write", r);
+  r = uv_read_start((uv_stream_t *)&c->h, c_alloc, c_read);
+  if (r) die("churn read_start", r);
+}
+
+static void c_start (client *c) {
+  c->rx = 0;
+  c->t0 = uv_hrtime();
+  uv_tcp_init(loop, &c->h);
+  c->h.data = c; c->creq.data = c;
+  int r = uv_tcp_connect(&c->creq, &c->h, (struct sockaddr *)&addr, c_connected);
+  if (r) die("churn connect", r);
+}
+
+static void c_phase (uv_timer_t *t) {
+  if (measuring == 0) {
+    measuring = 1; c_m0 = c_done; t_start = uv_hrtime();
+    uv_timer_start(t, c_phase, (uint64_t)(e_secs * 1000), 0);
+  }
+  else {
+    measuring = 2; c_m1 = c_done; t_end = uv_hrtime(); stopping = 1;
+    /* each client ends the cycle it is in; the last one closes the timers */
+  }
+}
+
+static int cmd_churn (int argc, char **argv) {
+  if (argc < 7) return 1;
+  c_par = atoi(argv[3]); c_size = atoi(argv[4]); e_warm = atof(argv[5]); e_secs = atof(argv[6]);
+  if (c_par < 1 || c_size < 2 || c_size > 4096) return 1;
+  clients = calloc((size_t)c_par, sizeof *clients);
+  for (int i = 0; i < c_par; i++) { clients[i].id = i; c_start(&clients[i]); }
+  uv_timer_init(loop, &phase_timer);
+  uv_timer_init(loop, &hard_timer);
+  uv_timer_start(&phase_timer, c_phase, (uint64_t)(e_warm * 1000), 0);
+  uv_timer_start(&hard_timer, hard_stop, (uint64_t)((e_warm + e_secs) * 1000) + 30000, 0);
+  uv_run(loop, UV_RUN_DEFAULT);
+  if (measuring != 2) die("the run did not finish", 0);
+  double secs = (double)(t_end - t_start) / 1e9;
+  double n = (double)(c_m1 - c_m0);
+  printf("RESULT conns_per_s=%.0f p50_us=%.0f p99_us=%.0f conns=%.0f secs=%.3f\n",
+         n / secs, hist_pct(0.5), hist_pct(0.99), n, secs);
+  return 0;
+}
+
+/* ------------------------------------------------------------ idle */
+
+static int i_count, i_started, i_ready, i_pending;
+static client *idles;
+static int i_pid;
+#define I_SIZE 16
+#define I_PARALLEL 200
+
+static long rss_kib (int pid) {
+  char path[64], line[256];
+  long kib = -1;
+  snprintf(path, sizeof path, "/proc/%d/status", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "VmRSS:", 6) == 0) { kib = atol(line + 6); break; }
+  fclose(f);
+  return kib;
+}
+
+static void i_next (void);
+
+static void i_read (uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  client *c = s->data;
+  if (n < 0) {
+    if (stopping) return;
+    fprintf(stderr, "loadgen: idle connection %d: %s\n", c->id, uv_strerror((int)n));
+    exit(1);
+  }
+  size_t off = line_off((uint64_t)c->id, 0);
+  for (ssize_t i = 0; i < n; i++) {
+    char want = c->rx == I_SIZE - 1 ? '\n' : pattern[off + c->rx];
+    if (c->rx >= I_SIZE || b->base[i] != want)
+      verify_fail("idle connection %ld: echo %ld differs", (long)c->id, 0);
+    c->rx++;
+  }
+  if (c->rx == I_SIZE) {
+    uv_read_stop(s);
+    i_ready++; i_pending--;
+    if (i_ready == i_count) uv_stop(loop);
+    else i_next();
+  }
+}
+
+static void i_connected (uv_connect_t *req, int status) {
+  client *c = req->data;
+  if (status) {
+    fprintf(stderr, "loadgen: idle connect %d of %d: %s\n", c->id, i_count, uv_strerror(status));
+    exit(1);
+  }
+  char line[I_SIZE];
+  memcpy(line, pattern + line_off((uint64_t)c->id, 0), I_SIZE - 1);
+  line[I_SIZE - 1] = '\n';
+  int r = send_bytes((uv_stream_t *)&c->h, line, I_SIZE);
+  if (r) die("idle write", r);
+  r = uv_read_start((uv_stream_t *)&c->h, c_alloc, i_read);
+  if (r) die("idle read_start", r);
+}
+
+static void i_next (void) {
+  while (i_started < i_count && i_pending < I_PARALLEL) {
+    client *c = &idles[i_started];
+    c->id = i_started++;
+    i_pending++;
+    uv_tcp_init(loop, &c->h);
+    c->h.data = c; c->creq.data = c;
+    int r = uv_tcp_connect(&c->creq, &c->h, (struct sockaddr *)&addr, i_connected);
+    if (r) die("idle connect", r);
+  }
+}
+
+static void sleep_ms (int ms) {
+  struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+  nanosleep(&ts, NULL);
+}
+
+static int cmd_idle (int argc, char **argv) {
+  if (argc < 5) return 1;
+  i_count = atoi(argv[3]); i_pid = atoi(argv[4]);
+  int settle_ms = argc > 5 ? atoi(argv[5]) : 1000;
+  if (i_count < 1) return 1;
+  long before = rss_kib(i_pid);
+  if (before < 0) die("no such server process", 0);
+  idles = calloc((size_t)i_count, sizeof *idles);
+  uv_timer_init(loop, &hard_timer);
+  uv_timer_start(&hard_timer, hard_stop, 120000, 0);
+  uint64_t t0 = uv_hrtime();
+  i_next();
+  uv_run(loop, UV_RUN_DEFAULT);
+  double setup = (double)(uv_hrtime() - t0) / 1e9;
+  if (i_ready != i_count) die("not every connection was echoed", 0);
+  sleep_ms(settle_ms);   /* let the server settle */
+  long after = rss_kib(i_pid);
+  printf("RESULT bytes_per_conn=%.0f rss_before_mib=%.1f rss_after_mib=%.1f conns=%d setup_s=%.2f\n",
+         (double)(after - before) * 1024.0 / i_count, before / 1024.0, after / 1024.0, i_count, setup);
+  fflush(stdout);
+  stopping = 1;
+  return 0;   /* exiting closes every connection */
+}
+
+/* ------------------------------------------------------------ wait */
+
+static int w_ok;
+static void w_connected (uv_connect_t *req, int status) {
+  w_ok = status == 0;
+  uv_close((uv_handle_t *)req->handle, NULL);
+}
+
+static int cmd_wait (int argc, char **argv) {
+  double secs = argc > 3 ? atof(argv[3]) : 10;
+  uint64_t deadline = uv_hrtime() + (uint64_t)(secs * 1e9);
+  while (uv_hrtime() < deadline) {
+    uv_tcp_t h;
+    uv_connect_t req;
+    w_ok = 0;
+    uv_tcp_init(loop, &h);
+    if (uv_tcp_connect(&req, &h, (struct sockaddr *)&addr, w_connected) == 0)
+      uv_run(loop, UV_RUN_DEFAULT);
+    else
+      uv_close((uv_handle_t *)&h, NULL), uv_run(loop, UV_RUN_DEFAULT);
+    if (w_ok) return 0;
+    sleep_ms(20);
+  }
+  fprintf(stderr, "loadgen: nothing listens on port %d\n", port);
+  return 1;
+}
+
+/* ------------------------------------------------------------ genlines */
+
+static int cmd_genlines (int argc, char **argv) {
+  if (argc < 5) return 1;
+  const char *path = argv[2];
+  uint64_t want = (uint64_t)atol(argv[3]) << 20, bytes = 0, lines = 0, body = 0;
+  uint32_t x = (uint32_t)atol(argv[4]) * 2654435761u + 1;
+  FILE *f = fopen(path, "wb");
+  if (!f) { perror(path); return 1; }
+  static char buf[1 << 16];
+  while (bytes < want) {
+    x = x * 1103515245u + 12345u;
+    uint32_t r = (x >> 8) % 100, len;
+    x = x * 1103515245u + 12345u;
+    if (r < 70) len = (x >> 8) % 81;            /* most lines short */
+    else if (r < 95) len = 80 + (x >> 8) % 321; /* some longer */
+    else len = 400 + (x >> 8) % 3601;           /* a few long */
+    fwrite(pattern + ((x >> 4) & PAT_MASK), 1, len, f);
+    fputc('\n', f);
+    bytes += len + 1; body += len; lines++;
+  }
+  (void)buf;
+  if (fclose(f) != 0) { perror(path); return 1; }
+  printf("lines=%llu bytes=%llu\n", (unsigned long long)lines, (unsigned long long)body);
+  return 0;
+}
+
+int main (int argc, char **argv) {
+  int bad = 1;
+  if (argc < 3) goto usage;
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  make_pattern();
+  if (strcmp(argv[1], "genlines") == 0) return cmd_genlines(argc, argv);
+  loop = uv_default_loop();
+  port = atoi(argv[2]);
+  uv_ip4_addr(HOST, port, &addr);
+  if (strcmp(argv[1], "wait") == 0) return cmd_wait(argc, argv);
+  if (strcmp(argv[1], "echo") == 0) bad = cmd_echo(argc, argv);
+  else if (strcmp(argv[1], "churn") == 0) bad = cmd_churn(argc, argv);
+  else if (strcmp(argv[1], "idle") == 0) bad = cmd_idle(argc, argv);
+  if (!bad) return 0;
+usage:
+  fprintf(stderr, "usage: loadgen wait PORT [SECS] | echo PORT CONNS DEPTH SIZE WARMUP SECS |\n"
+                  "       churn PORT PARALLEL SIZE WARMUP SECS | idle PORT COUNT SERVERPID [SETTLE_MS] |\n"
+                  "       genlines FILE MIB SEED\n");
+  return 1;
+}

@@ -1,0 +1,180 @@
+-- Turns the raw results of bench/run.sh into one table per benchmark:
+--   lua5.4 bench/report.lua RAW_FILE
+-- RAW_FILE has one line per run, tab-separated:
+--   bench  impl  rep  status  rest
+-- status "ok": rest is the program's "key=value ..." line;
+-- status "fail" or "skip": rest is the reason.
+-- Each cell is the median over the runs that succeeded; "vs C" divides the
+-- main column's median by that of the hand-written C program on libuv.
+
+local raw = assert(arg[1], "usage: lua5.4 report.lua RAW_FILE")
+
+-- The implementations, in the order of the tables.
+local IMPLS = { "c", "neap", "neap-null", "lua", "luv", "cqueues", "node", "python" }
+local LABEL = {
+  c = "C (libuv, by hand)", neap = "neap", ["neap-null"] = "neap, stdio=\"null\"",
+  lua = "Lua io.lines",
+  luv = "luv (lua5.4)", cqueues = "cqueues (lua5.4)", node = "Node.js", python = "Python asyncio",
+}
+
+-- key, header, format, scale
+local function col(key, head, fmt, scale) return { key = key, head = head, fmt = fmt, scale = scale or 1 } end
+local ECHO_COLS = { col("msgs_per_s", "lines/s", "%.0f"), col("mb_per_s", "MB/s", "%.1f"),
+                    col("p50_us", "p50 ms", "%.2f", 1e-3), col("p99_us", "p99 ms", "%.2f", 1e-3) }
+
+local BENCHES = {
+  { id = "echo64", title = "1a. TCP line echo, pipelined: 50 connections x 100 lines in flight, 64-byte lines",
+    cols = ECHO_COLS, main = "msgs_per_s", higher = true },
+  { id = "echo4k", title = "1b. TCP line echo, pipelined: 50 connections x 100 lines in flight, 4 KiB lines (bound by the kernel's loopback copies)",
+    cols = ECHO_COLS, main = "msgs_per_s", higher = true },
+  { id = "rr1", title = "2a. TCP request/response: 1 connection, 1 line (64 B) in flight",
+    cols = ECHO_COLS, main = "msgs_per_s", higher = true },
+  { id = "rr100", title = "2b. TCP request/response: 100 connections, 1 line (64 B) in flight each",
+    cols = ECHO_COLS, main = "msgs_per_s", higher = true },
+  { id = "churn", title = "3. Connection churn: connect, one 64-byte line echoed, close (50 clients at once)",
+    cols = { col("conns_per_s", "conns/s", "%.0f"), col("p50_us", "p50 ms", "%.2f", 1e-3),
+             col("p99_us", "p99 ms", "%.2f", 1e-3) }, main = "conns_per_s", higher = true },
+  { id = "spawn", title = "4a. Child processes: /bin/true, 50 in flight",
+    cols = { col("spawns_per_s", "spawns/s", "%.0f"), col("spawns", "spawns", "%.0f") },
+    main = "spawns_per_s", higher = true },
+  { id = "spawn1g", title = "4b. Child processes from a parent holding much memory (size in the notes): /bin/true, 50 in flight",
+    cols = { col("spawns_per_s", "spawns/s", "%.1f"), col("spawns", "spawns", "%.0f") },
+    main = "spawns_per_s", higher = true, base = "spawn", base_head = "vs 4a" },
+  { id = "pipe", title = "5. Pipe throughput: bytes through `cat` and back, every byte checked",
+    cols = { col("mb_per_s", "MB/s", "%.1f"), col("bytes", "MiB", "%.0f", 1 / 1048576), col("secs", "s", "%.2f") },
+    main = "mb_per_s", higher = true },
+  { id = "lines", title = "6. Line framing: mixed-length lines from a pipe (stdin), counted",
+    cols = { col("lines_per_s", "lines/s", "%.0f"), col("mb_per_s", "MB/s", "%.1f"), col("secs", "s", "%.2f") },
+    main = "lines_per_s", higher = true },
+  { id = "idle", title = "7. Idle connections: server RSS growth per connection, each parked on a line read",
+    cols = { col("bytes_per_conn", "bytes/conn", "%.0f"), col("rss_before_mib", "RSS before MiB", "%.1f"),
+             col("rss_after_mib", "RSS after MiB", "%.1f"), col("conns", "conns", "%.0f") },
+    main = "bytes_per_conn", higher = false },
+  { id = "timers", title = "8. Timers: concurrent sleeps of random length; lateness of each wake-up",
+    cols = { col("total_s", "total s", "%.3f"), col("setup_s", "setup s", "%.3f"),
+             col("late_p50_ms", "late p50 ms", "%.2f"), col("late_p99_ms", "late p99 ms", "%.2f"),
+             col("late_min_ms", "late min ms", "%.2f"), col("late_max_ms", "late max ms", "%.2f") },
+    main = "total_s", higher = false },
+}
+
+-- runs[bench][impl] = { ok = { {key=value}, ... }, fail = { reason, ... }, skip = reason }
+local runs, notes = {}, {}
+for line in io.lines(raw) do
+  local bench, impl, _, status, rest = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t?(.*)$")
+  if bench == "note" then
+    notes[#notes + 1] = rest
+  elseif bench then
+    runs[bench] = runs[bench] or {}
+    local r = runs[bench][impl] or { ok = {}, fail = {} }
+    runs[bench][impl] = r
+    if status == "ok" then
+      local kv = {}
+      for k, v in rest:gmatch("([%w_]+)=(%S+)") do kv[k] = tonumber(v) or v end
+      r.ok[#r.ok + 1] = kv
+    elseif status == "skip" then
+      r.skip = rest
+    else
+      r.fail[#r.fail + 1] = rest
+    end
+  end
+end
+
+local function median(list)
+  table.sort(list)
+  local n = #list
+  if n == 0 then return nil end
+  if n % 2 == 1 then return list[(n + 1) // 2] end
+  return (list[n // 2] + list[n // 2 + 1]) / 2
+end
+
+local function values(r, key)
+  local v = {}
+  for _, kv in ipairs(r.ok) do if type(kv[key]) == "number" then v[#v + 1] = kv[key] end end
+  return v
+end
+
+local function pad(s, w, left)
+  s = tostring(s)
+  local n = utf8.len(s) or #s
+  if n >= w then return s end
+  return left and s .. string.rep(" ", w - n) or string.rep(" ", w - n) .. s
+end
+
+local out = {}
+local function emit(s) out[#out + 1] = s end
+
+for _, b in ipairs(BENCHES) do
+  local br = runs[b.id]
+  if br then
+    emit("")
+    emit(b.title)
+    local head = { "implementation" }
+    for _, c in ipairs(b.cols) do head[#head + 1] = c.head end
+    head[#head + 1] = "vs C"
+    if b.base then head[#head + 1] = b.base_head end
+    head[#head + 1] = "runs"
+    head[#head + 1] = "spread"
+    local rows = { head }
+    local cmed
+    if br.c and #br.c.ok > 0 then cmed = median(values(br.c, b.main)) end
+    local extra = {}
+    for _, impl in ipairs(IMPLS) do
+      local r = br[impl]
+      if r then
+        local row = { LABEL[impl] or impl }
+        if r.skip then
+          extra[#extra + 1] = string.format("  %s: skipped: %s", LABEL[impl] or impl, r.skip)
+        elseif #r.ok == 0 then
+          extra[#extra + 1] = string.format("  %s: FAILED: %s", LABEL[impl] or impl, r.fail[1] or "?")
+        else
+          for _, c in ipairs(b.cols) do
+            local m = median(values(r, c.key))
+            row[#row + 1] = m and string.format(c.fmt, m * c.scale) or "-"
+          end
+          local m = median(values(r, b.main))
+          row[#row + 1] = (m and cmed and cmed ~= 0) and string.format("%.2fx", m / cmed) or "-"
+          if b.base then
+            local base = runs[b.base] and runs[b.base][impl]
+            local bm = base and #base.ok > 0 and median(values(base, b.main))
+            row[#row + 1] = (m and bm and bm ~= 0) and string.format("%.3fx", m / bm) or "-"
+          end
+          row[#row + 1] = string.format("%d/%d", #r.ok, #r.ok + #r.fail)
+          local v = values(r, b.main)
+          table.sort(v)
+          row[#row + 1] = (#v > 1 and m ~= 0) and string.format("%.0f%%", (v[#v] - v[1]) / math.abs(m) * 100) or "-"
+          rows[#rows + 1] = row
+          if #r.fail > 0 then
+            extra[#extra + 1] = string.format("  %s: %d run(s) failed: %s", LABEL[impl] or impl, #r.fail, r.fail[1])
+          end
+        end
+      end
+    end
+    local widths = {}
+    for _, row in ipairs(rows) do
+      for i, cell in ipairs(row) do widths[i] = math.max(widths[i] or 0, utf8.len(cell) or #cell) end
+    end
+    for ri, row in ipairs(rows) do
+      local cells = {}
+      for i = 1, #head do cells[i] = pad(row[i] or "", widths[i], i == 1) end
+      emit("  " .. table.concat(cells, "  "))
+      if ri == 1 then
+        local rule = {}
+        for i = 1, #head do rule[i] = string.rep("-", widths[i]) end
+        emit("  " .. table.concat(rule, "  "))
+      end
+    end
+    emit(string.format("  vs C: median %s / C's median (%s is better); spread: (max - min) / median of %s",
+      b.cols[1].head, b.higher and "higher" or "lower", b.cols[1].head))
+    if b.base then
+      emit(string.format("  %s: median %s here / the same implementation's median in %s", b.base_head,
+        b.cols[1].head, b.base_head:sub(4)))
+    end
+    for _, e in ipairs(extra) do emit(e) end
+  end
+end
+if #notes > 0 then
+  emit("")
+  emit("Notes")
+  for _, n in ipairs(notes) do emit("  - " .. n) end
+end
+print(table.concat(out, "\n"))

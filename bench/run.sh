@@ -1,0 +1,328 @@
+#!/bin/bash
+# neap's benchmark suite (make bench): neap and its peers side by side, with
+# hand-written C on libuv as the ceiling. See bench/README.md.
+#
+#   bash bench/run.sh                 full run (about 8 minutes), 3 repetitions
+#   BENCH_QUICK=1 bash bench/run.sh   smoke run (about 1 minute), 1 repetition
+#
+# The program under test runs on CPU 0, the load (loadgen, cat) on CPU 1.
+# Everything talks to 127.0.0.1 only; every run is bounded by a timeout and
+# every process this script starts is stopped when it ends.
+# Tables go to stdout and to bench/results.txt (a quick run writes
+# bench/build/results-quick.txt instead).
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+B=bench/build
+LG=$B/loadgen
+NEAP=$ROOT/build/neap
+IMPL=bench/impl
+LOGS=$B/logs
+RAW=$B/raw.tsv
+QUICK=0
+case ${BENCH_QUICK:-0} in 0|"") ;; *) QUICK=1 ;; esac
+
+if [ "$QUICK" != 0 ]; then
+  REPS=1; TCP_REPS=1; WARM=0.2; SECS=0.5
+  SPAWN_N=300; SPAWN_HOLD_N=20; HOLD_MIB=256
+  PIPE_BYTES=$((64 << 20)); LINES_MIB=20
+  IDLE_N=2000; IDLE_SETTLE=300
+  TIMERS_N=20000; TIMERS_MIN=300; TIMERS_MAX=500
+  RESULTS=$B/results-quick.txt
+else
+  REPS=3; TCP_REPS=5; WARM=0.3; SECS=1.0
+  SPAWN_N=2000; SPAWN_HOLD_N=100; HOLD_MIB=1024
+  PIPE_BYTES=$((1 << 30)); LINES_MIB=100
+  IDLE_N=10000; IDLE_SETTLE=1000
+  TIMERS_N=100000; TIMERS_MIN=1000; TIMERS_MAX=1500
+  RESULTS=bench/results.txt
+fi
+ECHO_CONNS=50; ECHO_DEPTH=100; CHURN_PAR=50; SPAWN_INFLIGHT=50
+
+say() { printf '%s\n' "$*" >&2; }
+note() { printf 'note\t-\t-\t-\t%s\n' "$*" >> "$RAW"; }
+
+# ------------------------------------------------------------ cleanup
+SPID=""
+cleanup() {
+  trap - EXIT INT TERM
+  if [ -n "$SPID" ]; then kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; fi
+  local p
+  for p in $(jobs -p); do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+}
+trap cleanup EXIT
+trap 'say "bench: interrupted"; exit 130' INT TERM
+
+# ------------------------------------------------------------ setup
+sh bench/deps.sh || say "bench: deps.sh failed; going on with what is installed"
+mkdir -p "$B" "$LOGS"
+rm -f "$LOGS"/*.log
+: > "$RAW"
+
+UV_FLAGS=$(pkg-config --cflags --libs libuv 2>/dev/null || echo -luv)
+for prog in loadgen c_echo c_spawn c_pipe c_lines c_timers; do
+  if ! cc -O2 -Wall -Wextra -o "$B/$prog" "bench/$prog.c" $UV_FLAGS; then
+    say "bench: cannot build bench/$prog.c"; exit 1
+  fi
+done
+[ -x "$NEAP" ] || { say "bench: $NEAP is missing: run make first"; exit 1; }
+# A copy of the binary, so that a rebuild of build/ during the run (make in
+# the same tree) cannot mix two builds in one table. It embeds its Lua files.
+cp "$NEAP" "$B/neap" || exit 1
+NEAP=$ROOT/$B/neap
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+NOFILE=$(ulimit -n)
+if [ "$NOFILE" != unlimited ] && [ "$NOFILE" -lt $((IDLE_N + 200)) ]; then
+  note "open files limited to $NOFILE (hard limit): idle test uses $((NOFILE - 200)) connections instead of $IDLE_N"
+  IDLE_N=$((NOFILE - 200))
+fi
+
+if [ "$(nproc)" -ge 2 ]; then
+  PIN0="taskset -c 0"; PIN1="taskset -c 1"
+else
+  PIN0=""; PIN1=""
+  note "only one CPU: nothing pinned, server and load share it"
+fi
+
+# Which implementations can run; a missing peer is skipped with the reason.
+declare -A WHY
+deps_reason() {   # the reason deps.sh gave for a package, if any
+  grep "^$1 " "$B/deps.txt" 2>/dev/null | grep -v " ok$" | cut -d' ' -f2- | head -1
+}
+lua5.4 -e 'require "luv"' 2>/dev/null ||
+  WHY[luv]="luv for Lua 5.4 not loadable ($(deps_reason lua-luv || true))"
+lua5.4 -e 'require "cqueues"' 2>/dev/null ||
+  WHY[cqueues]="cqueues for Lua 5.4 not loadable ($(deps_reason lua-cqueues || true))"
+command -v node >/dev/null 2>&1 || WHY[node]="no node on PATH ($(deps_reason nodejs || true))"
+python3 -c 'import asyncio' 2>/dev/null || WHY[python]="no python3 with asyncio ($(deps_reason python3 || true))"
+command -v lua5.4 >/dev/null 2>&1 || { WHY[lua]="no lua5.4"; WHY[luv]="no lua5.4"; WHY[cqueues]="no lua5.4"; }
+
+ver() { "$@" 2>/dev/null | head -1; }
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+note "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, $(uname -sr)"
+note "pinning: program under test on CPU 0, load generator and cat on CPU 1"
+note "repetitions: $TCP_REPS per cell for 1-3 (short runs, noisier), $REPS for the others; medians shown$( [ "$QUICK" != 0 ] && echo ' (BENCH_QUICK: smoke run, small sizes, not for conclusions)')"
+REV=$(git rev-parse --short HEAD 2>/dev/null)
+[ -n "$REV" ] && [ -n "$(git status --porcelain -- src lua Makefile 2>/dev/null)" ] && REV="$REV + uncommitted changes in src/ or lua/"
+note "versions: neap $($NEAP -e 'print(require("neap").version)' 2>/dev/null) (build/neap of $(date -u -r build/neap '+%H:%M UTC'), tree at ${REV:-?}), libuv $(pkg-config --modversion libuv 2>/dev/null), $(ver lua5.4 -v | cut -d' ' -f1-2)"
+[ -z "${WHY[luv]:-}" ] && note "luv $(lua5.4 -e 'print(require("luv").version_string())' 2>/dev/null) (Debian lua-luv, its Lua 5.4 build)"
+[ -z "${WHY[cqueues]:-}" ] && note "cqueues $(lua5.4 -e 'print(require("cqueues").VERSION)' 2>/dev/null) (Debian lua-cqueues, its Lua 5.4 build)"
+[ -z "${WHY[node]:-}" ] && note "Node.js $(node --version)"
+[ -z "${WHY[python]:-}" ] && note "$(python3 --version 2>&1) asyncio (default event loop)"
+
+# ------------------------------------------------------------ running one thing
+
+# record BENCH IMPL REP STATUS TEXT
+record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >> "$RAW"; }
+
+# value KEY "RESULT k=v ..." -> v
+value() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
+
+# run BENCH IMPL REP SECONDS CHECK CMD... : runs CMD under a timeout, records
+# its RESULT line, or why it failed. CHECK is a function given the RESULT
+# line; it prints a reason when the result is wrong.
+run() {
+  local bench=$1 impl=$2 rep=$3 secs=$4 check=$5
+  shift 5
+  local out err rc res why
+  out=$(mktemp) err=$(mktemp)
+  timeout -k 3 "$secs" "$@" > "$out" 2> "$err"
+  rc=$?
+  { echo "== $bench $impl rep $rep: $*"; cat "$err"; } >> "$LOGS/$bench.log"
+  res=$(grep '^RESULT ' "$out" | tail -1)
+  if [ $rc = 124 ] || [ $rc = 137 ]; then why="timed out after ${secs}s"
+  elif grep -q '^VERIFY FAIL' "$out"; then why=$(grep -m1 '^VERIFY FAIL' "$out")
+  elif [ -z "$res" ]; then why="exit $rc, no result: $(grep -v '^\s*$' "$err" | head -1 | cut -c1-160)"
+  elif [ $rc != 0 ]; then why="exit $rc: $(head -1 "$err" | cut -c1-160)"
+  else why=$($check "$res")
+  fi
+  rm -f "$out" "$err"
+  if [ -z "$why" ]; then
+    record "$bench" "$impl" "$rep" ok "${res#RESULT }"
+    printf '  %-8s %-10s %s\n' "$bench" "$impl" "${res#RESULT }" >&2
+  else
+    record "$bench" "$impl" "$rep" fail "$why"
+    printf '  %-8s %-10s FAILED: %s\n' "$bench" "$impl" "$why" >&2
+  fi
+}
+
+check_none() { :; }
+check_spawn() { [ "$(value spawns "$1")" = "$EXPECT" ] && [ "$(value fails "$1")" = 0 ] ||
+  echo "expected $EXPECT spawns and no failure: $1"; }
+check_pipe() { [ "$(value verified "$1")" = yes ] && [ "$(value bytes "$1")" = "$PIPE_BYTES" ] ||
+  echo "bytes differ from what was sent: $1"; }
+check_lines() { [ "$(value lines "$1")" = "$EXP_LINES" ] && [ "$(value bytes "$1")" = "$EXP_BYTES" ] ||
+  echo "expected lines=$EXP_LINES bytes=$EXP_BYTES: $1"; }
+check_idle() { [ "$(value conns "$1")" = "$IDLE_N" ] || echo "expected $IDLE_N connections: $1"; }
+check_timers() { [ "$(value fired "$1")" = "$TIMERS_N" ] || echo "expected $TIMERS_N wake-ups: $1"; }
+
+skip_all() {   # skip_all BENCH IMPL REASON: one skip row
+  record "$1" "$2" 0 skip "$3"
+}
+
+# ------------------------------------------------------------ servers
+
+PORT=21000
+server_cmd() {
+  case $1 in
+    c) echo "$B/c_echo" ;;
+    neap) echo "$NEAP $IMPL/neap_echo.lua" ;;
+    luv) echo "lua5.4 $IMPL/luv_echo.lua" ;;
+    cqueues) echo "lua5.4 $IMPL/cqueues_echo.lua" ;;
+    node) echo "node $IMPL/node_echo.js" ;;
+    python) echo "python3 $IMPL/py_echo.py" ;;
+  esac
+}
+
+# start_server IMPL: on a fresh port, pinned to CPU 0; sets SPID and PORT
+start_server() {
+  PORT=$((PORT + 1))
+  while "$LG" wait "$PORT" 0 >/dev/null 2>&1; do PORT=$((PORT + 1)); done   # taken by someone else
+  echo "== server $1 on port $PORT" >> "$LOGS/server-$1.log"
+  # shellcheck disable=SC2046
+  $PIN0 $(server_cmd "$1") "$PORT" >> "$LOGS/server-$1.log" 2>&1 &
+  SPID=$!
+  if ! "$LG" wait "$PORT" 10 2>/dev/null; then
+    stop_server
+    return 1
+  fi
+}
+
+stop_server() {
+  [ -n "$SPID" ] || return 0
+  kill "$SPID" 2>/dev/null
+  local i
+  for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$SPID" 2>/dev/null || break; sleep 0.2; done
+  kill -9 "$SPID" 2>/dev/null
+  wait "$SPID" 2>/dev/null
+  SPID=""
+}
+
+server_alive() { [ -n "$SPID" ] && kill -0 "$SPID" 2>/dev/null; }
+
+SERVERS="c neap luv cqueues node python"
+T_LOAD=$(awk "BEGIN { print int($WARM + $SECS + 40) }")
+
+# ------------------------------------------------------------ 1-3: TCP
+say "bench: TCP echo, request/response, churn ($TCP_REPS x)"
+for impl in $SERVERS; do
+  if [ -n "${WHY[$impl]:-}" ]; then
+    for b in echo64 echo4k rr1 rr100 churn idle; do skip_all "$b" "$impl" "${WHY[$impl]}"; done
+  fi
+done
+for rep in $(seq 1 "$TCP_REPS"); do
+  for impl in $SERVERS; do
+    [ -n "${WHY[$impl]:-}" ] && continue
+    if ! start_server "$impl"; then
+      for b in echo64 echo4k rr1 rr100 churn; do record "$b" "$impl" "$rep" fail "server did not start (see $LOGS/server-$impl.log)"; done
+      continue
+    fi
+    for spec in "echo64 echo $ECHO_CONNS $ECHO_DEPTH 64" "echo4k echo $ECHO_CONNS $ECHO_DEPTH 4096" \
+                "rr1 echo 1 1 64" "rr100 echo 100 1 64" "churn churn $CHURN_PAR 64"; do
+      set -- $spec
+      b=$1; mode=$2; shift 2
+      if ! server_alive; then record "$b" "$impl" "$rep" fail "server died (see $LOGS/server-$impl.log)"; continue; fi
+      run "$b" "$impl" "$rep" "$T_LOAD" check_none $PIN1 "$LG" "$mode" "$PORT" "$@" "$WARM" "$SECS"
+    done
+    stop_server
+  done
+done
+
+# ------------------------------------------------------------ 7: idle connections
+say "bench: idle connections ($IDLE_N, $REPS x)"
+for rep in $(seq 1 "$REPS"); do
+  for impl in $SERVERS; do
+    [ -n "${WHY[$impl]:-}" ] && continue
+    if ! start_server "$impl"; then record idle "$impl" "$rep" fail "server did not start"; continue; fi
+    run idle "$impl" "$rep" 120 check_idle $PIN1 "$LG" idle "$PORT" "$IDLE_N" "$SPID" "$IDLE_SETTLE"
+    stop_server
+  done
+done
+
+# ------------------------------------------------------------ 4: spawn
+say "bench: spawn ($SPAWN_N x /bin/true, $REPS x)"
+for impl in cqueues; do skip_all spawn "$impl" "cqueues has no child-process API"; done
+for impl in luv node python; do [ -n "${WHY[$impl]:-}" ] && skip_all spawn "$impl" "${WHY[$impl]}"; done
+EXPECT=$SPAWN_N
+for rep in $(seq 1 "$REPS"); do
+  run spawn c "$rep" 120 check_spawn $PIN0 "$B/c_spawn" "$SPAWN_N" "$SPAWN_INFLIGHT"
+  run spawn neap "$rep" 120 check_spawn $PIN0 "$NEAP" "$IMPL/neap_spawn.lua" "$SPAWN_N" "$SPAWN_INFLIGHT"
+  run spawn neap-null "$rep" 120 check_spawn $PIN0 "$NEAP" "$IMPL/neap_spawn_null.lua" "$SPAWN_N" "$SPAWN_INFLIGHT"
+  [ -z "${WHY[luv]:-}" ] && run spawn luv "$rep" 120 check_spawn $PIN0 lua5.4 "$IMPL/luv_spawn.lua" "$SPAWN_N" "$SPAWN_INFLIGHT"
+  [ -z "${WHY[node]:-}" ] && run spawn node "$rep" 120 check_spawn $PIN0 node "$IMPL/node_spawn.js" "$SPAWN_N" "$SPAWN_INFLIGHT"
+  [ -z "${WHY[python]:-}" ] && run spawn python "$rep" 120 check_spawn $PIN0 python3 "$IMPL/py_spawn.py" "$SPAWN_N" "$SPAWN_INFLIGHT"
+done
+
+say "bench: spawn from a parent holding $HOLD_MIB MiB ($SPAWN_HOLD_N x, $REPS x)"
+EXPECT=$SPAWN_HOLD_N
+note "4b: $SPAWN_HOLD_N spawns (not $SPAWN_N: each costs far more); C holds $HOLD_MIB MiB of touched malloc memory, neap a Lua table of $((HOLD_MIB * 1024)) distinct strings of ~1 KiB, built before the clock starts"
+for rep in $(seq 1 "$REPS"); do
+  run spawn1g c "$rep" 180 check_spawn $PIN0 "$B/c_spawn" "$SPAWN_HOLD_N" "$SPAWN_INFLIGHT" "$HOLD_MIB"
+  run spawn1g neap "$rep" 180 check_spawn $PIN0 "$NEAP" "$IMPL/neap_spawn.lua" "$SPAWN_HOLD_N" "$SPAWN_INFLIGHT" "$HOLD_MIB"
+done
+
+# ------------------------------------------------------------ 5: pipe
+say "bench: pipe throughput ($((PIPE_BYTES >> 20)) MiB through cat, $REPS x)"
+skip_all pipe cqueues "cqueues has no child-process API"
+for impl in luv node python; do [ -n "${WHY[$impl]:-}" ] && skip_all pipe "$impl" "${WHY[$impl]}"; done
+CAT="$PIN1 cat"
+for rep in $(seq 1 "$REPS"); do
+  run pipe c "$rep" 120 check_pipe $PIN0 "$B/c_pipe" "$PIPE_BYTES" $CAT
+  run pipe neap "$rep" 120 check_pipe $PIN0 "$NEAP" "$IMPL/neap_pipe.lua" "$PIPE_BYTES" $CAT
+  [ -z "${WHY[luv]:-}" ] && run pipe luv "$rep" 120 check_pipe $PIN0 lua5.4 "$IMPL/luv_pipe.lua" "$PIPE_BYTES" $CAT
+  [ -z "${WHY[node]:-}" ] && run pipe node "$rep" 120 check_pipe $PIN0 node "$IMPL/node_pipe.js" "$PIPE_BYTES" $CAT
+  [ -z "${WHY[python]:-}" ] && run pipe python "$rep" 120 check_pipe $PIN0 python3 "$IMPL/py_pipe.py" "$PIPE_BYTES" $CAT
+done
+
+# ------------------------------------------------------------ 6: line framing
+say "bench: line framing ($LINES_MIB MiB of lines on stdin, $REPS x)"
+LINES_FILE=$B/lines-$LINES_MIB.txt
+counts=$("$LG" genlines "$LINES_FILE" "$LINES_MIB" 1) || { say "bench: cannot write $LINES_FILE"; exit 1; }
+EXP_LINES=$(value lines "$counts"); EXP_BYTES=$(value bytes "$counts")
+note "6: $LINES_MIB MiB, $EXP_LINES lines (70% of 0-80 bytes, 25% of 80-400, 5% of 400-4000), fed by cat on CPU 1 through a pipe on stdin"
+for impl in luv cqueues node python; do [ -n "${WHY[$impl]:-}" ] && skip_all lines "$impl" "${WHY[$impl]}"; done
+# lines_run IMPL REP CMD...: CMD reads the file from a pipe on its stdin
+lines_run() {
+  local impl=$1 rep=$2; shift 2
+  run lines "$impl" "$rep" 60 check_lines "$@" < <($PIN1 cat "$LINES_FILE")
+}
+for rep in $(seq 1 "$REPS"); do
+  lines_run c "$rep" $PIN0 "$B/c_lines"
+  lines_run neap "$rep" $PIN0 "$NEAP" "$IMPL/neap_lines.lua"
+  lines_run lua "$rep" $PIN0 lua5.4 "$IMPL/lua_lines.lua"
+  [ -z "${WHY[luv]:-}" ] && lines_run luv "$rep" $PIN0 lua5.4 "$IMPL/luv_lines.lua"
+  [ -z "${WHY[cqueues]:-}" ] && lines_run cqueues "$rep" $PIN0 lua5.4 "$IMPL/cqueues_lines.lua"
+  [ -z "${WHY[node]:-}" ] && lines_run node "$rep" $PIN0 node "$IMPL/node_lines.js"
+  [ -z "${WHY[python]:-}" ] && lines_run python "$rep" $PIN0 python3 "$IMPL/py_lines.py"
+done
+rm -f "$LINES_FILE"
+
+# ------------------------------------------------------------ 8: timers
+say "bench: timers ($TIMERS_N sleeps of $TIMERS_MIN-$TIMERS_MAX ms, $REPS x)"
+note "8: $TIMERS_N sleeps at once, each of a random length in [$TIMERS_MIN, $TIMERS_MAX] ms; lateness = wake-up time - (time of the call + length); negative = woke early"
+for impl in luv cqueues node python; do [ -n "${WHY[$impl]:-}" ] && skip_all timers "$impl" "${WHY[$impl]}"; done
+for rep in $(seq 1 "$REPS"); do
+  run timers c "$rep" 60 check_timers $PIN0 "$B/c_timers" "$TIMERS_N" "$TIMERS_MIN" "$TIMERS_MAX"
+  run timers neap "$rep" 60 check_timers $PIN0 "$NEAP" "$IMPL/neap_timers.lua" "$TIMERS_N" "$TIMERS_MIN" "$TIMERS_MAX"
+  [ -z "${WHY[luv]:-}" ] && run timers luv "$rep" 60 check_timers $PIN0 lua5.4 "$IMPL/luv_timers.lua" "$TIMERS_N" "$TIMERS_MIN" "$TIMERS_MAX"
+  [ -z "${WHY[cqueues]:-}" ] && run timers cqueues "$rep" 60 check_timers $PIN0 lua5.4 "$IMPL/cqueues_timers.lua" "$TIMERS_N" "$TIMERS_MIN" "$TIMERS_MAX"
+  [ -z "${WHY[node]:-}" ] && run timers node "$rep" 60 check_timers $PIN0 node "$IMPL/node_timers.js" "$TIMERS_N" "$TIMERS_MIN" "$TIMERS_MAX"
+  [ -z "${WHY[python]:-}" ] && run timers python "$rep" 60 check_timers $PIN0 python3 "$IMPL/py_timers.py" "$TIMERS_N" "$TIMERS_MIN" "$TIMERS_MAX"
+done
+
+# ------------------------------------------------------------ report
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+note "load average (1, 5, 15 min) before the run: $LOAD_BEFORE; after: $LOAD_AFTER. This run adds about 1-2; more means other processes shared the CPUs and the numbers are noisier (see the spread column)"
+{
+  echo "neap benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')$( [ "$QUICK" != 0 ] && echo ' (BENCH_QUICK smoke run)')"
+  lua5.4 bench/report.lua "$RAW"
+} > "$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS"
+cat "$RESULTS"
+echo
+echo "bench: tables written to $RESULTS; raw results in $RAW, logs in $LOGS/"
+if grep -q $'\tfail\t' "$RAW"; then
+  echo "bench: some runs FAILED (see the tables)"
+  exit 1
+fi
