@@ -120,6 +120,35 @@ describe("neap.dispatcher", function()
   end)
 
   describe("asynchat", function()
+    it("dispatcher.chat takes a table with a class metatable", function()
+      local Class = {}
+      Class.__index = Class
+      function Class:found_terminator() return "class" end
+      local c = dispatcher.chat(setmetatable({}, Class))
+      assert.equal("class", c:found_terminator())
+      assert.is_function(c.set_terminator)
+      assert.is_function(c.push)
+    end)
+
+    it("once a byte count is met, data is collected as it comes (no loop on 0)", function()
+      run(function()
+        local calls, raw = 0, {}
+        local server, port = echo_listener(function(sock)
+          local h = dispatcher.chat({}, sock)
+          h:set_terminator(3)
+          function h:found_terminator() calls = calls + 1 end
+          function h:collect_incoming_data(d) raw[#raw + 1] = d end
+        end)
+        local c = assert(neap.connect("tcp", "127.0.0.1", port))
+        c:write("abcdef")
+        neap.sleep(0.1)
+        assert.equal(1, calls)
+        assert.equal("abcdef", table.concat(raw))
+        c:close() server:close()
+        dispatcher.loop { timeout = 0.5 }
+      end)
+    end)
+
     it("frames by a string terminator, by a byte count, and with none", function()
       run(function()
         local got = {}

@@ -76,6 +76,12 @@ describe("neap.manager", function()
       end)
     end)
 
+    it("add_read_fd of a descriptor that is not open returns nil, message, code", function()
+      local ch, err, code = manager.new():add_read_fd(987)
+      assert.is_nil(ch)
+      assert.equal("EBADF", code)
+    end)
+
     it("process_an_event is the old name of next_event", function()
       assert.equal(manager.new().next_event, manager.new().process_an_event)
     end)

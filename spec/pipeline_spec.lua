@@ -73,6 +73,21 @@ describe("neap.pipeline", function()
   end)
 
   describe("feeding the first stage", function()
+    it("pl:write returns the pipeline, and a stdio that is not a pipe raises clearly", function()
+      run(function()
+        local pl = assert(neap.pipeline({ "cat" }, { "cat" }))
+        assert.equal(pl, pl:write("x\n"))
+        pl:close()
+        assert.equal("x\n", pl:read_all { timeout = 5 })
+        pl:wait { timeout = 5 }
+        local quiet = assert(neap.pipeline({ "true" }, { stdout = "null" }))
+        assert.has_error(function() quiet:read_line() end, "read_line: the pipeline's stdout is not a pipe")
+        quiet:wait { timeout = 5 }
+        for _, st in ipairs(pl.stages) do st:close() end
+        for _, st in ipairs(quiet.stages) do st:close() end
+      end)
+    end)
+
     it("pl:write and pl:close feed the first stdin; lines come out of the last", function()
       run(function()
         local pl = assert(neap.pipeline({ "cat" }, { "tr", "a-z", "A-Z" }, { "sed", "s/^/> /" }))

@@ -144,6 +144,24 @@ describe("neap.udp", function()
     end)
   end)
 
+  describe("the queue", function()
+    it("counts datagrams dropped past its bound of 1,024", function()
+      run(function()
+        local r = assert(neap.udp { host = "127.0.0.1", port = 0 })
+        local host, port = r:address()
+        assert.same({ nil, "timeout", "timeout" }, { r:recv { timeout = 0 } })   -- starts receiving
+        local s = assert(neap.udp())
+        for i = 1, 1500 do s:send("d" .. i, host, port) if i % 100 == 0 then neap.sleep(0.005) end end
+        neap.sleep(0.1)
+        local got = 0
+        while r:recv { timeout = 0 } do got = got + 1 end
+        assert.equal(1024, got)
+        assert.is_true(r:dropped() > 0 and got + r:dropped() <= 1500, "dropped " .. r:dropped())
+        r:close() s:close()
+      end)
+    end)
+  end)
+
   describe("connected mode", function()
     it("u:connect(host, port) then u:send(data) goes to that peer", function()
       run(function()

@@ -431,7 +431,7 @@ static int process_getpid (lua_State *L) {
 
 /* neap.core.signum(name) -> number */
 static int process_signum (lua_State *L) {
-  lua_pushinteger(L, neap__check_signal(L, 1, "signal"));
+  lua_pushinteger(L, neap__check_signal(L, 1, "signum"));
   return 1;
 }
 

@@ -139,9 +139,13 @@ static void udp_recv_cb (uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
   udp_flow(u);
 }
 
-/* Receive while a task waits or the queue has room; referenced while a task waits. */
+/*
+** Once a first recv was asked for, receive all the time: datagrams past the
+** queue's bound are read and dropped, and counted (u:dropped()). Referenced
+** while a task waits.
+*/
 static void udp_flow (neap_udp *u) {
-  int want = u->started && (u->reader || u->qlen < UDP_MAXQ);
+  int want = u->started;
   if (u->h.flags & NEAP_H_UVCLOSE) return;
   if (want && !u->receiving) {
     if (uv_udp_recv_start(&u->udp, udp_alloc, udp_recv_cb) == 0)
@@ -185,6 +189,10 @@ static int udp_recv (lua_State *L) {
   }
   if (u->reader)
     return luaL_error(L, "recv: another task is already receiving on this socket");
+  if (timeout == 0) {   /* a try, no wait */
+    udp_flow(u);
+    return neap__push_fail(L, "timeout");
+  }
   t = neap__sched_check(L, "recv");
   lua_settop(L, 1);
   u->reader = t;

@@ -237,7 +237,8 @@ function dispatcher.chat(t, sock)
   local mt = getmetatable(t)
   local idx = mt.__index
   setmetatable(t, { __index = function(_, k)
-    local v = (type(idx) == "function") and idx(t, k) or idx[k]
+    local v
+    if type(idx) == "function" then v = idx(t, k) else v = idx[k] end
     if v == D[k] and C[k] ~= nil then v = C[k] end
     return v
   end })
@@ -273,15 +274,13 @@ function C:handle_read()
   local s = self.sock
   while not self._closed do
     local term = self.terminator
-    if term == nil or term == "" then
+    if term == nil or term == "" or term == 0 then   -- 0 (a count met): all data as it comes
       local d = s:read(self.ac_in_buffer_size, { timeout = 0 })
       if not d then break end
       self:collect_incoming_data(d)
-    elseif math.type(term) == "integer" then
+    elseif math.type(term) == "integer" and term > 0 then
       local avail = s:buffered()
-      if term == 0 then
-        self:found_terminator()
-      elseif avail == 0 then break
+      if avail == 0 then break
       elseif avail >= term then
         local d = s:read_exactly(term, { timeout = 0 })
         self.terminator = 0

@@ -87,7 +87,7 @@ function neap.first(...)
   local n = select("#", ...)
   local fns = { ... }
   local opts = {}
-  if n > 0 and type(fns[n]) == "table" then opts = fns[n]; fns[n] = nil; n = n - 1 end
+  if n > 0 and type(fns[n]) == "table" then opts = checkopts("first", n, fns[n]); fns[n] = nil; n = n - 1 end
   if n == 0 then argerr("first", 1, "at least one function expected") end
   for i = 1, n do
     if type(fns[i]) ~= "function" then argerr("first", i, "function expected, got " .. type(fns[i])) end
@@ -601,7 +601,7 @@ Pipeline.__index = Pipeline
 function neap.pipeline(...)
   local specs = { ... }
   local opts = {}
-  if #specs > 0 and specs[#specs][1] == nil then opts = table.remove(specs) end
+  if #specs > 0 and type(specs[#specs]) == "table" and specs[#specs][1] == nil then opts = table.remove(specs) end
   if #specs < 1 then argerr("pipeline", 1, "at least one stage expected") end
   for i, sp in ipairs(specs) do
     if type(sp) ~= "table" then argerr("pipeline", i, "table expected, got " .. type(sp)) end
@@ -635,19 +635,29 @@ function neap.pipeline(...)
                         stderr = stages[n].stderr }, Pipeline)
 end
 
---- pl:write(...) -> pl's first stdin | nil, err, code
-function Pipeline:write(...) return self.stdin:write(...) end
+local function pl_stream(pl, k, fname)
+  local s = pl[k]
+  if not s then error(fname .. ": the pipeline's " .. k .. " is not a pipe", 3) end
+  return s
+end
+
+--- pl:write(...) -> pl | nil, err, code: to the first stage's stdin
+function Pipeline:write(...)
+  local ok, err, code = pl_stream(self, "stdin", "write"):write(...)
+  if not ok then return nil, err, code end
+  return self
+end
 --- pl:close(): closes the first stage's stdin (it reads EOF)
 function Pipeline:close() if self.stdin then self.stdin:close() end end
-function Pipeline:flush(opts) return self.stdin:flush(opts) end
-function Pipeline:read(...) return self.stdout:read(...) end
-function Pipeline:read_line(...) return self.stdout:read_line(...) end
-function Pipeline:read_exactly(...) return self.stdout:read_exactly(...) end
-function Pipeline:read_until(...) return self.stdout:read_until(...) end
-function Pipeline:read_all(...) return self.stdout:read_all(...) end
-function Pipeline:lines(...) return self.stdout:lines(...) end
-function Pipeline:read_stderr(...) return self.stderr:read(...) end
-function Pipeline:read_line_stderr(...) return self.stderr:read_line(...) end
+function Pipeline:flush(opts) return pl_stream(self, "stdin", "flush"):flush(opts) end
+function Pipeline:read(...) return pl_stream(self, "stdout", "read"):read(...) end
+function Pipeline:read_line(...) return pl_stream(self, "stdout", "read_line"):read_line(...) end
+function Pipeline:read_exactly(...) return pl_stream(self, "stdout", "read_exactly"):read_exactly(...) end
+function Pipeline:read_until(...) return pl_stream(self, "stdout", "read_until"):read_until(...) end
+function Pipeline:read_all(...) return pl_stream(self, "stdout", "read_all"):read_all(...) end
+function Pipeline:lines(...) return pl_stream(self, "stdout", "lines"):lines(...) end
+function Pipeline:read_stderr(...) return pl_stream(self, "stderr", "read_stderr"):read(...) end
+function Pipeline:read_line_stderr(...) return pl_stream(self, "stderr", "read_line_stderr"):read_line(...) end
 
 --- pl:wait{timeout=} -> { {code=, signal=}, ... } one per stage | nil, "timeout", "timeout"
 function Pipeline:wait(opts)
@@ -706,7 +716,10 @@ function neap.signal(sig, fn)
 end
 
 --- neap.signum(name) -> the number of a signal ("TERM" -> 15)
-neap.signum = core.signum
+function neap.signum(name)
+  if type(name) ~= "string" and math.type(name) ~= "integer" then argerr("signum", 1, "signal name or number expected") end
+  return core.signum(name)
+end
 
 --- neap.pid() -> the id of this process
 neap.pid = core.pid

@@ -102,6 +102,7 @@ end
 function Channel:write_stream(data)
   if type(data) ~= "string" then argerr("write_stream", 1, "string expected, got " .. type(data)) end
   if self.kind ~= "write" then error("write_stream: not a write channel", 2) end
+  if self.closed then return nil, "closed", "closed" end
   if not self.outq then
     self.outq = neap.queue()
     self.task = neap.task("manager writer", write_pump, self.manager, self)
@@ -132,7 +133,9 @@ end
 --- m:add_read_fd(fd) -> read channel over an inherited descriptor
 function M:add_read_fd(fd)
   if math.type(fd) ~= "integer" then argerr("add_read_fd", 1, "descriptor expected") end
-  return self:_channel("read", neap.fd(fd))
+  local s, err, code = neap.fd(fd)
+  if not s then return nil, err, code end
+  return self:_channel("read", s)
 end
 
 --- m:add_sock(stream) -> read channel, write channel
@@ -148,13 +151,15 @@ function M:make_child_proc(argv)
   local p, err, code = neap.spawn(argv)
   if not p then return nil, err, code end
   local proc = { pid = p.pid, process = p }
-  proc.r_channels = { self:_channel("read", p.stdout), self:_channel("read", p.stderr) }
-  proc.w_channel = self:_channel("write", p.stdin)
+  -- a channel for each stdio that is a pipe (argv may say stdout = "null" ...)
+  proc.r_channels = { p.stdout and self:_channel("read", p.stdout) or false,
+                      p.stderr and self:_channel("read", p.stderr) or false }
+  proc.w_channel = p.stdin and self:_channel("write", p.stdin) or nil
   local waiter = self:_channel("exit")
   waiter.starter = function(m)
     local c, sig = p:wait()
     for _, rch in ipairs(proc.r_channels) do   -- the output first, then the death
-      if rch.task then rch.task:join { timeout = 1 } end
+      if rch and rch.task then rch.task:join { timeout = 1 } end
     end
     local signum = sig and neap.signum(sig)
     m:_emit(m.child_channel, { type = "exit", processes = {

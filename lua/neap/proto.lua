@@ -41,6 +41,7 @@ function Io:read_until(delims, opts) return want(self, "read_until", delims, opt
 function Io:read_all() return want(self, "read_all") end
 --- io:write(data, ...) -> io: output for conn:read()
 function Io:write(...)
+  if self._closed then return self end   -- closed: further output is dropped
   for i = 1, select("#", ...) do
     local v = select(i, ...)
     self._out[#self._out + 1] = tostring(v)
@@ -91,7 +92,7 @@ function Conn:read()
 end
 
 --- conn:closed() -> true once the protocol closed or returned
-function Conn:closed() return self._io._closed or self._done end
+function Conn:closed() return (self._io._closed or self._done) and true or false end
 
 --- conn:pending() -> bytes fed and not yet consumed by the parser
 function Conn:pending() return #self._buf end
