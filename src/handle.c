@@ -43,10 +43,21 @@ void *neap__handle_test (lua_State *L, int idx, const char *mt) {
   return box ? *box : NULL;
 }
 
-/* The open handle at 'idx'; raises on a wrong type or a closed handle. */
+/*
+** The open handle at 'idx'; raises on a wrong type or a closed handle.
+** The metatable is found by a light-userdata key (its name's address),
+** not by name: luaL_checkudata's lookup costs a strcmp on every call.
+*/
 void *neap__handle_check (lua_State *L, int idx, const char *mt,
                           const char *what) {
-  neap_handle **box = luaL_checkudata(L, idx, mt);
+  neap_handle **box = lua_touserdata(L, idx);
+  int ok = 0;
+  if (box != NULL && lua_getmetatable(L, idx)) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, mt);
+    ok = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);   /* pop both metatables */
+  }
+  if (!ok) box = luaL_checkudata(L, idx, mt);   /* the usual error */
   if (*box == NULL)
     luaL_error(L, "attempt to use a closed %s", what);
   return *box;
@@ -136,6 +147,8 @@ void neap__handle_close_all (neap_host *host) {
 void neap__newmeta (lua_State *L, const char *name, const luaL_Reg *meth,
                     const luaL_Reg *metameth) {
   luaL_newmetatable(L, name);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, name);   /* for neap__handle_check */
   luaL_setfuncs(L, metameth, 0);
   lua_newtable(L);
   luaL_setfuncs(L, meth, 0);
