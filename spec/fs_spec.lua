@@ -1,27 +1,11 @@
 -- Inherited descriptors (neap.fd) and async files (neap.open) (issue #5).
 local neap = require "neap"
 local helpers = require "helpers"
+local tmpdir, read_file, write_file = helpers.tmpdir, helpers.read_file, helpers.write_file
 local run, sh, NEAP = helpers.run, helpers.sh, helpers.NEAP
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir " .. d))
-  return d
-end
 
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
-local function write_file(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
 
 -- A neap script that wraps the descriptor named by arg[1], tells its kind,
 -- reads one message and answers "pong:<message>".

@@ -79,6 +79,64 @@ function helpers.tmpfile(content)
   return path
 end
 
+--- helpers.fd_count() -> the host's open descriptors. The pipe of io.popen
+-- itself is left out: while ls runs, the host may still hold both its ends.
+function helpers.fd_count()
+  local p = io.popen("me=$(readlink /proc/$$/fd/1); ls -l /proc/" .. neap.pid() ..
+                     "/fd | grep -c -v -F -e \"$me\" -e total")
+  local n = tonumber(p:read("a"):match("%d+"))
+  p:close()
+  return n
+end
+
+--- helpers.children() -> the host's live or zombie children, read without spawning one
+function helpers.children()
+  local f = io.open("/proc/" .. neap.pid() .. "/task/" .. neap.pid() .. "/children")
+  local s = f and f:read("a") or ""
+  if f then f:close() end
+  local n = 0
+  for _ in s:gmatch("%d+") do n = n + 1 end
+  return n
+end
+
+--- helpers.not_above(before, now, what): a leak shows as growth; handles of
+-- other specs closing late may only lower the count.
+function helpers.not_above(before, now, what)
+  assert(now <= before, string.format("%d %s more than before (%d -> %d)", now - before, what, before, now))
+end
+
+--- helpers.proc_state(pid) -> the state letter of a process ("R", "S", "Z" ...), or nil once gone
+function helpers.proc_state(pid)
+  local f = io.open("/proc/" .. pid .. "/status")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s:match("\nState:%s*(%a)")
+end
+
+--- helpers.tmpdir() -> a new temporary directory
+function helpers.tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir " .. d))
+  return d
+end
+
+--- helpers.read_file(path) -> its content
+function helpers.read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- helpers.write_file(path, s)
+function helpers.write_file(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
 --- helpers.pair() -> server-side stream, client-side stream, server: a
 -- connected TCP pair on 127.0.0.1 (call inside a task).
 function helpers.pair()

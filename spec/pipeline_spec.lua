@@ -1,31 +1,11 @@
 -- Pipelines of child processes joined by OS pipes: neap.pipeline (issue #5).
 local neap = require "neap"
 local helpers = require "helpers"
+local fd_count, children, not_above = helpers.fd_count, helpers.children, helpers.not_above
 local run = helpers.run
 
--- The host's open descriptors. The pipe of io.popen itself is left out:
--- while ls runs, the host may still hold both of its ends for a moment.
-local function fd_count()
-  local p = io.popen("me=$(readlink /proc/$$/fd/1); ls -l /proc/" .. neap.pid() ..
-                     "/fd | grep -c -v -F -e \"$me\" -e total")
-  local n = tonumber(p:read("a"):match("%d+"))
-  p:close()
-  return n
-end
 
-local function children()
-  local f = io.open("/proc/" .. neap.pid() .. "/task/" .. neap.pid() .. "/children")
-  local s = f and f:read("a") or ""
-  if f then f:close() end
-  local n = 0
-  for _ in s:gmatch("%d+") do n = n + 1 end
-  return n
-end
 
--- A leak shows as growth; other specs' handles closing late may only lower it.
-local function not_above(before, now, what)
-  assert(now <= before, string.format("%d %s more than before (%d -> %d)", now - before, what, before, now))
-end
 
 -- Closes every stage's streams (the pipeline's own are among them).
 local function close(pl)

@@ -3,41 +3,12 @@
 local neap = require "neap"
 local core = require "neap.core"
 local helpers = require "helpers"
+local fd_count, children, not_above, proc_state, tmpdir, read_file = helpers.fd_count, helpers.children, helpers.not_above, helpers.proc_state, helpers.tmpdir, helpers.read_file
 local run, sh = helpers.run, helpers.sh
 
--- The host's open descriptors. The pipe of io.popen itself is left out:
--- while ls runs, the host may still hold both of its ends for a moment.
-local function fd_count()
-  local p = io.popen("me=$(readlink /proc/$$/fd/1); ls -l /proc/" .. neap.pid() ..
-                     "/fd | grep -c -v -F -e \"$me\" -e total")
-  local n = tonumber(p:read("a"):match("%d+"))
-  p:close()
-  return n
-end
 
--- The host's live or zombie children, read without spawning one.
-local function children()
-  local f = io.open("/proc/" .. neap.pid() .. "/task/" .. neap.pid() .. "/children")
-  local s = f and f:read("a") or ""
-  if f then f:close() end
-  local n = 0
-  for _ in s:gmatch("%d+") do n = n + 1 end
-  return n
-end
 
--- A leak shows as growth; other specs' handles closing late may only lower it.
-local function not_above(before, now, what)
-  assert(now <= before, string.format("%d %s more than before (%d -> %d)", now - before, what, before, now))
-end
 
--- The state letter of process 'pid' ("R", "S", "Z" ...), or nil once it is gone.
-local function proc_state(pid)
-  local f = io.open("/proc/" .. pid .. "/status")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s:match("\nState:%s*(%a)")
-end
 
 -- Waits (inside a task) until 'pid' is gone; returns its last state if it stays.
 local function gone(pid, seconds)
@@ -56,19 +27,7 @@ local function quiet(spec)
   return spec
 end
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir " .. d))
-  return d
-end
 
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 -- Reads a child's stdout and stderr together (so neither pipe can fill up).
 local function read_both(p)

@@ -4,13 +4,7 @@ local neap = require "neap"
 local helpers = require "helpers"
 local run, sh = helpers.run, helpers.sh
 
-local function fd_count()
-  local n = 0
-  local p = io.popen("ls /proc/" .. neap.pid() .. "/fd")
-  for _ in p:lines() do n = n + 1 end
-  p:close()
-  return n
-end
+local fd_count = helpers.fd_count
 
 local function rss_kb()
   for line in io.lines("/proc/self/status") do

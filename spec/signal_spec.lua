@@ -2,6 +2,7 @@
 -- exit that takes the children it spawned along (issue #5).
 local neap = require "neap"
 local helpers = require "helpers"
+local proc_state = helpers.proc_state
 local run, sh, NEAP = helpers.run, helpers.sh, helpers.NEAP
 
 -- Waits until 'fn' returns true, up to 'seconds'.
@@ -14,13 +15,6 @@ local function eventually(fn, seconds)
   return true
 end
 
-local function proc_state(pid)
-  local f = io.open("/proc/" .. pid .. "/status")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s:match("\nState:%s*(%a)")
-end
 
 -- Runs a neap script in the background, sends it 'sig' once it wrote its
 -- child's pid to a file, and returns its exit status, its output and that pid.

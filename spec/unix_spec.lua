@@ -2,14 +2,9 @@
 -- with the stream and server interface of TCP (issue #5).
 local neap = require "neap"
 local helpers = require "helpers"
+local tmpdir = helpers.tmpdir
 local run, NEAP = helpers.run, helpers.NEAP
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir " .. d))
-  return d
-end
 
 local function exists(path)
   return os.execute("test -e " .. path) == true
