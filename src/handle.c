@@ -5,6 +5,7 @@
 ** the engine needs the box, and close: idempotent, shared with __gc and
 ** __close. Memory is freed only in the libuv close callback.
 */
+#include <stdlib.h>
 #include <string.h>
 
 #include "neapi.h"
@@ -104,6 +105,27 @@ void neap__handle_freed (neap_handle *h) {
   else host->handles = h->next;
   if (h->next) h->next->prev = h->prev;
   h->next = h->prev = NULL;
+}
+
+/* The close callback of handles whose struct starts with neap_handle and
+** whose uv handle's data points at it: free it all. */
+static void handle_closed (uv_handle_t *hd) {
+  neap_handle *h = hd->data;
+  neap_host *host = h->host;
+  neap__handle_freed(h);
+  free(h);
+  neap__host_closed(host);
+}
+
+/*
+** Starts uv_close of 'uvh', the one libuv handle of 'h' (its data must
+** point at 'h'); 'h' is freed in the callback. Idempotent.
+*/
+void neap__handle_uvclose (neap_handle *h, uv_handle_t *uvh) {
+  if (h->flags & NEAP_H_UVCLOSE) return;
+  h->flags |= NEAP_H_UVCLOSE;
+  h->host->pending_closes++;
+  uv_close(uvh, handle_closed);
 }
 
 /* __gc and __close of every handle type (and close() when it returns nothing). */

@@ -90,23 +90,11 @@ void neap__process_kill_all (int sig) {
 }
 
 
-static void process_closed (uv_handle_t *hd) {
-  neap_process *p = hd->data;
-  neap_host *host = p->h.host;
-  neap__handle_freed(&p->h);
-  free(p);
-  neap__host_closed(host);
-}
-
 static void process_uvclose (neap_process *p) {
-  if (p->h.flags & NEAP_H_UVCLOSE) return;
-  p->h.flags |= NEAP_H_UVCLOSE;
-  p->h.host->pending_closes++;
-  live_remove(p);
-  uv_close((uv_handle_t *)&p->proc, process_closed);
+  if (!(p->h.flags & NEAP_H_UVCLOSE)) live_remove(p);
+  neap__handle_uvclose(&p->h, (uv_handle_t *)&p->proc);
 }
 
-/* close() on a running child: it goes on, and is reaped when it exits. */
 /* (libuv reaps only children whose handle is open: it stays until exit) */
 static void process_vt_close (neap_handle *h) {
   neap_process *p = (neap_process *)h;

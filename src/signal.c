@@ -22,24 +22,11 @@ typedef struct neap_signal {
   neap_task *waiter;          /* wait_signal's task, or NULL for a callback */
 } neap_signal;
 
-static void signal_closed (uv_handle_t *hd) {
-  neap_signal *s = hd->data;
-  neap_host *host = s->h.host;
-  neap__handle_freed(&s->h);
-  free(s);
-  neap__host_closed(host);
-}
-
-static void signal_uvclose (neap_signal *s) {
-  if (s->h.flags & NEAP_H_UVCLOSE) return;
-  s->h.flags |= NEAP_H_UVCLOSE;
-  s->h.host->pending_closes++;
-  if (s->signum > 0 && s->signum < 65) watchers[s->signum]--;
-  uv_close((uv_handle_t *)&s->sig, signal_closed);
-}
-
 static void signal_vt_close (neap_handle *h) {
-  signal_uvclose((neap_signal *)h);
+  neap_signal *s = (neap_signal *)h;
+  if (!(h->flags & NEAP_H_UVCLOSE) && s->signum > 0 && s->signum < 65)
+    watchers[s->signum]--;
+  neap__handle_uvclose(h, (uv_handle_t *)&s->sig);
 }
 
 static const neap_handle_vt signal_vt = {

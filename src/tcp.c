@@ -68,19 +68,8 @@ static neap_server *server_check (lua_State *L, int idx) {
   return neap__handle_check(L, idx, SERVER_MT, "server");
 }
 
-static void server_closed (uv_handle_t *hd) {
-  neap_server *sv = hd->data;
-  neap_host *host = sv->h.host;
-  neap__handle_freed(&sv->h);
-  free(sv);
-  neap__host_closed(host);
-}
-
 static void server_uvclose (neap_server *sv) {
-  if (sv->h.flags & NEAP_H_UVCLOSE) return;
-  sv->h.flags |= NEAP_H_UVCLOSE;
-  sv->h.host->pending_closes++;
-  uv_close(&sv->u.handle, server_closed);
+  neap__handle_uvclose(&sv->h, &sv->u.handle);
 }
 
 static void server_vt_close (neap_handle *h) {

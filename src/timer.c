@@ -16,23 +16,8 @@ typedef struct neap_timer {
   int repeat;
 } neap_timer;
 
-static void timer_closed (uv_handle_t *hd) {
-  neap_timer *tm = hd->data;
-  neap_host *host = tm->h.host;
-  neap__handle_freed(&tm->h);
-  free(tm);
-  neap__host_closed(host);
-}
-
-static void timer_uvclose (neap_timer *tm) {
-  if (tm->h.flags & NEAP_H_UVCLOSE) return;
-  tm->h.flags |= NEAP_H_UVCLOSE;
-  tm->h.host->pending_closes++;
-  uv_close((uv_handle_t *)&tm->timer, timer_closed);
-}
-
 static void timer_vt_close (neap_handle *h) {
-  timer_uvclose((neap_timer *)h);
+  neap__handle_uvclose(h, (uv_handle_t *)&((neap_timer *)h)->timer);
 }
 
 static const neap_handle_vt timer_vt = {
