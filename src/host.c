@@ -55,6 +55,13 @@ static void host_async_cb (uv_async_t *a) {
   neap_host *h = a->data;
   post_msg *p, *next;
   lua_State *L = h->L;
+  if (h->dying) return;
+  /* no handler yet (the script has not required "neap"): keep them */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "neap.post_handler") != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pop(L, 1);
   uv_mutex_lock(&h->post_lock);
   p = h->posts;
   h->posts = h->posts_tail = NULL;
@@ -236,9 +243,11 @@ static int host_loop (lua_State *L) {
 
 /* neap.core.set_post_handler(fn): fn(name, data) gets each neap_post */
 static int host_set_post_handler (lua_State *L) {
+  neap_host *h = neap__host(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
   lua_settop(L, 1);
   lua_setfield(L, LUA_REGISTRYINDEX, "neap.post_handler");
+  uv_async_send(&h->async);   /* posts that came before the handler */
   return 0;
 }
 

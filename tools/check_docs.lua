@@ -28,10 +28,12 @@ for _, path in ipairs(ls("src/*.c")) do
 end
 -- Lua: public functions and methods
 for _, path in ipairs(ls("lua/neap/*.lua")) do
+  if path:match("/util%.lua$") then goto next end   -- internal helpers
   for line in io.lines(path) do
     local name = line:match("^function [%w_]+[.:]([%w_]+)%s*%(")
     if name and not name:match("^_") then names[name] = names[name] or path end
   end
+  ::next::
 end
 
 -- headings of the docs

@@ -13,9 +13,7 @@ M.__index = M
 local Channel = {}
 Channel.__index = Channel
 
-local function argerr(fname, i, msg)
-  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), 3)
-end
+local argerr = require("neap.util").argerr
 
 --- manager.new([{queue=}]) -> manager; queue bounds the events waiting to
 -- be pulled (readers pause meanwhile, so nothing is dropped).

@@ -10,9 +10,7 @@ local proto = {}
 
 local NEED = {}   -- what a parser yields when it needs more input
 
-local function argerr(fname, i, msg)
-  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), 3)
-end
+local argerr = require("neap.util").argerr
 
 -- ============================================================ fed by hand
 

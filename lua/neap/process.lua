@@ -1,0 +1,317 @@
+--- neap.process: child processes and pipelines (neap.spawn, neap.pipeline).
+-- The C core spawns (libuv, argv lists, never a shell) and owns the pipes;
+-- this file owns the options (stdio choices, env), communicate's pumping,
+-- and pipelines built from OS pipes so the data never passes through Lua.
+local core = require "neap.core"
+local util = require "neap.util"
+local argerr, checkopts, mode_flags = util.argerr, util.checkopts, util.mode_flags
+local tpack, tunpack = table.pack, table.unpack
+
+local M = {}
+local drain_to
+
+
+local Process = {}
+Process.__index = Process
+
+
+local stdio_names = { [0] = "stdin", "stdout", "stderr" }
+
+-- Turns one stdio option into the core's form; files opened here are
+-- listed in 'opened' to be closed after the spawn.
+local function stdio_spec(fname, i, v, opened)
+  if v == nil or v == "pipe" then
+    local s, err, code = core.new_pipe(i ~= 0)
+    if not s then return nil, err, code end
+    return { kind = "pipe", stream = s }
+  elseif v == "inherit" then return { kind = "fd", fd = i }
+  elseif v == "null" then return { kind = "ignore" }
+  elseif math.type(v) == "integer" then return { kind = "fd", fd = v }
+  elseif getmetatable(v) == core.stream_meta then return { kind = "stream", stream = v }
+  elseif type(v) == "table" and type(v.file) == "string" then
+    local fd, err, code = core.open_fd(v.file, mode_flags(fname, 1, v.mode or (i == 0 and "r" or "w")))
+    if not fd then return nil, v.file .. ": " .. err, code end
+    opened[#opened + 1] = fd
+    return { kind = "fd", fd = fd }
+  end
+  argerr(fname, 1, stdio_names[i] .. " must be \"pipe\", \"inherit\", \"null\", an fd, a stream or {file=}")
+end
+
+local function build_env(env)
+  if env == nil then return nil end
+  if type(env) ~= "table" then argerr("spawn", 1, "env must be a table") end
+  local vars = {}
+  if env.inherit then vars = core.environ() end
+  for k, v in pairs(env) do
+    if k ~= "inherit" then
+      if type(k) ~= "string" then argerr("spawn", 1, "env names must be strings") end
+      vars[k] = tostring(v)
+    end
+  end
+  local list = {}
+  for k, v in pairs(vars) do list[#list + 1] = k .. "=" .. v end
+  table.sort(list)
+  return list
+end
+
+-- The normalised spawn; stdio overrides (for pipelines) as a table {[0]=,[1]=,[2]=}.
+local function spawn(fname, spec, over)
+  if type(spec) ~= "table" then argerr(fname, 1, "table expected, got " .. type(spec)) end
+  local n = #spec
+  if n < 1 then argerr(fname, 1, "the program to run is missing: {\"prog\", \"arg\", ...}") end
+  for i = 1, n do
+    if type(spec[i]) ~= "string" then argerr(fname, 1, "argv[" .. i .. "] must be a string") end
+  end
+  if spec.cwd ~= nil and type(spec.cwd) ~= "string" then argerr(fname, 1, "cwd must be a string") end
+  -- check every option before anything is opened
+  for i = 0, 2 do
+    local v = over and over[i]
+    if v == nil then v = spec[stdio_names[i]] end
+    if not (v == nil or v == "pipe" or v == "inherit" or v == "null" or math.type(v) == "integer"
+            or getmetatable(v) == core.stream_meta or (type(v) == "table" and type(v.file) == "string")) then
+      argerr(fname, 1, stdio_names[i] .. " must be \"pipe\", \"inherit\", \"null\", an fd, a stream or {file=}", 4)
+    end
+  end
+  local env = build_env(spec.env)
+  local opened, stdio = {}, {}
+  local function cleanup()
+    for _, fd in ipairs(opened) do core.close_fd(fd) end
+    for i = 1, 3 do
+      if stdio[i] and stdio[i].kind == "pipe" then stdio[i].stream:close() end
+    end
+  end
+  for i = 0, 2 do
+    local v = over and over[i]
+    if v == nil then v = spec[stdio_names[i]] end
+    local sp, err, code = stdio_spec(fname, i, v, opened)
+    if not sp then cleanup() return nil, err, code end
+    stdio[i + 1] = sp
+  end
+  local h, pid, code = core.spawn { file = spec[1], args = { table.unpack(spec, 1, n) }, env = env,
+                                    cwd = spec.cwd, detached = spec.detached, stdio = stdio }
+  if not h then cleanup() return nil, pid, code end
+  for _, fd in ipairs(opened) do core.close_fd(fd) end
+  local p = setmetatable({ pid = pid, _h = h, argv = { table.unpack(spec, 1, n) } }, Process)
+  for i = 0, 2 do
+    if stdio[i + 1].kind == "pipe" then p[stdio_names[i]] = stdio[i + 1].stream end
+  end
+  return p
+end
+
+--- neap.spawn{"prog", "arg", ..., stdin=, stdout=, stderr=, env=, cwd=, detached=}
+-- -> process | nil, err, code
+function M.spawn(spec) return spawn("spawn", spec) end
+
+--- p:wait{timeout=} -> code, signal | nil, "timeout", "timeout"
+-- While it waits, the child's output pipes are read even if no task reads
+-- them, so a child cannot block on a full pipe; the output stays readable.
+function Process:wait(opts)
+  local pipes = {}
+  for _, k in ipairs { "stdout", "stderr" } do
+    local s = self[k]
+    if s and not s:is_closed() then s:_drain(true) pipes[#pipes + 1] = s end
+  end
+  local r = tpack(pcall(self._h.wait, self._h, opts))
+  for _, s in ipairs(pipes) do if not s:is_closed() then s:_drain(false) end end
+  if not r[1] then error(r[2], 0) end
+  if r[2] ~= nil or r[3] ~= "timeout" then   -- gone: nobody reads its stdin now
+    if self.stdin then self.stdin:close() end
+  end
+  return tunpack(r, 2, r.n)
+end
+
+--- p:kill([sig]) -> true | nil, err, code
+function Process:kill(sig) return self._h:kill(sig) end
+
+--- p:status() -> "running" | "exited" | "signalled"
+function Process:status() return self._h:status() end
+
+--- p:close(): closes the process's pipes; a running child goes on and is reaped
+function Process:close()
+  for _, k in ipairs { "stdin", "stdout", "stderr" } do
+    if self[k] then self[k]:close() end
+  end
+  self._h:close()
+end
+Process.__close = Process.close
+
+local function drain(s, acc)
+  while true do
+    local d = s:read(65536)
+    if not d then return end
+    acc[#acc + 1] = d
+  end
+end
+
+-- Pumps 'input' (a string, a stream or an fd) into 'dst', then closes dst.
+local function feed(dst, input)
+  if type(input) == "string" then
+    dst:write(input)
+  elseif getmetatable(input) == core.stream_meta then
+    drain_to(input, dst)
+  elseif math.type(input) == "integer" then
+    local s = core.wrap_fd(core.dup_fd(input))
+    drain_to(s, dst)
+    s:close()
+  end
+  dst:close()
+end
+
+function drain_to(src, dst)   -- (declared above)
+  while true do
+    local d = src:read(65536)
+    if not d then return end
+    if not dst:write(d) then return end
+  end
+end
+
+-- The shared body of communicate for a process and a pipeline.
+local function communicate(fname, stdin, stdout, stderr, input, opts, wait, kill)
+  if input ~= nil and type(input) ~= "string" and math.type(input) ~= "integer"
+     and getmetatable(input) ~= core.stream_meta then
+    argerr(fname, 1, "input must be a string, a stream or an fd")
+  end
+  opts = checkopts(fname, 2, opts)
+  local deadline = opts.timeout and core.now() + opts.timeout
+  local out, err, tasks = {}, {}, {}
+  if stdout then tasks[#tasks + 1] = core.task(drain, stdout, out) end
+  if stderr then tasks[#tasks + 1] = core.task(drain, stderr, err) end
+  if stdin then
+    if input ~= nil then tasks[#tasks + 1] = core.task(feed, stdin, input)
+    else stdin:close() end
+  end
+  local timed_out = false
+  for _, t in ipairs(tasks) do
+    local left = deadline and math.max(0, deadline - core.now())
+    local ok, _, code = t:join { timeout = left }
+    if not ok and code == "timeout" then timed_out = true break end
+  end
+  local r
+  if not timed_out then
+    local left = deadline and math.max(0, deadline - core.now())
+    r = tpack(wait({ timeout = left }))
+    if r[1] == nil and r[2] == "timeout" then timed_out = true end
+  end
+  if timed_out then
+    kill("KILL")
+    for _, t in ipairs(tasks) do t:cancel() end
+    wait({ timeout = 5 })
+    return table.concat(out), table.concat(err), nil, "timeout"
+  end
+  return table.concat(out), table.concat(err), tunpack(r, 1, r.n)
+end
+
+--- p:communicate([input] [, {timeout=}]) -> out, err, code, signal
+-- input (a string, a stream or an fd) is written while stdout and stderr are
+-- drained; on timeout the child is killed: out, err, nil, "timeout".
+function Process:communicate(input, opts)
+  return communicate("communicate", self.stdin, self.stdout, self.stderr, input, opts,
+    function(o) return self._h:wait(o) end, function(sig) self._h:kill(sig) end)
+end
+
+-- ============================================================ pipelines
+
+local Pipeline = {}
+Pipeline.__index = Pipeline
+
+--- neap.pipeline({"cat", f}, {"grep", "x"}, ..., [opts]) -> pipeline | nil, err, code
+-- The stages are joined by OS pipes: the data never passes through Lua.
+function M.pipeline(...)
+  local specs = { ... }
+  local opts = {}
+  if #specs > 0 and type(specs[#specs]) == "table" and specs[#specs][1] == nil then opts = table.remove(specs) end
+  if #specs < 1 then argerr("pipeline", 1, "at least one stage expected") end
+  for i, sp in ipairs(specs) do
+    if type(sp) ~= "table" then argerr("pipeline", i, "table expected, got " .. type(sp)) end
+  end
+  local n = #specs
+  local fds = {}
+  for i = 1, n - 1 do
+    local r, w, code = core.os_pipe()
+    if not r then
+      for _, fd in ipairs(fds) do core.close_fd(fd) end
+      return nil, w, code
+    end
+    fds[#fds + 1] = r; fds[#fds + 1] = w
+  end
+  local stages = {}
+  for i = 1, n do
+    local over = {}
+    over[0] = (i == 1) and (specs[i].stdin or opts.stdin) or fds[2 * (i - 1) - 1]
+    over[1] = (i == n) and (specs[i].stdout or opts.stdout) or fds[2 * i]
+    over[2] = specs[i].stderr or opts.stderr
+    local p, err, code = spawn("pipeline", specs[i], over)
+    if not p then
+      for _, q in ipairs(stages) do q:kill("KILL") q:close() end
+      for _, fd in ipairs(fds) do core.close_fd(fd) end
+      return nil, err, code
+    end
+    stages[i] = p
+  end
+  for _, fd in ipairs(fds) do core.close_fd(fd) end
+  return setmetatable({ stages = stages, stdin = stages[1].stdin, stdout = stages[n].stdout,
+                        stderr = stages[n].stderr }, Pipeline)
+end
+
+local function pl_stream(pl, k, fname)
+  local s = pl[k]
+  if not s then error(fname .. ": the pipeline's " .. k .. " is not a pipe", 3) end
+  return s
+end
+
+--- pl:write(...) -> pl | nil, err, code: to the first stage's stdin
+function Pipeline:write(...)
+  local ok, err, code = pl_stream(self, "stdin", "write"):write(...)
+  if not ok then return nil, err, code end
+  return self
+end
+--- pl:close(): closes the first stage's stdin (it reads EOF)
+function Pipeline:close() if self.stdin then self.stdin:close() end end
+function Pipeline:flush(opts) return pl_stream(self, "stdin", "flush"):flush(opts) end
+function Pipeline:read(...) return pl_stream(self, "stdout", "read"):read(...) end
+function Pipeline:read_line(...) return pl_stream(self, "stdout", "read_line"):read_line(...) end
+function Pipeline:read_exactly(...) return pl_stream(self, "stdout", "read_exactly"):read_exactly(...) end
+function Pipeline:read_until(...) return pl_stream(self, "stdout", "read_until"):read_until(...) end
+function Pipeline:read_all(...) return pl_stream(self, "stdout", "read_all"):read_all(...) end
+function Pipeline:lines(...) return pl_stream(self, "stdout", "lines"):lines(...) end
+function Pipeline:read_stderr(...) return pl_stream(self, "stderr", "read_stderr"):read(...) end
+function Pipeline:read_line_stderr(...) return pl_stream(self, "stderr", "read_line_stderr"):read_line(...) end
+
+--- pl:wait{timeout=} -> { {code=, signal=}, ... } one per stage | nil, "timeout", "timeout"
+function Pipeline:wait(opts)
+  opts = checkopts("wait", 1, opts)
+  local deadline = opts.timeout and core.now() + opts.timeout
+  local res = {}
+  for i, p in ipairs(self.stages) do
+    local left = deadline and math.max(0, deadline - core.now())
+    local code, sig, c3 = p:wait { timeout = left }
+    if code == nil and sig == "timeout" then return nil, sig, c3 end
+    res[i] = { code = code, signal = sig }
+  end
+  return res
+end
+
+--- pl:kill([sig]): signals every stage still running
+function Pipeline:kill(sig)
+  for _, p in ipairs(self.stages) do if p:status() == "running" then p:kill(sig) end end
+  return true
+end
+
+--- pl:communicate([input] [, {timeout=}]) -> out, err, code, signal (of the last stage)
+function Pipeline:communicate(input, opts)
+  return communicate("communicate", self.stdin, self.stdout, self.stderr, input, opts,
+    function(o)
+      local r, e, c = self:wait(o)
+      if not r then return nil, e, c end
+      return r[#r].code, r[#r].signal
+    end, function(sig) self:kill(sig) end)
+end
+
+
+--- neap.signum(name) -> the number of a signal ("TERM" -> 15)
+function M.signum(name)
+  if type(name) ~= "string" and math.type(name) ~= "integer" then argerr("signum", 1, "signal name or number expected") end
+  return core.signum(name)
+end
+
+return M

@@ -1,0 +1,37 @@
+--- neap.util: argument checks shared by neap's Lua modules (internal).
+local util = {}
+
+--- util.argerr(fname, i, msg [, level]): raises "bad argument #i to 'fname' (msg)"
+-- at the caller of the public function (level 3 by default).
+function util.argerr(fname, i, msg, level)
+  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), level or 3)
+end
+
+--- util.checkopts(fname, i, opts) -> opts or {}: a table whose timeout, if
+-- any, is a number >= 0; raises at the public function's caller.
+function util.checkopts(fname, i, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    util.argerr(fname, i, "options table expected, got " .. type(opts), 4)
+  end
+  local t = opts and opts.timeout
+  if t ~= nil and (type(t) ~= "number" or not (t >= 0)) then
+    util.argerr(fname, i, "timeout must be a number >= 0", 4)
+  end
+  return opts or {}
+end
+
+local O = { RDONLY = 0, WRONLY = 1, RDWR = 2, CREAT = 64, TRUNC = 512, APPEND = 1024 }
+local open_flags = {
+  r = O.RDONLY, w = O.WRONLY | O.CREAT | O.TRUNC, a = O.WRONLY | O.CREAT | O.APPEND,
+  ["r+"] = O.RDWR, ["w+"] = O.RDWR | O.CREAT | O.TRUNC, ["a+"] = O.RDWR | O.CREAT | O.APPEND,
+}
+
+--- util.mode_flags(fname, i, mode) -> open(2) flags for an io.open mode ("b" ignored)
+function util.mode_flags(fname, i, mode)
+  local m = (mode or "r"):gsub("b", "")
+  local f = open_flags[m]
+  if not f then util.argerr(fname, i, "bad mode '" .. tostring(mode) .. "'", 4) end
+  return f
+end
+
+return util

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** Writing streams: s:write tries the kernel at once outside the loop and,
+** inside tasks, gathers a turn's strings (anchored, never copied) into one
+** writev per stream; a writer above the high-water mark parks until the
+** queue is below the low one; flush waits for the queue, shutdown sends
+** the FIN after it.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "neapi.h"
+
+typedef struct write_req {
+  uv_write_t req;          /* (libuv keeps its own copy of the buffer list) */
+  neap_stream *s;
+  size_t len;
+  int ref;               /* registry ref of the string (or table) written */
+} write_req;
+
+/* ====================================================== writes */
+
+/*
+** Wakes the parked writers whose wait is over: a write waits until the
+** queue is below the low-water mark, a flush until it is empty; all wake
+** with the error once the stream has failed. First parked, first woken.
+*/
+void neap__stream_wake_writer (neap_stream *s) {
+  neap_task **pp = &s->writers;
+  while (*pp) {
+    neap_task *t = *pp;
+    int done = s->werr || (t->wait_kind == 0 ? s->queued <= s->lwm
+                                             : s->nwrites == 0);
+    if (!done) {
+      if (t->wait_kind == 0) break;   /* writes wake in order */
+      pp = &t->link;
+      continue;
+    }
+    *pp = t->link;
+    t->link = NULL;
+    if (s->werr) neap__sched_wake(t, neap__push_error(t->co, s->werr));
+    else {
+      lua_pushvalue(t->co, 1);   /* write and flush return the stream */
+      neap__sched_wake(t, 1);
+    }
+  }
+  neap__stream_ref(s, 0);
+}
+
+/* Wakes every parked writer with nil, "closed", "closed". */
+void neap__stream_wake_writers_closed (neap_stream *s) {
+  while (s->writers) {
+    neap_task *t = s->writers;
+    s->writers = t->link;
+    t->link = NULL;
+    neap__sched_wake(t, neap__push_fail(t->co, "closed"));
+  }
+}
+
+static void stream_unpark_writer (neap_task *t) {
+  neap_stream *s = t->parked_on;
+  neap_task **pp;
+  for (pp = &s->writers; *pp; pp = &(*pp)->link)
+    if (*pp == t) { *pp = t->link; break; }
+  t->link = NULL;
+  neap__stream_ref(s, 0);
+}
+
+/* Parks the running task 't' as a writer of kind 0 (drain) or 1 (flush). */
+static int stream_park_writer (lua_State *L, neap_stream *s, neap_task *t,
+                               int kind, double timeout) {
+  neap_task **pp = &s->writers;
+  while (*pp) pp = &(*pp)->link;
+  *pp = t;
+  t->link = NULL;
+  t->wait_kind = kind;
+  lua_settop(L, 1);
+  neap__stream_ref(s, 1);
+  return neap__sched_park(L, t, timeout, stream_unpark_writer, s);
+}
+
+static void stream_write_cb (uv_write_t *req, int status) {
+  write_req *w = (write_req *)req;
+  neap_stream *s = w->s;
+  neap_host *host = s->h.host;
+  s->queued -= w->len;
+  s->nwrites--;
+  if (!host->dying) luaL_unref(host->L, LUA_REGISTRYINDEX, w->ref);
+  free(w);
+  if (status < 0 && status != UV_ECANCELED && !s->werr) s->werr = status;
+  if (host->dying) return;
+  if ((s->h.flags & NEAP_H_CLOSING) && s->nwrites == 0) {
+    s->be->close(s);    /* a lingering close: all was sent */
+    return;
+  }
+  neap__stream_wake_writer(s);
+}
+
+/* ====================================================== gathered writes */
+
+/*
+** Inside the loop, writes are gathered: each s:write appends its strings
+** (anchored in one table per batch, no copy) to the stream's pending list,
+** and after the tasks of a loop turn have run, every stream written to is
+** flushed with one uv_try_write / uv_write (one writev for many lines).
+*/
+static void stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
+                           const uv_buf_t *bufs, int nb, size_t total) {
+  neap_host *host = s->h.host;
+  int i;
+  if (s->npb + nb > s->capb) {
+    int ncap = s->capb ? s->capb * 2 : 16;
+    uv_buf_t *nbufs;
+    while (ncap < s->npb + nb) ncap *= 2;
+    nbufs = realloc(s->pbufs, ncap * sizeof *nbufs);
+    if (nbufs == NULL) luaL_error(L, "write: out of memory");
+    s->pbufs = nbufs;
+    s->capb = ncap;
+  }
+  if (s->pref == LUA_NOREF) {
+    lua_createtable(L, s->pn_hint > 16 ? s->pn_hint : 16, 0);   /* sized as the last batch */
+    s->pref = luaL_ref(L, LUA_REGISTRYINDEX);
+    s->pn = 0;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->pref);
+  for (i = 0; i < nargs; i++) {
+    lua_pushvalue(L, first + i);
+    lua_rawseti(L, -2, ++s->pn);
+  }
+  lua_pop(L, 1);   /* pop the batch's table */
+  memcpy(s->pbufs + s->npb, bufs, nb * sizeof *bufs);
+  s->npb += nb;
+  s->pending += total;
+  s->queued += total;
+  if (!s->dirty) {
+    s->dirty = 1;
+    s->next_dirty = host->dirty;
+    host->dirty = s;
+  }
+}
+
+void neap__stream_drop_pending (neap_stream *s) {
+  s->queued -= s->pending;
+  if (s->pref != LUA_NOREF && !s->h.host->dying)
+    luaL_unref(s->h.host->L, LUA_REGISTRYINDEX, s->pref);
+  s->pref = LUA_NOREF;
+  s->npb = 0;
+  s->pending = 0;
+}
+
+/* Hands the gathered writes of 's' to the kernel (and libuv for the rest). */
+void neap__stream_flush_pending (neap_stream *s) {
+  int k = 0;
+  size_t left = s->pending;
+  if (s->npb == 0) return;
+  s->pn_hint = s->pn;
+  if (s->werr || (s->h.flags & NEAP_H_UVCLOSE) || s->released) {
+    neap__stream_drop_pending(s);
+    return;
+  }
+  if (s->nwrites == 0) {
+    int n = uv_try_write(&s->u->stream, s->pbufs, s->npb);
+    if (n > 0) {
+      size_t done = (size_t)n;
+      left -= done;
+      while (k < s->npb && done >= s->pbufs[k].len) done -= s->pbufs[k++].len;
+      if (k < s->npb) {
+        s->pbufs[k].base += done;
+        s->pbufs[k].len -= done;
+      }
+    }
+    else if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
+      s->werr = n;
+      neap__stream_drop_pending(s);
+      neap__stream_wake_writer(s);
+      return;
+    }
+  }
+  if (k == s->npb) {             /* all sent at once */
+    s->queued -= s->pending;
+    if (!s->h.host->dying) luaL_unref(s->h.host->L, LUA_REGISTRYINDEX, s->pref);
+  }
+  else {
+    write_req *w = malloc(sizeof *w);
+    int r = w ? 0 : UV_ENOMEM;
+    if (w) {
+      w->s = s;
+      w->len = left;
+      w->ref = s->pref;
+      r = uv_write(&w->req, &s->u->stream, s->pbufs + k, s->npb - k,
+                   stream_write_cb);
+      if (r < 0) free(w);
+    }
+    if (r < 0) {
+      s->werr = r;
+      neap__stream_drop_pending(s);
+      neap__stream_wake_writer(s);
+      return;
+    }
+    s->queued -= s->pending - left;
+    s->nwrites++;
+  }
+  s->pref = LUA_NOREF;
+  s->npb = 0;
+  s->pending = 0;
+  neap__stream_wake_writer(s);
+}
+
+/* Takes 's' off the host's list of streams with gathered writes. */
+void neap__stream_undirty (neap_stream *s) {
+  neap_stream **pp;
+  if (!s->dirty) return;
+  for (pp = &s->h.host->dirty; *pp; pp = &(*pp)->next_dirty)
+    if (*pp == s) { *pp = s->next_dirty; break; }
+  s->dirty = 0;
+  s->next_dirty = NULL;
+}
+
+/* After the tasks of a loop turn: flush every stream written to. */
+void neap__stream_flush_all (neap_host *h) {
+  while (h->dirty) {
+    neap_stream *s = h->dirty;
+    h->dirty = s->next_dirty;
+    s->dirty = 0;
+    s->next_dirty = NULL;
+    neap__stream_flush_pending(s);
+  }
+}
+
+/*
+** s:write(data, ...) -> s | nil, err, code. Strings are sent without a
+** copy: what uv_try_write does not take at once is queued with a
+** reference to the string itself.
+*/
+static int stream_write (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  int nargs = lua_gettop(L) - 1, i, nb = 0, ref;
+  uv_buf_t bufs[16];
+  size_t total = 0;
+  neap_task *t;
+  if (nargs < 1) luaL_argerror(L, 2, "string expected, got no value");
+  if (nargs > 16) return luaL_error(L, "write: at most 16 strings at once");
+  for (i = 0; i < nargs; i++) {
+    size_t len;
+    const char *p;
+    if (lua_type(L, i + 2) == LUA_TNUMBER) {
+      lua_pushvalue(L, i + 2);
+      lua_tostring(L, -1);
+      lua_replace(L, i + 2);
+    }
+    p = luaL_checklstring(L, i + 2, &len);
+    if (len == 0) continue;
+    bufs[nb++] = uv_buf_init((char *)p, (unsigned)len);
+    total += len;
+  }
+  if (s->werr) return neap__push_error(L, s->werr);
+  if (s->shut) return neap__push_error(L, UV_EPIPE);
+  if (total == 0) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  if (s->kind == NEAP_S_NONE) return neap__push_error(L, UV_EBADF);
+  if (s->sync_writes) {
+    /* stdout and stderr: in order with print and io.write, and done at exit */
+    fflush(s->fd == 2 ? stderr : stdout);
+    if (s->kind == NEAP_S_FILE) {
+      int r = neap__file_write_sync(s, bufs, nb);
+      if (r < 0) return neap__push_error(L, r);
+      lua_settop(L, 1);
+      return 1;
+    }
+  }
+  if (s->be->write == NULL && !s->sync_writes && s->h.host->in_tasks) {
+    stream_gather(L, s, 2, nargs, bufs, nb, total);
+    goto written;
+  }
+  if (s->be->write == NULL && s->nwrites == 0 && s->npb == 0) {
+    int n = uv_try_write(&s->u->stream, bufs, nb);
+    if (n > 0) {
+      size_t left = (size_t)n;
+      int k = 0;
+      total -= left;
+      while (k < nb && left >= bufs[k].len) left -= bufs[k++].len;
+      if (k == nb) {
+        lua_settop(L, 1);
+        return 1;
+      }
+      bufs[k].base += left;
+      bufs[k].len -= left;
+      memmove(bufs, bufs + k, (nb - k) * sizeof *bufs);
+      nb -= k;
+    }
+    else if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
+      s->werr = n;
+      return neap__push_error(L, n);
+    }
+  }
+  /* keep the strings alive until they are sent */
+  if (nargs == 1) lua_pushvalue(L, 2);
+  else {
+    lua_createtable(L, nargs, 0);
+    for (i = 0; i < nargs; i++) {
+      lua_pushvalue(L, i + 2);
+      lua_rawseti(L, -2, i + 1);
+    }
+  }
+  ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (s->be->write != NULL) {      /* files and polled descriptors */
+    int r = s->be->write(s, bufs, nb, total, ref);
+    if (r < 0) {
+      luaL_unref(L, LUA_REGISTRYINDEX, ref);
+      return neap__push_error(L, r);
+    }
+  }
+  else {
+    write_req *w = malloc(sizeof *w);
+    int r;
+    if (w == NULL) {
+      luaL_unref(L, LUA_REGISTRYINDEX, ref);
+      return luaL_error(L, "write: out of memory");
+    }
+    w->s = s;
+    w->len = total;
+    w->ref = ref;
+    r = uv_write(&w->req, &s->u->stream, bufs, nb, stream_write_cb);
+    if (r < 0) {
+      luaL_unref(L, LUA_REGISTRYINDEX, ref);
+      free(w);
+      s->werr = r;
+      return neap__push_error(L, r);
+    }
+    s->queued += total;
+    s->nwrites++;
+  }
+written:
+  if (s->queued > s->hwm && (t = neap__sched_current(L)) != NULL &&
+      !t->cancelled)
+    return stream_park_writer(L, s, t, 0, s->wtimeout);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* s:flush{timeout=} -> s once everything written so far is sent */
+static int stream_flush (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  double timeout = neap__opt_timeout(L, 2, "flush");
+  neap_task *t;
+  neap__stream_undirty(s);
+  neap__stream_flush_pending(s);
+  if (s->werr) return neap__push_error(L, s->werr);
+  if (s->nwrites == 0) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  t = neap__sched_check(L, "flush");
+  return stream_park_writer(L, s, t, 1, timeout);
+}
+
+static void stream_shutdown_cb (uv_shutdown_t *req, int status) {
+  neap_stream *s = req->data;
+  free(req);
+  if (status < 0 && status != UV_ECANCELED && !s->werr) s->werr = status;
+  (void)s;
+}
+
+/* s:shutdown() -> s: no more writes; the peer reads EOF after the queue */
+static int stream_shutdown (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  lua_settop(L, 1);
+  if (s->shut) return 1;
+  neap__stream_undirty(s);
+  neap__stream_flush_pending(s);   /* the queue goes out before the FIN */
+  s->shut = 1;
+  if (s->kind == NEAP_S_TCP || s->kind == NEAP_S_PIPE) {
+    uv_shutdown_t *req = malloc(sizeof *req);
+    int r;
+    if (req == NULL) return luaL_error(L, "shutdown: out of memory");
+    req->data = s;
+    r = uv_shutdown(req, &s->u->stream, stream_shutdown_cb);
+    if (r < 0) {
+      free(req);
+      return neap__push_error(L, r);
+    }
+  }
+  return 1;
+}
+
+
+int neap__stream_write_open (lua_State *L) {
+  static const luaL_Reg meth[] = {
+    {"write", stream_write},
+    {"flush", stream_flush},
+    {"shutdown", stream_shutdown},
+    {NULL, NULL}
+  };
+  luaL_getmetatable(L, "neap.stream");
+  lua_getfield(L, -1, "__index");
+  luaL_setfuncs(L, meth, 0);
+  lua_pop(L, 2);   /* pop __index, metatable */
+  return 0;
+}
