@@ -264,7 +264,6 @@ static int host_version (lua_State *L) {
 
 int luaopen_neap_core (lua_State *L) {
   static const luaL_Reg funcs[] = {
-    {"run_until", host_run_until},
     {"loop", host_loop},
     {"post_ref", host_post_ref},
     {"set_post_handler", host_set_post_handler},
@@ -306,11 +305,9 @@ int luaopen_neap_core (lua_State *L) {
   neap__udp_open(L);
   neap__bufobj_open(L);
   neap__timer_open(L);
+  luaL_setfuncs(L, funcs, 0);
   lua_pushvalue(L, -1);
-  luaL_setfuncs(L, funcs, 0);   /* (run_until takes the table as upvalue) */
-  lua_pop(L, 1);
-  lua_pushvalue(L, -1);
-  lua_pushcclosure(L, host_run_until, 1);
+  lua_pushcclosure(L, host_run_until, 1);   /* run_until keeps the module */
   lua_setfield(L, -2, "run_until");
   return 1;
 }

@@ -42,7 +42,6 @@ struct neap_host {
   uv_async_t async;        /* neap_post */
   uv_mutex_t post_lock;
   struct post_msg *posts, *posts_tail;
-  int async_ready;
   int default_signals;     /* neap_exit_on_signals was called */
   int in_loop;             /* uv_run is on the C stack: no re-entry */
   int in_tasks;            /* ready tasks are running (writes are gathered) */
@@ -119,7 +118,6 @@ struct neap_task {
   void *parked_on;
   neap_task *link;         /* in a wait list of whatever it waits on */
   neap_task *joiners;      /* tasks parked in join() */
-  int results;             /* registry ref: table of results or the error */
   char name[48];
 };
 
@@ -238,7 +236,6 @@ void neap__stream_init_file (neap_stream *s, int fd, int64_t offset);
 neap_stream *neap__stream_check (lua_State *L, int idx);
 int neap__stream_open (lua_State *L);
 void neap__stream_ref (neap_stream *s, int on);
-int neap__stream_std (lua_State *L, int fd);
 int neap__stream_wrap_fd (lua_State *L, int fd, int std);
 
 /* ====================================================== the rest */
@@ -253,8 +250,6 @@ const char *neap__signal_name (int sig);
 int neap__check_signal (lua_State *L, int idx, const char *fname);
 void neap__process_kill_all (int sig);
 int neap__timer_open (lua_State *L);
-int neap__post_open (lua_State *L);
-void neap__post_free (neap_host *h);
 int neap__lua_preload (lua_State *L);
 
 #endif

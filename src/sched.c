@@ -404,7 +404,6 @@ static int sched_task (lua_State *L) {
   memset(t, 0, sizeof *t);
   t->host = h;
   t->status = NEAP_T_READY;
-  t->results = LUA_NOREF;
   if (name) snprintf(t->name, sizeof t->name, "%s", name);
   luaL_setmetatable(L, TASK_MT);
   co = lua_newthread(L);                   /* box, thread */

@@ -36,7 +36,7 @@ int neap__stream_at_end (neap_stream *s) {
 
 /* Keeps the loop alive while a task waits on 's' or callbacks are set. */
 void neap__stream_ref (neap_stream *s, int on) {
-  (void)on;
+  (void)on;   /* (the state says it: reasons are a parked reader or writer) */
   if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_NONE) return;
   if ((s->h.flags & NEAP_H_UVCLOSE) || s->released) return;
   if (s->reader || s->writers) uv_ref(&s->u->handle);
