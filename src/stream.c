@@ -326,17 +326,22 @@ static int stream_read_exactly (lua_State *L) {
   return stream_read_frame(L, s, 3, "read_exactly");
 }
 
+/* The 'keep' field of an options table at 'idx' (false when there is none). */
+static int opt_keep (lua_State *L, int idx) {
+  int keep = 0;
+  if (lua_istable(L, idx)) {
+    lua_getfield(L, idx, "keep");
+    keep = lua_toboolean(L, -1);
+    lua_pop(L, 1);   /* pop keep */
+  }
+  return keep;
+}
+
 /* s:read_line{timeout=, keep=false} -> line | nil, err, code */
 static int stream_read_line (lua_State *L) {
   neap_stream *s = stream_check_reader(L, "read_line");
-  int keep = 0;
-  if (lua_istable(L, 2)) {
-    lua_getfield(L, 2, "keep");
-    keep = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
   s->rq.f.kind = NEAP_FRAME_LINE;
-  s->rq.f.keep = keep;
+  s->rq.f.keep = opt_keep(L, 2);
   s->rq.f.max = s->max_frame;
   return stream_read_frame(L, s, 2, "read_line");
 }
@@ -364,18 +369,13 @@ static int lines_post (lua_State *L, int status, lua_KContext ctx) {
 
 static int lines_iter (lua_State *L) {
   neap_stream *s;
-  int keep = 0, n;
+  int n;
   lua_settop(L, 0);
   lua_pushvalue(L, lua_upvalueindex(1));   /* the stream at 1 */
   lua_pushvalue(L, lua_upvalueindex(2));   /* the options at 2 */
   s = stream_check_reader(L, "lines");
-  if (lua_istable(L, 2)) {
-    lua_getfield(L, 2, "keep");
-    keep = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
   s->rq.f.kind = NEAP_FRAME_LINE;
-  s->rq.f.keep = keep;
+  s->rq.f.keep = opt_keep(L, 2);
   s->rq.f.max = s->max_frame;
   n = stream_read_frame_post(L, s, 2, "lines", lines_post);
   return lines_post(L, LUA_OK, (lua_KContext)n);
@@ -432,15 +432,9 @@ static void stream_get_delims (lua_State *L, neap_stream *s, int idx,
 /* s:read_until(delims [, opts]) -> data, delimiter | nil, err, code */
 static int stream_read_until (lua_State *L) {
   neap_stream *s = stream_check_reader(L, "read_until");
-  int keep = 0;
   stream_get_delims(L, s, 2, "read_until");
-  if (lua_istable(L, 3)) {
-    lua_getfield(L, 3, "keep");
-    keep = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
   s->rq.f.kind = NEAP_FRAME_UNTIL;
-  s->rq.f.keep = keep;
+  s->rq.f.keep = opt_keep(L, 3);
   s->rq.f.max = s->max_frame;
   return stream_read_frame(L, s, 3, "read_until");
 }

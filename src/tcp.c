@@ -525,26 +525,26 @@ static int tcp_resolve (lua_State *L) {
 
 /* ====================================================== stream extras */
 
-/* s:peer_address() -> host, port, family */
-static int stream_peer (lua_State *L) {
+/* The address of a TCP stream's peer (peer != 0) or its own. */
+static int stream_address (lua_State *L, int peer, const char *fname) {
   neap_stream *s = neap__stream_check(L, 1);
   struct sockaddr_storage ss;
   int len = sizeof ss, r;
-  if (s->kind != NEAP_S_TCP) return luaL_error(L, "peer_address: not a TCP stream");
-  r = uv_tcp_getpeername(&s->u->tcp, (struct sockaddr *)&ss, &len);
+  if (s->kind != NEAP_S_TCP) return luaL_error(L, "%s: not a TCP stream", fname);
+  if (peer) r = uv_tcp_getpeername(&s->u->tcp, (struct sockaddr *)&ss, &len);
+  else r = uv_tcp_getsockname(&s->u->tcp, (struct sockaddr *)&ss, &len);
   if (r < 0) return neap__push_error(L, r);
   return push_sockaddr(L, &ss);
 }
 
+/* s:peer_address() -> host, port, family */
+static int stream_peer (lua_State *L) {
+  return stream_address(L, 1, "peer_address");
+}
+
 /* s:local_address() -> host, port, family */
 static int stream_local (lua_State *L) {
-  neap_stream *s = neap__stream_check(L, 1);
-  struct sockaddr_storage ss;
-  int len = sizeof ss, r;
-  if (s->kind != NEAP_S_TCP) return luaL_error(L, "local_address: not a TCP stream");
-  r = uv_tcp_getsockname(&s->u->tcp, (struct sockaddr *)&ss, &len);
-  if (r < 0) return neap__push_error(L, r);
-  return push_sockaddr(L, &ss);
+  return stream_address(L, 0, "local_address");
 }
 
 /* s:nodelay(on) -> s */
