@@ -140,6 +140,7 @@ static void host_teardown (neap_host *h) {
   neap__sched_close_all(h);   /* (needs Lua: before 'dying') */
   h->dying = 1;
   neap__signal_free(h);
+  neap__process_free(h);
   neap__handle_close_all(h);
   uv_close((uv_handle_t *)&h->idle, host_internal_closed);
   uv_close((uv_handle_t *)&h->check, host_internal_closed);

@@ -43,6 +43,8 @@ struct neap_host {
   uv_mutex_t post_lock;
   struct post_msg *posts, *posts_tail;
   int default_signals;     /* neap_exit_on_signals was called */
+  uv_signal_t sigchld;     /* reaps the children (process.c) */
+  int sigchld_on;
   int in_loop;             /* uv_run is on the C stack: no re-entry */
   int in_tasks;            /* ready tasks are running (writes are gathered) */
   int gc_stress;           /* NEAP_GC_STRESS set: a full collection at every task switch */
@@ -249,6 +251,7 @@ int neap__bufobj_open (lua_State *L);
 const char *neap__signal_name (int sig);
 int neap__check_signal (lua_State *L, int idx, const char *fname);
 void neap__process_kill_all (int sig);
+void neap__process_free (neap_host *h);
 int neap__timer_open (lua_State *L);
 int neap__lua_preload (lua_State *L);
 

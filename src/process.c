@@ -1,12 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
-** Child processes: uv_spawn with argv lists (never a shell string), stdio
-** as pipes (neap streams), inherited descriptors or /dev/null, waits that
-** park until exit, kill by name or number. Every child is reaped: the
-** process handle stays alive and anchored until its exit callback, and the
-** host kills its live children when it is stopped by INT or TERM.
+** Child processes: posix_spawn with argv lists (never a shell string),
+** stdio as socket pairs (neap streams), inherited descriptors or /dev/null,
+** waits that park until exit, kill by name or number. posix_spawn (glibc:
+** clone with CLONE_VM|CLONE_VFORK) costs the same whatever the host's
+** memory, where libuv 1.44's fork copies the page tables. Every child is
+** reaped: a SIGCHLD watcher waits for each live child, the process object
+** stays anchored until then, and the host passes INT or TERM on to its
+** live children when it is stopped by them.
 */
+#define _GNU_SOURCE
 #include <ctype.h>
+#include <errno.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <strings.h>
 #include <stdlib.h>
@@ -20,7 +28,6 @@
 
 typedef struct neap_process {
   neap_handle h;
-  uv_process_t proc;
   int pid;
   int exited;
   int64_t code;
@@ -30,7 +37,10 @@ typedef struct neap_process {
   struct neap_process *next_live, *prev_live;
 } neap_process;
 
-static neap_process *live;   /* children not yet exited (for INT/TERM) */
+static neap_process *live;   /* children not yet reaped */
+static int nlive;
+
+extern char **environ;
 
 static const struct { const char *name; int num; } signames[] = {
   {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"ILL", SIGILL},
@@ -76,10 +86,19 @@ int neap__check_signal (lua_State *L, int idx, const char *fname) {
 }
 
 static void live_remove (neap_process *p) {
+  if (p->prev_live == NULL && live != p) return;   /* not on the list */
   if (p->prev_live) p->prev_live->next_live = p->next_live;
-  else if (live == p) live = p->next_live;
+  else live = p->next_live;
   if (p->next_live) p->next_live->prev_live = p->prev_live;
   p->next_live = p->prev_live = NULL;
+  nlive--;
+}
+
+/* The SIGCHLD watcher keeps the loop alive while a child is unreaped. */
+static void sigchld_ref (neap_host *h) {
+  if (!h->sigchld_on) return;
+  if (nlive > 0) uv_ref((uv_handle_t *)&h->sigchld);
+  else uv_unref((uv_handle_t *)&h->sigchld);
 }
 
 /* Sends 'sig' to every live child that is not detached (INT/TERM exit). */
@@ -90,23 +109,21 @@ void neap__process_kill_all (int sig) {
 }
 
 
-static void process_uvclose (neap_process *p) {
-  if (!(p->h.flags & NEAP_H_UVCLOSE)) live_remove(p);
-  neap__handle_uvclose(&p->h, (uv_handle_t *)&p->proc);
+/* Frees 'p' (it owns no libuv handle: reaping is the host's SIGCHLD watcher). */
+static void process_free (neap_process *p) {
+  live_remove(p);
+  neap__handle_freed(&p->h);
+  free(p);
 }
 
-/* (libuv reaps only children whose handle is open: it stays until exit) */
+/* close() on a running child: it goes on, and is reaped when it exits. */
 static void process_vt_close (neap_handle *h) {
   neap_process *p = (neap_process *)h;
-  if (p->exited || h->host->dying) process_uvclose(p);
-}
-
-static void process_vt_force (neap_handle *h) {
-  process_uvclose((neap_process *)h);
+  if (p->exited || h->host->dying) process_free(p);
 }
 
 static const neap_handle_vt process_vt = {
-  PROCESS_MT, "process", process_vt_close, process_vt_force
+  PROCESS_MT, "process", process_vt_close, process_vt_close
 };
 
 static int push_status (lua_State *L, neap_process *p) {
@@ -123,8 +140,7 @@ static int push_status (lua_State *L, neap_process *p) {
   return 2;
 }
 
-static void process_exit_cb (uv_process_t *proc, int64_t code, int sig) {
-  neap_process *p = proc->data;
+static void process_exited (neap_process *p, int64_t code, int sig) {
   neap_task *t;
   p->exited = 1;
   p->code = code;
@@ -152,8 +168,34 @@ static void process_exit_cb (uv_process_t *proc, int64_t code, int sig) {
     lua_setiuservalue(L, -2, 1);
     lua_pop(L, 1);   /* pop box */
   }
-  if (p->h.flags & NEAP_H_CLOSING) process_uvclose(p);   /* closed while running */
+  if (p->h.flags & NEAP_H_CLOSING) process_free(p);   /* closed while running */
   else neap__handle_close(&p->h);
+}
+
+/* SIGCHLD: reap every live child that has exited. */
+static void sigchld_cb (uv_signal_t *sg, int signum) {
+  neap_host *h = sg->data;
+  neap_process *p, *next;
+  (void)signum;
+  for (p = live; p; p = next) {
+    int st;
+    pid_t r;
+    next = p->next_live;
+    if (p->h.host != h) continue;
+    do r = waitpid(p->pid, &st, WNOHANG); while (r < 0 && errno == EINTR);
+    if (r == p->pid) {
+      if (WIFSIGNALED(st)) process_exited(p, 0, WTERMSIG(st));
+      else process_exited(p, WIFEXITED(st) ? WEXITSTATUS(st) : 0, 0);
+    }
+  }
+  sigchld_ref(h);
+}
+
+/* Teardown: stop watching (children still running are left to init). */
+void neap__process_free (neap_host *h) {
+  if (!h->sigchld_on) return;
+  h->sigchld_on = 0;
+  uv_close((uv_handle_t *)&h->sigchld, NULL);
 }
 
 static void process_unpark (neap_task *t) {
@@ -207,8 +249,8 @@ static int process_kill (lua_State *L) {
     return luaL_error(L, "attempt to use a closed process");
   }
   if (p->exited) return neap__push_error(L, UV_ESRCH);
-  r = uv_process_kill(&p->proc, sig);
-  if (r < 0) return neap__push_error(L, r);
+  r = kill(p->pid, sig);
+  if (r < 0) return neap__push_error(L, uv_translate_sys_error(errno));
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -271,35 +313,41 @@ static char **get_strings (lua_State *L, int idx, const char *name) {
 */
 static int process_spawn (lua_State *L) {
   neap_host *host = neap__host(L);
-  uv_process_options_t o;
-  uv_stdio_container_t stdio[8];
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  sigset_t all, none;
+  neap_stream *pipes[3] = {NULL, NULL, NULL};
+  int ours[3] = {-1, -1, -1}, theirs[3] = {-1, -1, -1};
+  const char *file, *cwd = NULL;
+  char **args, **env;
+  int i, n, r = 0, detached, top;
+  pid_t pid;
   neap_process *p;
   neap_handle **box;
-  int i, n, r, top;
   luaL_checktype(L, 1, LUA_TTABLE);
-  memset(&o, 0, sizeof o);
   lua_getfield(L, 1, "file");
-  o.file = luaL_checkstring(L, -1);
-  o.args = get_strings(L, 1, "args");
-  o.env = get_strings(L, 1, "env");
-  if (lua_getfield(L, 1, "cwd") == LUA_TSTRING) o.cwd = lua_tostring(L, -1);
+  file = luaL_checkstring(L, -1);
+  args = get_strings(L, 1, "args");
+  env = get_strings(L, 1, "env");
+  if (lua_getfield(L, 1, "cwd") == LUA_TSTRING) cwd = lua_tostring(L, -1);
   lua_getfield(L, 1, "detached");
-  if (lua_toboolean(L, -1)) o.flags |= UV_PROCESS_DETACHED;
+  detached = lua_toboolean(L, -1);
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&at);
   lua_getfield(L, 1, "stdio");
   n = (int)lua_rawlen(L, -1);
-  if (n > 8) n = 8;
-  for (i = 0; i < n; i++) {
+  if (n > 3) n = 3;
+  for (i = 0; i < n && r == 0; i++) {
     const char *kind;
     lua_rawgeti(L, -1, i + 1);
     lua_getfield(L, -1, "kind");
     kind = lua_tostring(L, -1);
     lua_pop(L, 1);
     if (kind == NULL || strcmp(kind, "ignore") == 0)
-      stdio[i].flags = UV_IGNORE;
+      r = posix_spawn_file_actions_addopen(&fa, i, "/dev/null", O_RDWR, 0);
     else if (strcmp(kind, "fd") == 0) {
       lua_getfield(L, -1, "fd");
-      stdio[i].flags = UV_INHERIT_FD;
-      stdio[i].data.fd = (int)lua_tointeger(L, -1);
+      r = posix_spawn_file_actions_adddup2(&fa, (int)lua_tointeger(L, -1), i);
       lua_pop(L, 1);
     }
     else if (strcmp(kind, "pipe") == 0 || strcmp(kind, "stream") == 0) {
@@ -307,48 +355,71 @@ static int process_spawn (lua_State *L) {
       lua_getfield(L, -1, "stream");
       s = neap__stream_check(L, -1);
       lua_pop(L, 1);
-      if (strcmp(kind, "pipe") == 0) {
-        stdio[i].flags = UV_CREATE_PIPE |
-                         (i == 0 ? UV_READABLE_PIPE : UV_WRITABLE_PIPE);
-        stdio[i].data.stream = &s->u->stream;
-      }
-      else if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_POLL) {
-        stdio[i].flags = UV_INHERIT_FD;
-        stdio[i].data.fd = s->fd;
+      if (strcmp(kind, "pipe") == 0) {   /* a socket pair, as libuv makes */
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) r = errno;
+        else {
+          ours[i] = sv[0];
+          theirs[i] = sv[1];
+          pipes[i] = s;
+          r = posix_spawn_file_actions_adddup2(&fa, sv[1], i);
+        }
       }
       else {
-        stdio[i].flags = UV_INHERIT_STREAM;
-        stdio[i].data.stream = &s->u->stream;
+        uv_os_fd_t fd = s->fd;
+        if (s->kind != NEAP_S_FILE && s->kind != NEAP_S_POLL &&
+            uv_fileno(&s->u->handle, &fd) != 0)
+          r = EBADF;
+        else r = posix_spawn_file_actions_adddup2(&fa, fd, i);
       }
     }
     else return luaL_error(L, "spawn: bad stdio kind '%s'", kind);
     lua_pop(L, 1);   /* pop stdio[i] */
   }
-  o.stdio = stdio;
-  o.stdio_count = n;
-  o.exit_cb = process_exit_cb;
+  if (r == 0 && cwd) r = posix_spawn_file_actions_addchdir_np(&fa, cwd);
+  if (r == 0) {
+    /* the child starts with default signal handlers and no blocked signal
+    ** (neap ignores SIGPIPE; its children must not inherit that) */
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
+                                  (detached ? POSIX_SPAWN_SETSID : 0));
+    if (!host->sigchld_on) {   /* watch SIGCHLD before the first child */
+      uv_signal_init(host->loop, &host->sigchld);
+      host->sigchld.data = host;
+      uv_signal_start(&host->sigchld, sigchld_cb, SIGCHLD);
+      uv_unref((uv_handle_t *)&host->sigchld);
+      host->sigchld_on = 1;
+    }
+    r = posix_spawnp(&pid, file, &fa, &at, args, env ? env : environ);
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  for (i = 0; i < 3; i++) if (theirs[i] >= 0) close(theirs[i]);
+  if (r != 0) {
+    for (i = 0; i < 3; i++) if (ours[i] >= 0) close(ours[i]);
+    return neap__push_error(L, uv_translate_sys_error(r));
+  }
+  for (i = 0; i < 3; i++) {
+    if (pipes[i] == NULL) continue;
+    if (uv_pipe_open(&pipes[i]->u->pipe, ours[i]) != 0) close(ours[i]);
+  }
   top = lua_gettop(L);
+  (void)top;
   box = neap__handle_newbox(L, PROCESS_MT);
   p = calloc(1, sizeof *p);
   if (p == NULL) return luaL_error(L, "out of memory");
-  r = uv_spawn(host->loop, &p->proc, &o);
-  if (r < 0) {
-    /* libuv wants the handle closed even when the spawn failed */
-    neap__handle_init(host, &p->h, &process_vt, NULL);
-    p->proc.data = p;
-    p->exited = 1;
-    neap__handle_close(&p->h);
-    lua_settop(L, top);
-    return neap__push_error(L, r);
-  }
   neap__handle_init(host, &p->h, &process_vt, box);
-  p->proc.data = p;
-  p->pid = p->proc.pid;
-  p->detached = (o.flags & UV_PROCESS_DETACHED) != 0;
+  p->pid = pid;
+  p->detached = detached;
   p->next_live = live;
   if (live) live->prev_live = p;
   live = p;
-  neap__handle_anchor(L, &p->h, -1);   /* until it exits: always reaped */
+  nlive++;
+  sigchld_ref(host);
+  neap__handle_anchor(L, &p->h, -1);   /* until it is reaped */
   lua_pushinteger(L, p->pid);
   return 2;
 }
