@@ -311,6 +311,18 @@ static char **get_strings (lua_State *L, int idx, const char *name) {
 ** normalised table the Lua layer builds: file, args, env, cwd, detached,
 ** stdio = { {kind=, fd=, stream=}, ... } for descriptors 0, 1, 2...
 */
+/*
+** The child's descriptor 'i' is a copy of 'fd'. The copy shares fd's open
+** file description, so its O_NONBLOCK would reach the child (and most
+** programs fail on EAGAIN): it is cleared first, as libuv's child does for
+** its stdio. A stream handed to a child is the child's to read or write.
+*/
+static int stdio_dup (posix_spawn_file_actions_t *fa, int fd, int i) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  return posix_spawn_file_actions_adddup2(fa, fd, i);
+}
+
 static int process_spawn (lua_State *L) {
   neap_host *host = neap__host(L);
   posix_spawn_file_actions_t fa;
@@ -347,7 +359,7 @@ static int process_spawn (lua_State *L) {
       r = posix_spawn_file_actions_addopen(&fa, i, "/dev/null", O_RDWR, 0);
     else if (strcmp(kind, "fd") == 0) {
       lua_getfield(L, -1, "fd");
-      r = posix_spawn_file_actions_adddup2(&fa, (int)lua_tointeger(L, -1), i);
+      r = stdio_dup(&fa, (int)lua_tointeger(L, -1), i);
       lua_pop(L, 1);
     }
     else if (strcmp(kind, "pipe") == 0 || strcmp(kind, "stream") == 0) {
@@ -370,7 +382,7 @@ static int process_spawn (lua_State *L) {
         if (s->kind != NEAP_S_FILE && s->kind != NEAP_S_POLL &&
             uv_fileno(&s->u->handle, &fd) != 0)
           r = EBADF;
-        else r = posix_spawn_file_actions_adddup2(&fa, fd, i);
+        else r = stdio_dup(&fa, fd, i);
       }
     }
     else return luaL_error(L, "spawn: bad stdio kind '%s'", kind);
