@@ -342,6 +342,8 @@ int neap__udp_open (lua_State *L) {
     {NULL, NULL}
   };
   neap__newmeta(L, UDP_MT, meth, metameth);
+  luaL_getmetatable(L, UDP_MT);
+  lua_setfield(L, -2, "udp_meta");
   lua_pushcfunction(L, udp_new);
   lua_setfield(L, -2, "udp");
   return 0;

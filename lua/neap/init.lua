@@ -421,6 +421,38 @@ function neap.udp(opts)
   return core.udp(host, opts.port, opts.family == "inet6", opts.reuseaddr)
 end
 
+-- u:send and u:connect take host names too (resolved as neap.resolve does).
+local Udp = core.udp_meta.__index
+local udp_send, udp_connect = Udp.send, Udp.connect
+
+local function udp_host(host)
+  if type(host) ~= "string" or is_ip(host) then return host end
+  local addrs, err, code = neap.resolve(host)
+  if not addrs then return nil, err, code end
+  if #addrs == 0 then return nil, "no address for " .. host, "ENOENT" end
+  for _, a in ipairs(addrs) do
+    if not a:find(":", 1, true) then return a end   -- IPv4 first: sockets are IPv4 unless made inet6
+  end
+  return addrs[1]
+end
+
+--- u:send(data [, host, port]) -> true | nil, err, code
+function Udp.send(u, data, host, port)
+  if host ~= nil then
+    local h, err, code = udp_host(host)
+    if not h then return nil, err, code end
+    host = h
+  end
+  return udp_send(u, data, host, port)
+end
+
+--- u:connect(host, port) -> u | nil, err, code
+function Udp.connect(u, host, port)
+  local h, err, code = udp_host(host)
+  if not h then return nil, err, code end
+  return udp_connect(u, h, port)
+end
+
 -- ============================================================ posts from C
 
 local post_handlers, n_handlers, inbox_waiting = {}, 0, 0
