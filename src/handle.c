@@ -107,6 +107,14 @@ void neap__handle_freed (neap_handle *h) {
   h->next = h->prev = NULL;
 }
 
+/* x:close() of every handle type: true; idempotent (a closed box is fine). */
+int neap__handle_close_l (lua_State *L, const char *mt) {
+  neap_handle **box = luaL_checkudata(L, 1, mt);
+  if (*box) neap__handle_close(*box);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* The close callback of handles whose struct starts with neap_handle and
 ** whose uv handle's data points at it: free it all. */
 static void handle_closed (uv_handle_t *hd) {

@@ -84,6 +84,7 @@ void *neap__handle_check (lua_State *L, int idx, const char *mt,
                           const char *what);
 void *neap__handle_test (lua_State *L, int idx, const char *mt);
 void neap__handle_close (neap_handle *h);
+int neap__handle_close_l (lua_State *L, const char *mt);
 void neap__handle_freed (neap_handle *h);   /* from the uv close callback */
 void neap__handle_uvclose (neap_handle *h, uv_handle_t *uvh);
 void neap__handle_anchor (lua_State *L, neap_handle *h, int idx);

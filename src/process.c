@@ -278,10 +278,7 @@ static int process_status (lua_State *L) {
 
 /* p:close(): a running child goes on (and is reaped when it exits) */
 static int process_close (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, PROCESS_MT);
-  if (*box) neap__handle_close(*box);
-  lua_pushboolean(L, 1);
-  return 1;
+  return neap__handle_close_l(L, PROCESS_MT);
 }
 
 /* Reads the string list at field 'name' of table 'idx' into a NULL-ended array. */

@@ -127,10 +127,7 @@ static int signal_wait (lua_State *L) {
 }
 
 static int signal_stop (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, SIGNAL_MT);
-  if (*box) neap__handle_close(*box);
-  lua_pushboolean(L, 1);
-  return 1;
+  return neap__handle_close_l(L, SIGNAL_MT);
 }
 
 /* ====================================================== default INT/TERM */

@@ -526,10 +526,7 @@ static const neap_handle_vt stream_vt = {
 
 /* s:close() -> true; idempotent; pending writes are still sent */
 static int stream_close (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, STREAM_MT);
-  if (*box) neap__handle_close(*box);
-  lua_pushboolean(L, 1);
-  return 1;
+  return neap__handle_close_l(L, STREAM_MT);
 }
 
 static int stream_is_closed (lua_State *L) {

@@ -225,10 +225,7 @@ static int server_address (lua_State *L) {
 }
 
 static int server_close (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, SERVER_MT);
-  if (*box) neap__handle_close(*box);
-  lua_pushboolean(L, 1);
-  return 1;
+  return neap__handle_close_l(L, SERVER_MT);
 }
 
 static int server_tostring (lua_State *L) {

@@ -75,10 +75,7 @@ static int timer_new (lua_State *L) {
 
 /* timer:stop() -> true: the timer is stopped for good (and closed) */
 static int timer_stop (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, TIMER_MT);
-  if (*box) neap__handle_close(*box);
-  lua_pushboolean(L, 1);
-  return 1;
+  return neap__handle_close_l(L, TIMER_MT);
 }
 
 static int timer_active (lua_State *L) {

@@ -283,10 +283,7 @@ static int udp_dropped (lua_State *L) {
 }
 
 static int udp_close (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, UDP_MT);
-  if (*box) neap__handle_close(*box);
-  lua_pushboolean(L, 1);
-  return 1;
+  return neap__handle_close_l(L, UDP_MT);
 }
 
 /* neap.core.udp(host, port, family, reuse) -> socket | nil, err, code */
