@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <strings.h>
@@ -320,6 +321,44 @@ static int stdio_dup (posix_spawn_file_actions_t *fa, int fd, int i) {
   return posix_spawn_file_actions_adddup2(fa, fd, i);
 }
 
+/*
+** The program to start: a name with no '/' is looked up in the PATH of the
+** child's environment when 'env' has one (as Node.js and libuv do), else
+** posix_spawnp uses neap's own. Returns 0 with *out set (NULL: let
+** posix_spawnp search), or ENOENT / EACCES. 'buf' holds a found path.
+*/
+static int find_program (const char *file, char **env, char *buf, size_t size,
+                         const char **out) {
+  const char *path = NULL, *p, *end;
+  size_t flen = strlen(file);
+  int err = ENOENT;
+  char **e;
+  *out = NULL;
+  if (env == NULL || strchr(file, '/') != NULL || flen == 0) return 0;
+  for (e = env; *e; e++)
+    if (strncmp(*e, "PATH=", 5) == 0) { path = *e + 5; break; }
+  if (path == NULL) return 0;
+  for (p = path; ; p = end + 1) {
+    size_t dlen;
+    end = strchr(p, ':');
+    if (end == NULL) end = p + strlen(p);
+    dlen = (size_t)(end - p);
+    if (dlen == 0) { p = "."; dlen = 1; }   /* an empty entry is the current directory */
+    if (dlen + 1 + flen + 1 <= size) {
+      memcpy(buf, p, dlen);
+      buf[dlen] = '/';
+      memcpy(buf + dlen + 1, file, flen + 1);
+      if (access(buf, X_OK) == 0) {
+        struct stat st;
+        if (stat(buf, &st) == 0 && S_ISREG(st.st_mode)) { *out = buf; return 0; }
+      }
+      else if (errno == EACCES) err = EACCES;
+    }
+    if (*end == '\0') break;
+  }
+  return err;
+}
+
 static int process_spawn (lua_State *L) {
   neap_host *host = neap__host(L);
   posix_spawn_file_actions_t fa;
@@ -327,8 +366,9 @@ static int process_spawn (lua_State *L) {
   sigset_t all, none;
   neap_stream *pipes[3] = {NULL, NULL, NULL};
   int ours[3] = {-1, -1, -1}, theirs[3] = {-1, -1, -1};
-  const char *file, *cwd = NULL;
+  const char *file, *cwd = NULL, *found = NULL;
   char **args, **env;
+  char pathbuf[4096];
   int i, n, r = 0, detached, top;
   pid_t pid;
   neap_process *p;
@@ -385,6 +425,7 @@ static int process_spawn (lua_State *L) {
     else return luaL_error(L, "spawn: bad stdio kind '%s'", kind);
     lua_pop(L, 1);   /* pop stdio[i] */
   }
+  if (r == 0) r = find_program(file, env, pathbuf, sizeof pathbuf, &found);
   if (r == 0 && cwd) r = posix_spawn_file_actions_addchdir_np(&fa, cwd);
   if (r == 0) {
     /* the child starts with default signal handlers and no blocked signal
@@ -402,7 +443,8 @@ static int process_spawn (lua_State *L) {
       uv_unref((uv_handle_t *)&host->sigchld);
       host->sigchld_on = 1;
     }
-    r = posix_spawnp(&pid, file, &fa, &at, args, env ? env : environ);
+    r = found ? posix_spawn(&pid, found, &fa, &at, args, env)
+              : posix_spawnp(&pid, file, &fa, &at, args, env ? env : environ);
   }
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
