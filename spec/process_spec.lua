@@ -172,6 +172,38 @@ describe("neap.spawn", function()
       end)
     end)
 
+    it("p:unref() lets the binary end while the child runs; p:ref() undoes it; wait still waits", function()
+      local d = tmpdir()
+      local function script(body) return helpers.tmpfile("local neap = require 'neap'\n" .. body) end
+      -- unref'd: the binary ends at once; the child goes on and writes its file later
+      local s1 = script(([[
+        local p = neap.spawn { "sh", "-c", "sleep 2; echo late > %s/unref", stdin = "null", stdout = "null", stderr = "null" }
+        assert(p:unref() == p)
+      ]]):format(d))
+      local out, rc = helpers.neap(s1)
+      assert.equal(0, rc, out)
+      assert.is_nil(io.open(d .. "/unref"))
+      -- unref then ref: the binary waits for the child
+      local s2 = script(([[
+        local p = neap.spawn { "sh", "-c", "sleep 0.3; echo done > %s/ref", stdin = "null", stdout = "null", stderr = "null" }
+        p:unref():ref()
+      ]]):format(d))
+      out, rc = helpers.neap(s2)
+      assert.equal(0, rc, out)
+      assert.equal("done\n", read_file(d .. "/ref"))
+      -- p:wait() on an unref'd child keeps the loop alive until it exits
+      local s3 = script([[
+        local p = neap.spawn { "sh", "-c", "sleep 0.2; exit 3", stdin = "null", stdout = "null", stderr = "null" }
+        p:unref()
+        print(p:wait { timeout = 5 })
+      ]])
+      out, rc = helpers.neap(s3)
+      assert.equal(0, rc, out)
+      assert.equal("3\tnil\n", out)
+      os.remove(s1) os.remove(s2) os.remove(s3)
+      os.execute("rm -rf " .. d)
+    end)
+
     it("a cwd that does not exist returns nil, message, 'ENOENT'", function()
       run(function()
         local p, err, code = neap.spawn { "true", cwd = "/nonexistent/neap/dir" }

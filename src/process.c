@@ -34,12 +34,15 @@ typedef struct neap_process {
   int64_t code;
   int signal;
   int detached;
+  int unref;               /* p:unref(): does not keep the loop alive */
+  int counted;             /* counted in nref */
   neap_task *waiters;      /* tasks parked in wait(), linked by t->link */
   struct neap_process *next_live, *prev_live;
 } neap_process;
 
 static neap_process *live;   /* children not yet reaped */
 static int nlive;
+static int nref;             /* live children that keep the loop alive (not unref'd) */
 
 extern char **environ;
 
@@ -93,12 +96,26 @@ static void live_remove (neap_process *p) {
   if (p->next_live) p->next_live->prev_live = p->prev_live;
   p->next_live = p->prev_live = NULL;
   nlive--;
+  if (p->counted) { p->counted = 0; nref--; }
+}
+
+/*
+** A live child keeps the loop alive unless unref'd, and an unref'd one too
+** while a task waits for it. Keeps nref in step with 'p'.
+*/
+static void ref_update (neap_process *p) {
+  int listed = p->prev_live != NULL || live == p;
+  int want = listed && (!p->unref || p->waiters != NULL);
+  if (want != p->counted) {
+    p->counted = want;
+    nref += want ? 1 : -1;
+  }
 }
 
 /* The SIGCHLD watcher keeps the loop alive while a child is unreaped. */
 static void sigchld_ref (neap_host *h) {
   if (!h->sigchld_on) return;
-  if (nlive > 0) uv_ref((uv_handle_t *)&h->sigchld);
+  if (nref > 0) uv_ref((uv_handle_t *)&h->sigchld);
   else uv_unref((uv_handle_t *)&h->sigchld);
 }
 
@@ -205,6 +222,8 @@ static void process_unpark (neap_task *t) {
   for (pp = &p->waiters; *pp; pp = &(*pp)->link)
     if (*pp == t) { *pp = t->link; break; }
   t->link = NULL;
+  ref_update(p);
+  sigchld_ref(p->h.host);
 }
 
 /* p:wait{timeout=} -> code, signal (signal as a name: "TERM") | nil, "timeout", "timeout" */
@@ -227,6 +246,8 @@ static int process_wait (lua_State *L) {
   lua_settop(L, 1);
   t->link = p->waiters;
   p->waiters = t;
+  ref_update(p);
+  sigchld_ref(p->h.host);
   return neap__sched_park(L, t, timeout, process_unpark, p);
 }
 
@@ -276,6 +297,25 @@ static int process_status (lua_State *L) {
   lua_pushstring(L, !p->exited ? "running" : p->signal ? "signalled" : "exited");
   return 1;
 }
+
+/*
+** p:unref() / p:ref(): whether a running child keeps the loop alive (as
+** Node.js's subprocess.unref()). Its pipes, while read, keep it alive on
+** their own. Returns the process.
+*/
+static int set_ref (lua_State *L, int unref) {
+  neap_handle **box = luaL_checkudata(L, 1, PROCESS_MT);
+  neap_process *p = (neap_process *)*box;
+  if (p != NULL && !p->exited) {
+    p->unref = unref;
+    ref_update(p);
+    sigchld_ref(p->h.host);
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+static int process_unref (lua_State *L) { return set_ref(L, 1); }
+static int process_ref (lua_State *L) { return set_ref(L, 0); }
 
 /* p:close(): a running child goes on (and is reaped when it exits) */
 static int process_close (lua_State *L) {
@@ -469,6 +509,7 @@ static int process_spawn (lua_State *L) {
   if (live) live->prev_live = p;
   live = p;
   nlive++;
+  ref_update(p);
   sigchld_ref(host);
   neap__handle_anchor(L, &p->h, -1);   /* until it is reaped */
   lua_pushinteger(L, p->pid);
@@ -557,6 +598,8 @@ int neap__process_open (lua_State *L) {
     {"wait", process_wait},
     {"kill", process_kill},
     {"status", process_status},
+    {"unref", process_unref},
+    {"ref", process_ref},
     {"getpid", process_pid},
     {"close", process_close},
     {NULL, NULL}

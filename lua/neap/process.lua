@@ -126,6 +126,11 @@ function Process:kill(sig) return self._h:kill(sig) end
 --- p:status() -> "running" | "exited" | "signalled"
 function Process:status() return self._h:status() end
 
+--- p:unref() -> p: a running child no longer keeps the loop alive (Node's
+-- subprocess.unref()); p:ref() -> p undoes it.
+function Process:unref() self._h:unref() return self end
+function Process:ref() self._h:ref() return self end
+
 --- p:close(): closes the process's pipes; a running child goes on and is reaped
 function Process:close()
   for _, k in ipairs { "stdin", "stdout", "stderr" } do
