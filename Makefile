@@ -149,7 +149,7 @@ VALGRIND_SPECS ?= spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua
 # start is not reported there: those cases run in make test and make asan)
 VALGRIND_SKIP = --filter-out="1,000 concurrent" --filter-out="2,000 spawns" --filter-out="50 MB" \
   --filter-out="200 short%-lived" --filter-out="100 MB" --filter-out="200 pipelines" \
-  --filter-out="leaks no descriptor" --filter-out="cannot start" --filter-out="cwd that does not exist"
+  --filter-out="leaks no descriptor" --filter-out="cannot start" --filter-out="PATH of the env" --filter-out="cwd that does not exist"
 valgrind: deps
 	@$(MAKE) --no-print-directory all $(B)/embed
 	$(VG) $(B)/neap /usr/bin/busted $(VALGRIND_SKIP) $(VALGRIND_SPECS)
