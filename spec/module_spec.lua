@@ -40,6 +40,32 @@ describe("require 'neap' from lua5.4", function()
     assert.truthy(out:find("false\t.*can never happen"), out)
   end)
 
+  it("neap.loop('nowait') polls once even when nothing waits, and names itself in errors", function()
+    local out, rc = lua54([[
+      local neap = require "neap"
+      local c, a
+      neap.run(function()
+        local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
+        local _, port = srv:address()
+        c = assert(neap.connect("tcp", "127.0.0.1", port))
+        a = assert(srv:accept())
+      end)
+      c:write("hello\n")
+      local got
+      for _ = 1, 200 do
+        got = a:read_line { timeout = 0 }
+        if got then break end
+        neap.loop("nowait")
+      end
+      print(got)
+      print(pcall(neap.loop, "bogus"))
+      print(neap.run(function() return pcall(neap.loop) end))
+    ]])
+    assert.equal(0, rc, out)
+    assert.equal("hello\nfalse\tbad argument #1 to 'loop' (invalid option 'bogus')\n"
+                 .. "false\tneap.loop: already inside a task\n", out)
+  end)
+
   it("exits cleanly with handles and tasks still open", function()
     local out, rc = lua54([[
       local neap = require "neap"

@@ -230,12 +230,31 @@ static int host_loop (lua_State *L) {
   static const uv_run_mode m[] = {UV_RUN_DEFAULT, UV_RUN_ONCE, UV_RUN_NOWAIT};
   neap_host *h = neap__host(L);
   lua_State *saved = h->L;
-  int mode = luaL_checkoption(L, 1, "default", modes), r;
-  if (neap__sched_current(L) != NULL || h->in_loop)
+  int mode = 0, r, poke = 0;
+  if (!lua_isnoneornil(L, 1)) {
+    const char *ms = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
+    if (ms == NULL)
+      return luaL_error(L, "bad argument #1 to 'loop' (string expected, got %s)",
+                        luaL_typename(L, 1));
+    for (mode = 0; modes[mode] && strcmp(modes[mode], ms) != 0; mode++) {}
+    if (modes[mode] == NULL)
+      return luaL_error(L, "bad argument #1 to 'loop' (invalid option '%s')", ms);
+  }
+  if (neap__sched_current(L) != NULL)
+    return luaL_error(L, "neap.loop: already inside a task");
+  if (h->in_loop)
     return luaL_error(L, "neap.loop: the loop is already running");
   h->L = L;
   h->in_loop++;
+  /* "nowait" polls once even when only unreferenced handles are open (a
+  ** stream being read that nothing waits on): libuv's uv_run would return
+  ** at once. The idle handle, active, makes the poll not block. */
+  if (mode == 2 && !uv_is_active((uv_handle_t *)&h->idle)) {
+    uv_idle_start(&h->idle, neap__idle_noop);
+    poke = 1;
+  }
   r = uv_run(h->loop, m[mode]);
+  if (poke && h->rcount == 0) uv_idle_stop(&h->idle);
   h->in_loop--;
   h->L = saved;
   lua_pushboolean(L, r != 0 || h->rcount != 0);

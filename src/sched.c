@@ -68,7 +68,7 @@ double neap__opt_timeout (lua_State *L, int idx, const char *fname) {
 
 /* ====================================================== ready queue */
 
-static void idle_noop (uv_idle_t *idle) {
+void neap__idle_noop (uv_idle_t *idle) {
   (void)idle;
 }
 
@@ -85,7 +85,7 @@ void neap__sched_ready (neap_host *h, neap_task *t) {
     h->rcap = ncap;
   }
   h->ready[(h->rhead + h->rcount) % h->rcap] = t;
-  if (h->rcount++ == 0) uv_idle_start(&h->idle, idle_noop);
+  if (h->rcount++ == 0) uv_idle_start(&h->idle, neap__idle_noop);
 }
 
 typedef struct task_timer {
