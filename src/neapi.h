@@ -51,7 +51,10 @@ struct neap_host {
 };
 
 neap_host *neap__host (lua_State *L);
-void neap__idle_noop (uv_idle_t *idle);   /* the idle handle's callback */
+void neap__idle_noop (uv_idle_t *idle);
+/* A timeout of this many seconds or more (math.huge) is no timeout. */
+#define NEAP_FOREVER 1e15
+uint64_t neap__ms (double seconds);   /* seconds to libuv ms, clamped */   /* the idle handle's callback */
 void neap__host_closed (neap_host *h);  /* a uv_close callback has run */
 void neap__host_set_error (neap_host *h, const char *msg);
 

@@ -63,7 +63,15 @@ double neap__opt_timeout (lua_State *L, int idx, const char *fname) {
   if (!(t >= 0))
     luaL_error(L, "bad argument #%d to '%s' (timeout must be >= 0)", idx,
                fname);
+  if (t >= NEAP_FOREVER) return -1;   /* math.huge: no timeout */
   return t;
+}
+
+/* Seconds to libuv's milliseconds, rounded; math.huge and beyond: the most. */
+uint64_t neap__ms (double seconds) {
+  double ms = seconds * 1000 + 0.5;
+  if (!(ms < 1.8e19)) return UINT64_MAX;   /* libuv clamps its deadline */
+  return ms > 0 ? (uint64_t)ms : 0;
 }
 
 /* ====================================================== ready queue */
@@ -192,7 +200,7 @@ int neap__sched_park (lua_State *L, neap_task *t, double timeout,
     }
     t->timer->data = t;
     uv_update_time(t->host->loop);
-    uv_timer_start(t->timer, task_timeout, (uint64_t)(timeout * 1000 + 0.5), 0);
+    uv_timer_start(t->timer, task_timeout, neap__ms(timeout), 0);
   }
   lua_pushlightuserdata(L, &park_sentinel);
   return lua_yieldk(L, 1, (lua_KContext)t, park_k);

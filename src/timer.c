@@ -68,8 +68,7 @@ static int timer_new (lua_State *L) {
   tm->h.cbref = luaL_ref(L, LUA_REGISTRYINDEX);
   neap__handle_anchor(L, &tm->h, -1);
   uv_update_time(host->loop);
-  uv_timer_start(&tm->timer, timer_cb, (uint64_t)(after * 1000 + 0.5),
-                 (uint64_t)(every * 1000 + 0.5));
+  uv_timer_start(&tm->timer, timer_cb, neap__ms(after), neap__ms(every));
   return 1;
 }
 
