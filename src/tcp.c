@@ -224,6 +224,13 @@ static int server_address (lua_State *L) {
   }
 }
 
+/* server:is_closed() -> boolean */
+static int server_is_closed (lua_State *L) {
+  neap_handle **box = luaL_checkudata(L, 1, SERVER_MT);
+  lua_pushboolean(L, *box == NULL);
+  return 1;
+}
+
 static int server_close (lua_State *L) {
   return neap__handle_close_l(L, SERVER_MT);
 }
@@ -527,7 +534,8 @@ static int stream_address (lua_State *L, int peer, const char *fname) {
   neap_stream *s = neap__stream_check(L, 1);
   struct sockaddr_storage ss;
   int len = sizeof ss, r;
-  if (s->kind != NEAP_S_TCP) return luaL_error(L, "%s: not a TCP stream", fname);
+  (void)fname;
+  if (s->kind != NEAP_S_TCP) return neap__push_fail(L, "not a TCP stream");
   if (peer) r = uv_tcp_getpeername(&s->u->tcp, (struct sockaddr *)&ss, &len);
   else r = uv_tcp_getsockname(&s->u->tcp, (struct sockaddr *)&ss, &len);
   if (r < 0) return neap__push_error(L, r);
@@ -573,6 +581,7 @@ int neap__tcp_open (lua_State *L) {
     {"accept", server_accept},
     {"address", server_address},
     {"close", server_close},
+    {"is_closed", server_is_closed},
     {NULL, NULL}
   };
   static const luaL_Reg metameth[] = {

@@ -246,7 +246,7 @@ function Server.on(srv, event, fn)
   if event ~= "connection" then argerr("on", 1, "\"connection\" expected, got " .. tostring(event)) end
   if type(fn) ~= "function" then argerr("on", 2, "function expected, got " .. type(fn)) end
   return core.task(function()
-    while true do
+    while not srv:is_closed() do
       local c, _, code = srv:accept()
       if c then core.task(fn, c)
       elseif code == "closed" then return
@@ -350,7 +350,7 @@ function Server.serve(srv, fn)
     if not ok then report("serve handler failed", err) end
   end
   return core.task(function()
-    while true do
+    while not srv:is_closed() do   -- closed before this task ran: nothing to do
       local c, err, code = srv:accept()
       if c then
         core.task(handle, c)
