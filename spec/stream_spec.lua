@@ -222,6 +222,28 @@ describe("neap.stream", function()
       end)
     end)
 
+    it("several writing tasks park in order, their bytes never interleave, and any may flush", function()
+      run(function()
+        local a, b = pair()
+        b:set_limits { high_water = 1024, low_water = 512 }
+        local order = {}
+        local big = string.rep("1", 4 * 1024 * 1024)
+        local w1 = neap.task(function() assert(b:write(big)) order[#order + 1] = 1 end)
+        neap.sleep(0.01)
+        assert.equal("parked", w1:status())
+        local w2 = neap.task(function() assert(b:write("2222")) order[#order + 1] = 2 end)
+        local f3 = neap.task(function() assert(b:flush { timeout = 10 }) order[#order + 1] = 3 end)
+        neap.sleep(0.01)
+        assert.equal("parked", w2:status())   -- the queue is still over high_water
+        assert.equal("parked", f3:status())
+        local got = assert(a:read_exactly(#big + 4, { timeout = 10 }))
+        assert.equal(big .. "2222", got)
+        assert(w1:join { timeout = 5 }) assert(w2:join { timeout = 5 }) assert(f3:join { timeout = 5 })
+        assert.same({ 1, 2, 3 }, order)
+        a:close() b:close()
+      end)
+    end)
+
     it("parks a writer above the high-water mark: 10 MB to a slow reader stays bounded", function()
       run(function()
         local a, b = pair()
