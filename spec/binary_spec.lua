@@ -21,6 +21,22 @@ describe("the neap binary", function()
     assert.equal("2\n", out)
   end)
 
+  it("runs several -e chunks in order, then a script, in one main task, with arg as lua5.4 sets it", function()
+    local path = script('print("script", x, arg[-2], arg[-1], arg[0] == ..., select("#", ...), ...)')
+    local out, rc = neap_cmd("-e 'x = 1' -e 'local neap = require \"neap\" neap.sleep(0.02) x = x + 1 print(\"e\", x)' "
+                             .. path .. " a 'b c'")
+    assert.equal(0, rc, out)
+    assert.equal("e\t2\nscript\t2\t-e\tlocal neap = require \"neap\" neap.sleep(0.02) x = x + 1 print(\"e\", x)\tfalse\t2\ta\tb c\n", out)
+    out, rc = neap_cmd("-e 'print(arg[0] ~= nil, arg[1], #arg)'")
+    assert.equal(0, rc, out)
+    assert.equal("true\t-e\t2\n", out)
+    -- a syntax error in any chunk: one line, nothing runs
+    out, rc = neap_cmd("-e 'print(1)' -e 'x = = 2'")
+    assert.equal(1, rc)
+    assert.truthy(out:match("^neap: %(command line%):1: [^\n]*\n$"), out)
+    os.remove(path)
+  end)
+
   it("runs a script from standard input with -", function()
     local out, rc = sh("echo 'print(\"from stdin\")' | " .. NEAP .. " -")
     assert.equal(0, rc)

@@ -10,7 +10,77 @@
 #include <errno.h>
 #include <fcntl.h>
 
+#include <lauxlib.h>
+
 #include "neap.h"
+
+/*
+** With -e, the chunks and the script run one after the other in one main
+** task, as lua5.4 runs them: each -e chunk in order, then the script with
+** its arguments. They are compiled first (a syntax error is a one-line
+** message and nothing runs) and handed to this driver in the registry.
+*/
+static const char driver[] =
+  "local r = debug.getregistry()\n"
+  "local c = r['neap.cmdline']\n"
+  "r['neap.cmdline'] = nil\n"
+  "for i = 1, c.n do c[i]() end\n"
+  "if c.script then return c.script(table.unpack(c.args, 1, c.args.n)) end\n";
+
+/* The global 'arg' as lua5.4 makes it: the script at 0, its arguments at
+** 1..n, the interpreter and options at negative indices (with no script,
+** argv[0] is at 0 and the options after it). */
+static void set_arg (lua_State *L, int argc, char **argv, int script) {
+  int i;
+  if (script >= argc) script = 0;
+  lua_createtable(L, argc - script - 1 > 0 ? argc - script - 1 : 0, script + 1);
+  for (i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+static int run_cmdline (neap_host *h, char **codes, int ncodes, int argc,
+                        char **argv, int script) {
+  lua_State *L = neap_lua(h);
+  int i, top = lua_gettop(L);
+  lua_createtable(L, ncodes, 3);
+  for (i = 0; i < ncodes; i++) {
+    if (luaL_loadbuffer(L, codes[i], strlen(codes[i]), "=(command line)") != LUA_OK) {
+      fprintf(stderr, "neap: %s\n", lua_tostring(L, -1));
+      lua_settop(L, top);
+      return 1;
+    }
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_pushinteger(L, ncodes);
+  lua_setfield(L, -2, "n");
+  if (script < argc) {
+    const char *path = strcmp(argv[script], "-") == 0 ? NULL : argv[script];
+    if (luaL_loadfile(L, path) != LUA_OK) {
+      fprintf(stderr, "neap: %s\n", lua_tostring(L, -1));
+      lua_settop(L, top);
+      return 1;
+    }
+    lua_setfield(L, -2, "script");
+    lua_createtable(L, argc - script - 1, 1);
+    for (i = script + 1; i < argc; i++) {
+      lua_pushstring(L, argv[i]);
+      lua_rawseti(L, -2, i - script);
+    }
+    lua_pushinteger(L, argc - script - 1);
+    lua_setfield(L, -2, "n");
+    lua_setfield(L, -2, "args");
+  }
+  lua_setfield(L, LUA_REGISTRYINDEX, "neap.cmdline");
+  set_arg(L, argc, argv, script);
+  if (neap_dostring(h, driver, "=(neap)") != 0) {
+    fprintf(stderr, "neap: %s\n", neap_error(h));
+    return 1;
+  }
+  return 0;
+}
 
 static void usage (FILE *f, const char *prog) {
   fprintf(f,
@@ -40,10 +110,12 @@ static void fix_stdio (void) {
 }
 
 int main (int argc, char **argv) {
-  const char *code = NULL;
+  static char **codes;   /* the -e chunks (static: reachable on early exits) */
+  int ncodes = 0;
   int i, status, interactive = 0;
   neap_host *h;
   fix_stdio();
+  codes = calloc((size_t)argc, sizeof *codes);
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (a[0] != '-' || strcmp(a, "-") == 0) break;
@@ -64,7 +136,7 @@ int main (int argc, char **argv) {
         usage(stderr, argv[0]);
         return 1;
       }
-      code = argv[i];
+      if (codes) codes[ncodes++] = argv[i];
       continue;
     }
     fprintf(stderr, "neap: unknown option '%s'\n", a);
@@ -77,18 +149,25 @@ int main (int argc, char **argv) {
     return 1;
   }
   neap_exit_on_signals(h);
-  if (code != NULL && i < argc) {   /* -e code script: the code, then the script */
-    status = neap_dostring(h, code, "=(command line)");
-    if (status == 0) status = neap_dofile(h, argv[i], argc - i, argv + i);
+  if (ncodes > 0) {   /* -e chunks, then the script if one is named */
+    status = run_cmdline(h, codes, ncodes, argc, argv, i);
+    free(codes);
+    if (status != 0) {
+      neap_free(h);
+      return 1;
+    }
   }
-  else if (code != NULL)
-    status = neap_dostring(h, code, "=(command line)");
-  else if (i < argc)
-    status = neap_dofile(h, argv[i], argc - i, argv + i);
-  else if (interactive || isatty(0))
-    status = neap_dostring(h, "require('neap.repl').run()", "=(repl)");
-  else
-    status = neap_dofile(h, "-", 1, (char *[]){"-", NULL});
+  else {
+    free(codes);
+    if (i < argc) {
+      status = neap_dofile(h, argv[i], argc - i, argv + i);
+      if (status == 0) set_arg(neap_lua(h), argc, argv, i);
+    }
+    else if (interactive || isatty(0))
+      status = neap_dostring(h, "require('neap.repl').run()", "=(repl)");
+    else
+      status = neap_dofile(h, "-", 1, (char *[]){"-", NULL});
+  }
   if (status != 0) {
     fprintf(stderr, "neap: %s\n", neap_error(h));
     neap_free(h);
