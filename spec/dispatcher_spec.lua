@@ -181,6 +181,54 @@ describe("neap.dispatcher", function()
       end)
     end)
 
+    it("a frame that arrives a byte at a time neither spins nor stops other tasks", function()
+      run(function()
+        local got = {}
+        local server, port = echo_listener(function(sock)
+          local h = dispatcher.chat({}, sock)
+          h:set_terminator("\r\n")
+          function h:found_terminator() got[#got + 1] = self:_get_data() end
+        end)
+        local ticks = 0
+        local ticker = neap.task(function() while true do neap.sleep(0.01) ticks = ticks + 1 end end)
+        local c = assert(neap.connect("tcp", "127.0.0.1", port))
+        local t0 = os.clock()
+        for ch in ("ab\r\n"):gmatch(".") do c:write(ch) neap.sleep(0.05) end
+        local deadline = neap.now() + 2
+        while #got < 1 and neap.now() < deadline do neap.sleep(0.01) end
+        assert.same({ "ab" }, got)
+        assert.is_true(ticks >= 10, "other tasks ran only " .. ticks .. " times")
+        assert.is_true(os.clock() - t0 < 0.15, "CPU used: " .. (os.clock() - t0))
+        ticker:cancel()
+        c:close() server:close()
+        dispatcher.loop { timeout = 0.5 }
+      end)
+    end)
+
+    it("a handler that leaves data unread or keeps a finished socket open does not spin", function()
+      run(function()
+        local closes = 0
+        local server, port = echo_listener(function(sock)
+          dispatcher.new({
+            writable = function() return false end,
+            handle_read = function() end,              -- takes nothing
+            handle_close = function() closes = closes + 1 end,   -- and never closes
+          }, sock)
+        end)
+        local c = assert(neap.connect("tcp", "127.0.0.1", port))
+        local t0 = os.clock()
+        c:write("unread data")
+        neap.sleep(0.1)
+        c:shutdown()
+        neap.sleep(0.2)
+        assert.is_true(os.clock() - t0 < 0.1, "CPU used: " .. (os.clock() - t0))
+        assert.equal(1, closes)
+        c:close() server:close()
+        for d in pairs(dispatcher.map) do d:close() end
+        dispatcher.loop { timeout = 0.5 }
+      end)
+    end)
+
     it("push sends in order and close_when_done closes after sending", function()
       run(function()
         local server, port = echo_listener(function(sock)

@@ -240,13 +240,53 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii",1,0)); s.clos
   end)
 
   describe("the descriptor limit", function()
-    it("with ulimit -n 64 a flooded server keeps its connections, stays idle, and recovers", function()
-      local server = helpers.tmpfile([[
-        local neap = require "neap"
+    -- the same flood against each front's server (serve, on("connection"),
+    -- the dispatcher and the manager): none may spin at the descriptor limit
+    local flood_servers = {
+      ["serve()"] = [[
         local srv = assert(neap.listen("tcp", "127.0.0.1", 0, { backlog = 16 }))
-        local _, port = srv:address()
-        io.stdout:write(port, "\n") io.stdout:flush()
+        port = select(2, srv:address())
         srv:serve(function(c) for l in c:lines { timeout = 20 } do c:write(l, "\n") end end)
+      ]],
+      ['on("connection")'] = [[
+        local srv = assert(neap.listen("tcp", "127.0.0.1", 0, { backlog = 16 }))
+        port = select(2, srv:address())
+        srv:on("connection", function(c)
+          c:on("line", function(l) c:write(l, "\n") end)
+          c:on("close", function() c:close() end)
+        end)
+      ]],
+      ["the dispatcher"] = [[
+        local dispatcher = require "neap.dispatcher"
+        local d = dispatcher.new { handle_accepted = function(_, sock)
+          local h = dispatcher.chat({}, sock)
+          h:set_terminator("\n")
+          function h:found_terminator() self:push(self:_get_data() .. "\n") end
+        end }
+        d:create_socket() d:bind("127.0.0.1", 0) assert(d:listen(16))
+        port = select(2, d:address())
+      ]],
+      ["the manager"] = [[
+        local m = require("neap.manager").new()
+        local sc = assert(m:make_server_sock("tcp", "127.0.0.1", 0, 16))
+        port = select(2, sc.server:address())
+        local w = {}
+        neap.task(function()
+          while true do
+            local ch, ev = m:next_event()
+            if ev.type == "accept" and ev.stream then
+              local r, wc = m:add_sock(ev.stream) r:set_expected { "\n" } w[r] = wc
+            elseif ev.type == "read" and w[ch] then
+              if ev.status == "ok" then w[ch]:write_stream(ev.data) else ch:close() w[ch] = nil end
+            end
+          end
+        end)
+      ]],
+    }
+    for name, code in pairs(flood_servers) do
+    it("with ulimit -n 64 a flooded server keeps its connections, stays idle, and recovers: " .. name, function()
+      local server = helpers.tmpfile("local neap = require 'neap'\nlocal port\n" .. code .. [[
+        io.stdout:write(port, "\n") io.stdout:flush()
         neap.sleep(20) os.exit(0)
       ]])
       run(function()
@@ -286,5 +326,6 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii",1,0)); s.clos
       end, 60)
       os.remove(server)
     end)
+    end
   end)
 end)

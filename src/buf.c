@@ -126,8 +126,8 @@ int neap__buf_frame (const neap_buf *b, neap_frame *f, int at_end) {
         return NEAP_FRAME_OK;
       }
       return at_end ? NEAP_FRAME_END : NEAP_FRAME_MORE;
-    case NEAP_FRAME_PEEK:
-      if (len == 0) return at_end ? NEAP_FRAME_END : NEAP_FRAME_MORE;
+    case NEAP_FRAME_PEEK:   /* more than n bytes (n is 0 but for wait_readable{above=}) */
+      if (len <= f->n) return at_end ? NEAP_FRAME_END : NEAP_FRAME_MORE;
       f->len = len;
       f->consume = 0;
       return NEAP_FRAME_OK;

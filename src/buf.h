@@ -30,7 +30,7 @@ enum {
   NEAP_FRAME_LINE,     /* up to \n; \r\n stripped unless 'keep' */
   NEAP_FRAME_UNTIL,    /* up to any of 'delims' */
   NEAP_FRAME_ALL,      /* everything up to the end */
-  NEAP_FRAME_PEEK      /* OK (consuming nothing) once any byte is there */
+  NEAP_FRAME_PEEK      /* OK (consuming nothing) once more than n bytes are there */
 };
 
 /* Outcomes of neap__buf_frame. */

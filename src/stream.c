@@ -448,12 +448,22 @@ static int stream_read_all (lua_State *L) {
 }
 
 /*
-** s:wait_readable{timeout=} -> bytes buffered (0 at EOF) | nil, err, code:
-** waits until a read would not wait, consuming nothing.
+** s:wait_readable{timeout=, above=} -> bytes buffered (0 at EOF) | nil, err, code:
+** waits until a read would not wait (more than 'above' bytes, default 0,
+** are buffered, or the end came), consuming nothing.
 */
 static int stream_wait_readable (lua_State *L) {
   neap_stream *s = stream_check_reader(L, "wait_readable");
+  lua_Integer above = 0;
+  if (lua_istable(L, 2)) {   /* {above = n}: wait for more than n bytes */
+    if (lua_getfield(L, 2, "above") != LUA_TNIL &&
+        (!lua_isinteger(L, -1) || (above = lua_tointeger(L, -1)) < 0))
+      return luaL_error(L, "bad argument #2 to 'wait_readable' (above must be "
+                        "an integer >= 0)");
+    lua_pop(L, 1);
+  }
   s->rq.f.kind = NEAP_FRAME_PEEK;
+  s->rq.f.n = (size_t)above;
   return stream_read_frame(L, s, 2, "wait_readable");
 }
 

@@ -37,10 +37,12 @@ local function drive(self)
     local r, w = self:readable(), self:writable()
     if self.accepting then
       if r then
-        local c, host, port = self.sock:accept { timeout = w and 0.01 or 0.5 }
+        local c, _, code = self.sock:accept { timeout = w and 0.01 or 0.5 }
         if c then
           self._pending[#self._pending + 1] = c
           call(self, "handle_accept")
+        elseif code ~= "timeout" then
+          neap.sleep(0.05)   -- out of descriptors (EMFILE) or the like: no busy loop
         end
       else neap.sleep(0.05) end
     elseif self.connected then
@@ -49,9 +51,23 @@ local function drive(self)
         call(self, "handle_write")
       end
       if self._closed then break end
-      if r then
-        local n, err, code = s:wait_readable { timeout = w and 0.01 or 0.5 }
-        if n then call(self, "handle_read")
+      if r and self._eof_seen then
+        neap.sleep(0.05)   -- the end was reported and handle_close kept the socket open
+      elseif r then
+        -- wait for more than what handle_read left unread last time (a
+        -- partial frame), so a handler that takes nothing cannot spin
+        local n, _, code = s:wait_readable { timeout = w and 0.01 or 0.5, above = self._left or 0 }
+        if n == 0 then   -- the end of the stream
+          self._eof_seen = true
+          self._left = nil
+          call(self, "handle_read")
+          if not self._closed then call(self, "handle_close") end
+        elseif n then
+          call(self, "handle_read")
+          if not self._closed then
+            local left = s:buffered()
+            self._left = left < n and 0 or left
+          end
         elseif code ~= "timeout" then call(self, "handle_close") end
       elseif not w then neap.sleep(0.05) end
       if w then neap.sleep(0) end   -- always writable: let the others run
