@@ -37,15 +37,16 @@ local function stdio_spec(fname, i, v, opened)
   argerr(fname, 1, stdio_names[i] .. " must be \"pipe\", \"inherit\", \"null\", an fd, a stream or {file=}")
 end
 
-local function build_env(env)
+local function build_env(fname, env, lvl, argn)
   if env == nil then return nil end
-  if type(env) ~= "table" then argerr("spawn", 1, "env must be a table") end
+  if type(env) ~= "table" then argerr(fname, argn or 1, "env must be a table", lvl) end
   local vars = {}
   if env.inherit then vars = core.environ() end
   for k, v in pairs(env) do
     if k ~= "inherit" then
-      if type(k) ~= "string" then argerr("spawn", 1, "env names must be strings") end
+      if type(k) ~= "string" then argerr(fname, argn or 1, "env names must be strings", lvl) end
       vars[k] = tostring(v)
+      if (k .. vars[k]):find("\0", 1, true) then argerr(fname, argn or 1, "env." .. k .. " contains a NUL byte", lvl) end
     end
   end
   local list = {}
@@ -54,25 +55,33 @@ local function build_env(env)
   return list
 end
 
--- The normalised spawn; stdio overrides (for pipelines) as a table {[0]=,[1]=,[2]=}.
-local function spawn(fname, spec, over)
-  if type(spec) ~= "table" then argerr(fname, 1, "table expected, got " .. type(spec)) end
+-- Checks a spawn spec (raising on a bad one) before anything is opened;
+-- returns argv's length and the environment list.
+local function check(fname, spec, over, lvl, argn)
+  if type(spec) ~= "table" then argerr(fname, argn or 1, "table expected, got " .. type(spec), lvl) end
   local n = #spec
-  if n < 1 then argerr(fname, 1, "the program to run is missing: {\"prog\", \"arg\", ...}") end
+  if n < 1 then argerr(fname, argn or 1, "the program to run is missing: {\"prog\", \"arg\", ...}", lvl) end
   for i = 1, n do
-    if type(spec[i]) ~= "string" then argerr(fname, 1, "argv[" .. i .. "] must be a string") end
+    if type(spec[i]) ~= "string" then argerr(fname, argn or 1, "argv[" .. i .. "] must be a string", lvl) end
+    if spec[i]:find("\0", 1, true) then argerr(fname, argn or 1, "argv[" .. i .. "] contains a NUL byte", lvl) end
   end
-  if spec.cwd ~= nil and type(spec.cwd) ~= "string" then argerr(fname, 1, "cwd must be a string") end
-  -- check every option before anything is opened
+  if spec.cwd ~= nil and (type(spec.cwd) ~= "string" or spec.cwd:find("\0", 1, true)) then
+    argerr(fname, argn or 1, "cwd must be a string (with no NUL byte)", lvl)
+  end
   for i = 0, 2 do
     local v = over and over[i]
     if v == nil then v = spec[stdio_names[i]] end
     if not (v == nil or v == "pipe" or v == "inherit" or v == "null" or math.type(v) == "integer"
             or getmetatable(v) == core.stream_meta or (type(v) == "table" and type(v.file) == "string")) then
-      argerr(fname, 1, stdio_names[i] .. " must be \"pipe\", \"inherit\", \"null\", an fd, a stream or {file=}", 4)
+      argerr(fname, argn or 1, stdio_names[i] .. " must be \"pipe\", \"inherit\", \"null\", an fd, a stream or {file=}", lvl)
     end
   end
-  local env = build_env(spec.env)
+  return n, build_env(fname, spec.env, lvl + 1, argn)
+end
+
+-- The normalised spawn; stdio overrides (for pipelines) as a table {[0]=,[1]=,[2]=}.
+local function spawn(fname, spec, over)
+  local n, env = check(fname, spec, over, 4)   -- 4: the user's call (M.spawn tail-calls)
   local opened, stdio = {}, {}
   local function cleanup()
     for _, fd in ipairs(opened) do core.close_fd(fd) end
@@ -226,10 +235,13 @@ function M.pipeline(...)
   local opts = {}
   if #specs > 0 and type(specs[#specs]) == "table" and specs[#specs][1] == nil then opts = table.remove(specs) end
   if #specs < 1 then argerr("pipeline", 1, "at least one stage expected") end
-  for i, sp in ipairs(specs) do
-    if type(sp) ~= "table" then argerr("pipeline", i, "table expected, got " .. type(sp)) end
-  end
   local n = #specs
+  for i, sp in ipairs(specs) do   -- every stage is checked before any starts
+    if type(sp) ~= "table" then argerr("pipeline", i, "table expected, got " .. type(sp)) end
+    check("pipeline", sp, { [0] = (i == 1) and (sp.stdin or opts.stdin) or 0,
+                            [1] = (i == n) and (sp.stdout or opts.stdout) or 1,
+                            [2] = sp.stderr or opts.stderr }, 4, i)
+  end
   local fds = {}
   for i = 1, n - 1 do
     local r, w, code = core.os_pipe()
