@@ -68,14 +68,22 @@ const char *neap__signal_name (int sig) {
 /* A signal from a name ("TERM", "SIGTERM", "term") or a number at 'idx'. */
 int neap__check_signal (lua_State *L, int idx, const char *fname) {
   if (lua_type(L, idx) == LUA_TNUMBER) {
-    lua_Integer n = lua_tointeger(L, idx);
+    lua_Integer n;
+    if (!lua_isinteger(L, idx))   /* 1.5 would be signal 0 */
+      luaL_error(L, "bad argument #%d to '%s' (no signal %s)", idx, fname,
+                 lua_tostring(L, idx));
+    n = lua_tointeger(L, idx);
     if (n < 0 || n > 64)
       luaL_error(L, "bad argument #%d to '%s' (no signal %d)", idx, fname,
                  (int)n);
     return (int)n;
   }
   else {
-    const char *s = luaL_checkstring(L, idx);
+    const char *s;
+    if (lua_type(L, idx) != LUA_TSTRING)
+      luaL_error(L, "bad argument #%d to '%s' (signal name or number expected)",
+                 idx, fname);
+    s = lua_tostring(L, idx);
     char up[16];
     int i;
     if (strncasecmp(s, "SIG", 3) == 0) s += 3;

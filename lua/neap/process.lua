@@ -186,6 +186,9 @@ local function communicate(fname, stdin, stdout, stderr, input, opts, wait, kill
     argerr(fname, 1, "input must be a string, a stream or an fd")
   end
   opts = checkopts(fname, 2, opts)
+  if not core.current() then   -- before any reader starts: nothing is lost
+    error(fname .. ": a wait must run inside a task (neap.task or neap.run)", 2)
+  end
   local deadline = opts.timeout and core.now() + opts.timeout
   local out, err, tasks = {}, {}, {}
   if stdout then tasks[#tasks + 1] = core.task(drain, stdout, out) end
