@@ -488,6 +488,15 @@ describe("neap.spawn", function()
       end)
     end)
 
+    it("returns nil, 'exec format error', 'ENOEXEC' for an executable that is not a program", function()
+      run(function()
+        local path = helpers.tmpfile("echo no shebang line\n")
+        os.execute("chmod 755 " .. path)
+        assert.same({ nil, "exec format error", "ENOEXEC" }, { neap.spawn { path } })
+        os.remove(path)
+      end)
+    end)
+
     it("leaks no descriptor and leaves no child behind", function()
       run(function()
         neap.spawn { "true" }:wait()   -- libuv opens what it keeps on the first spawn

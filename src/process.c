@@ -499,6 +499,12 @@ static int process_spawn (lua_State *L) {
   for (i = 0; i < 3; i++) if (theirs[i] >= 0) close(theirs[i]);
   if (r != 0) {
     for (i = 0; i < 3; i++) if (ours[i] >= 0) close(ours[i]);
+    if (r == ENOEXEC) {   /* libuv 1.44 has no name for it */
+      lua_pushnil(L);
+      lua_pushliteral(L, "exec format error");
+      lua_pushliteral(L, "ENOEXEC");
+      return 3;
+    }
     return neap__push_error(L, uv_translate_sys_error(r));
   }
   for (i = 0; i < 3; i++) {
