@@ -44,6 +44,16 @@ describe("neap.udp", function()
     end)
   end)
 
+  it("send and connect raise errors that name them and the argument", function()
+    local u = assert(neap.udp())
+    local function msg(f) local ok, e = pcall(f) assert.is_false(ok) return e end
+    assert.truthy(msg(function() u:send() end):find("bad argument #1 to 'send' (string expected, got nil)", 1, true))
+    assert.truthy(msg(function() u:send("x", "127.0.0.1") end):find("bad argument #3 to 'send' (number expected, got no value)", 1, true))
+    assert.truthy(msg(function() u:connect() end):find("bad argument #1 to 'connect' (string expected, got no value)", 1, true))
+    assert.truthy(msg(function() u:connect("127.0.0.1") end):find("bad argument #2 to 'connect' (number expected, got no value)", 1, true))
+    u:close()
+  end)
+
   describe(":send() and :recv()", function()
     it("send(data, host, port) arrives as data, sender host, sender port", function()
       run(function()

@@ -437,8 +437,16 @@ local function udp_host(host)
 end
 
 --- u:send(data [, host, port]) -> true | nil, err, code
+local function typename(v, given)
+  if v == nil and not given then return "no value" end
+  return type(v)
+end
+
 function Udp.send(u, data, host, port)
+  if type(data) ~= "string" then argerr("send", 1, "string expected, got " .. typename(data, true)) end
   if host ~= nil then
+    if type(host) ~= "string" then argerr("send", 2, "string expected, got " .. type(host)) end
+    if type(port) ~= "number" then argerr("send", 3, "number expected, got " .. typename(port)) end
     local h, err, code = udp_host(host)
     if not h then return nil, err, code end
     host = h
@@ -448,6 +456,8 @@ end
 
 --- u:connect(host, port) -> u | nil, err, code
 function Udp.connect(u, host, port)
+  if type(host) ~= "string" then argerr("connect", 1, "string expected, got " .. typename(host)) end
+  if type(port) ~= "number" then argerr("connect", 2, "number expected, got " .. typename(port)) end
   local h, err, code = udp_host(host)
   if not h then return nil, err, code end
   return udp_connect(u, h, port)
