@@ -82,6 +82,28 @@ describe("neap.fd", function()
     os.remove(path)
   end)
 
+  it("refuses the event loop's own descriptors with EBUSY (closing one would break the loop)", function()
+    local path = helpers.tmpfile([[
+      local neap = require "neap"
+      neap.signal("USR1", function() end):stop()   -- libuv's signal pipe exists now
+      local p = io.popen("ls -l /proc/" .. neap.pid() .. "/fd")
+      local listing = p:read("a") p:close()
+      local refused = 0
+      for fd, what in listing:gmatch(" (%d+) %-> (%S+)") do
+        if tonumber(fd) > 2 and (what:find("eventpoll") or what:find("eventfd") or what:find("pipe:")) then
+          local s, err, code = neap.fd(tonumber(fd))
+          if s then s:close() else assert(code == "EBUSY" or code == "EBADF", code) refused = refused + 1 end
+        end
+      end
+      neap.sleep(0.01)   -- the loop still works
+      print("refused", refused >= 3)
+    ]])
+    local out, rc = sh(NEAP .. " " .. path .. " </dev/null")
+    assert.equal(0, rc, out)
+    assert.equal("refused\ttrue\n", out)
+    os.remove(path)
+  end)
+
   it("wraps an inherited pipe as a stream (writing)", function()
     local path = helpers.tmpfile([[
       local neap = require "neap"

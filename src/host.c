@@ -11,6 +11,9 @@
 
 #include <lualib.h>
 
+#include <fcntl.h>
+#include <string.h>
+
 #include "neapi.h"
 
 static char host_key;   /* registry: the host's box */
@@ -107,9 +110,39 @@ static int host_post_ref (lua_State *L) {
   return 0;
 }
 
+/*
+** Whether 'fd' is one of the loop's own descriptors (its epoll fd, its
+** wake-up and signal pipes, those libuv opened when the loop was made) or
+** one the loop already watches: wrapping and closing it would break the loop.
+*/
+int neap__host_owns_fd (neap_host *h, int fd) {
+  uv_loop_t *loop = h->loop;
+  int i;
+  if (fd == uv_backend_fd(loop)) return 1;
+  if ((unsigned)fd < loop->nwatchers && loop->watchers[fd] != NULL) return 1;
+  if (fd == loop->signal_pipefd[0] || fd == loop->signal_pipefd[1] ||
+      fd == loop->async_wfd)
+    return 1;
+  for (i = 0; i < h->ninternal; i++)
+    if (h->internal_fds[i] == fd) return 1;
+  return 0;
+}
+
 /* ====================================================== lifetime */
 
+/* Which of descriptors 0..NEAP_FD_SCAN-1 are open, as a bitmap. */
+#define NEAP_FD_SCAN 256
+static void open_fds (unsigned char map[NEAP_FD_SCAN / 8]) {
+  int fd;
+  memset(map, 0, NEAP_FD_SCAN / 8);
+  for (fd = 0; fd < NEAP_FD_SCAN; fd++)
+    if (fcntl(fd, F_GETFD) != -1) map[fd / 8] |= (unsigned char)(1u << (fd % 8));
+}
+
 static int host_init (neap_host *h, uv_loop_t *loop) {
+  unsigned char before[NEAP_FD_SCAN / 8], after[NEAP_FD_SCAN / 8];
+  int fd;
+  open_fds(before);
   if (loop == NULL) {
     if (uv_loop_init(&h->own) != 0) return -1;
     h->loop = &h->own;
@@ -126,6 +159,12 @@ static int host_init (neap_host *h, uv_loop_t *loop) {
   uv_async_init(h->loop, &h->async, host_async_cb);
   h->async.data = h;
   uv_unref((uv_handle_t *)&h->async);
+  /* the descriptors libuv opened for itself (its epoll fd, wake-up and
+  ** lock pipes): neap.fd refuses them */
+  open_fds(after);
+  for (fd = 0; fd < NEAP_FD_SCAN && h->ninternal < NEAP_MAX_INTERNAL; fd++)
+    if ((after[fd / 8] & ~before[fd / 8]) & (1u << (fd % 8)))
+      h->internal_fds[h->ninternal++] = fd;
   signal(SIGPIPE, SIG_IGN);
   h->gc_stress = getenv("NEAP_GC_STRESS") != NULL;
   return 0;

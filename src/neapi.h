@@ -48,13 +48,17 @@ struct neap_host {
   int in_loop;             /* uv_run is on the C stack: no re-entry */
   int in_tasks;            /* ready tasks are running (writes are gathered) */
   int gc_stress;           /* NEAP_GC_STRESS set: a full collection at every task switch */
+#define NEAP_MAX_INTERNAL 8
+  int internal_fds[NEAP_MAX_INTERNAL];   /* opened by libuv for the loop itself */
+  int ninternal;
 };
 
 neap_host *neap__host (lua_State *L);
 void neap__idle_noop (uv_idle_t *idle);
 /* A timeout of this many seconds or more (math.huge) is no timeout. */
 #define NEAP_FOREVER 1e15
-uint64_t neap__ms (double seconds);   /* seconds to libuv ms, clamped */   /* the idle handle's callback */
+uint64_t neap__ms (double seconds);   /* seconds to libuv ms, clamped */
+int neap__host_owns_fd (neap_host *h, int fd);   /* one of the loop's own */   /* the idle handle's callback */
 void neap__host_closed (neap_host *h);  /* a uv_close callback has run */
 void neap__host_set_error (neap_host *h, const char *msg);
 

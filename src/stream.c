@@ -747,6 +747,7 @@ static int stream_std (lua_State *L) {
 static int stream_wrap (lua_State *L) {
   int fd = (int)luaL_checkinteger(L, 1);
   if (fcntl(fd, F_GETFD) == -1) return neap__push_error(L, UV_EBADF);
+  if (neap__host_owns_fd(neap__host(L), fd)) return neap__push_error(L, UV_EBUSY);
   return neap__stream_wrap_fd(L, fd, 0);
 }
 
