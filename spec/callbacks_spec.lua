@@ -50,6 +50,50 @@ describe("callbacks on streams", function()
       end)
     end)
 
+    it("'close' follows 'error' (as in Node.js) and gets the error too", function()
+      run(function()
+        local a, b = helpers.pair()
+        local seen = {}
+        a:set_limits { max_frame = 4 }
+        a:on("line", function() end)
+        a:on("error", function(_, code) seen[#seen + 1] = "error:" .. code end)
+        a:on("close", function(_, code) seen[#seen + 1] = "close:" .. tostring(code) end)
+        b:write("much too long\n")
+        local deadline = neap.now() + 2
+        while #seen < 2 and neap.now() < deadline do neap.sleep(0.005) end
+        assert.same({ "error:frame too large", "close:frame too large" }, seen)
+        a:close() b:close()
+      end)
+    end)
+
+    it("a callback that closes its own stream ends quietly with 'close'", function()
+      run(function()
+        local a, b = helpers.pair()
+        local got, closed = {}, 0
+        local t = a:on("line", function(l) got[#got + 1] = l a:close() end)
+        a:on("close", function() closed = closed + 1 end)
+        b:write("x\ny\n")
+        local deadline = neap.now() + 2
+        while closed == 0 and neap.now() < deadline do neap.sleep(0.005) end
+        assert.same({ "x" }, got)
+        assert.equal(1, closed)
+        b:close()
+      end)
+    end)
+
+    it("s:on() while a task is reading raises, and that task keeps its read", function()
+      run(function()
+        local a, b = helpers.pair()
+        local reader = neap.task(function() return a:read_line { timeout = 2 } end)
+        neap.sleep(0.01)
+        assert.has_error(function() a:on("line", function() end) end,
+          "on: another task is already reading this stream")
+        b:write("mine\n")
+        assert.same({ true, "mine" }, { reader:join { timeout = 2 } })
+        a:close() b:close()
+      end)
+    end)
+
     it("makes a task read a clear error while callbacks are set", function()
       run(function()
         local a, b = helpers.pair()

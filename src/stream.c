@@ -470,7 +470,10 @@ static int stream_wait_readable (lua_State *L) {
 /* s:_callback_task(task | nil): only that task may read (s:on's pump) */
 static int stream_cb_task (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
-  s->cb_task = lua_isnoneornil(L, 2) ? NULL : luaL_checkudata(L, 2, "neap.task");
+  neap_task *t = lua_isnoneornil(L, 2) ? NULL : luaL_checkudata(L, 2, "neap.task");
+  if (t != NULL && s->reader != NULL && s->reader != t)
+    return luaL_error(L, "on: another task is already reading this stream");
+  s->cb_task = t;
   lua_settop(L, 2);
   lua_setiuservalue(L, 1, 1);   /* keep the task with the box */
   return 0;

@@ -188,7 +188,9 @@ local events = { data = true, line = true, close = true, error = true }
 local function pump(s, cbs)
   while true do
     local data, err, code
-    if cbs.line then data, err, code = s:read_line()
+    if s:is_closed() then   -- a callback closed it
+      data, err, code = nil, "closed", "closed"
+    elseif cbs.line then data, err, code = s:read_line()
     elseif cbs.data then data, err, code = s:read()
     else return end
     if data then
@@ -198,8 +200,9 @@ local function pump(s, cbs)
     else
       if code == "eof" or code == "closed" then
         if cbs.close then cbs.close() end
-      elseif cbs.error then cbs.error(err, code)
-      elseif cbs.close then cbs.close(err, code)
+      else   -- as Node: "error", then "close" (which also gets the error)
+        if cbs.error then cbs.error(err, code) end
+        if cbs.close then cbs.close(err, code) end
       end
       callbacks[s] = nil
       if not s:is_closed() then s:_callback_task(nil) end
@@ -218,9 +221,14 @@ function Stream.on(s, event, fn)
   local cbs = callbacks[s]
   if not cbs then
     cbs = {}
+    local task = core.task(pump, s, cbs)
+    local ok, e = pcall(s._callback_task, s, task)   -- raises if a task is reading s
+    if not ok then
+      task:cancel()
+      error(e, 2)
+    end
+    cbs.task = task
     callbacks[s] = cbs
-    cbs.task = core.task(pump, s, cbs)
-    s:_callback_task(cbs.task)
   end
   cbs[event] = fn
   return s
