@@ -173,6 +173,55 @@ describe("neap.manager", function()
       end)
     end)
 
+    it("write_stream then an immediate close or shutdown loses nothing", function()
+      run(function()
+        local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
+        local _, port = srv:address()
+        local m = manager.new()
+        local _, wch = assert(m:make_client_sock("tcp", "127.0.0.1", port))
+        wch:write_stream("goodbye\n")
+        wch:close()
+        local conn = assert(srv:accept { timeout = 2 })
+        assert.equal("goodbye\n", conn:read_all { timeout = 2 })
+        conn:close()
+        local rch2, wch2 = assert(m:make_client_sock("tcp", "127.0.0.1", port))
+        wch2:write_stream("half\n")
+        wch2.stream:shutdown()
+        conn = assert(srv:accept { timeout = 2 })
+        assert.equal("half\n", conn:read_all { timeout = 2 })
+        local _, ev = m:next_event { timeout = 2 }
+        assert.same({ "write", "ok" }, { ev.type, ev.status })
+        conn:close() rch2:close() m:close() srv:close()
+      end)
+    end)
+
+    it("a task running the manager's loop that fails closes what the manager owned", function()
+      run(function()
+        local m = manager.new()
+        local sch = assert(m:make_server_sock("tcp", "127.0.0.1", 0, 8))
+        local _, port = sch.server:address()
+        local loop = neap.task(function()
+          while true do
+            local _, ev = m:next_event { timeout = 5 }
+            if ev.type == "accept" then
+              local r = m:add_sock(ev.stream)
+              r:set_expected { "\n" }
+            elseif ev.type == "read" then error("manager loop boom") end
+          end
+        end)
+        local c = assert(neap.connect("tcp", "127.0.0.1", port))
+        c:write("boom\n")
+        local ok, _, kind = loop:join { timeout = 5 }
+        assert.is_nil(ok)
+        assert.equal("error", kind)
+        assert.same({ nil, "eof", "eof" }, { c:read_line { timeout = 2 } })
+        c:close()
+        local c2, _, code = neap.connect("tcp", "127.0.0.1", port, { timeout = 2 })
+        assert.is_nil(c2)
+        assert.equal("ECONNREFUSED", code)
+      end)
+    end)
+
     it("a udp server channel reports datagrams", function()
       run(function()
         local m = manager.new()

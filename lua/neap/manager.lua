@@ -84,13 +84,16 @@ local function read_pump(m, ch)
   end
 end
 
+-- Each write_stream puts its bytes on the stream at once (so a close or a
+-- shutdown right after it loses nothing); this task reports a "write"
+-- event for each once it has been handed to the system.
 local function write_pump(m, ch)
   local s = ch.stream
   while true do
-    local data = ch.outq:get()
-    local ok, err, code = s:write(data)
+    local w = ch.outq:get()
+    local ok, err, code = w.ok, w.err, w.code
     if ok then ok, err, code = s:flush() end
-    m:_emit(ch, { type = "write", status = ok and "ok" or "error", bytes = #data, err = err, code = code })
+    m:_emit(ch, { type = "write", status = ok and "ok" or "error", bytes = w.bytes, err = err, code = code })
     if not ok then ch.closed = true return end
   end
 end
@@ -103,9 +106,12 @@ function Channel:write_stream(data)
   if self.closed then return nil, "closed", "closed" end
   if not self.outq then
     self.outq = neap.queue()
+    -- ioman's queue has no bound: the writer never parks in write_stream
+    self.stream:set_limits { high_water = math.maxinteger }
     self.task = neap.task("manager writer", write_pump, self.manager, self)
   end
-  self.outq:put(data)
+  local ok, err, code = self.stream:write(data)
+  self.outq:put { bytes = #data, ok = ok ~= nil, err = err, code = code }
   return true
 end
 
@@ -227,7 +233,19 @@ function M:next_event(opts)
     if not item then return nil, { type = "timeout" } end
     return item[1], item[2]
   end
-  if neap.current() then return get() end
+  local t = neap.current()
+  if t then
+    if self._owner ~= t then   -- the task running this manager's loop
+      self._owner = t
+      neap.task("manager watch", function()
+        local ok = t:join()
+        if self._owner ~= t then return end
+        self._owner = nil
+        if not ok then self:close() end   -- it failed: close what the manager owns
+      end)
+    end
+    return get()
+  end
   return neap.run(get)
 end
 M.process_an_event = M.next_event
