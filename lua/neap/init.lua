@@ -344,12 +344,13 @@ end
 
 --- server:serve(fn) -> task: accepts forever, running fn(conn) in a task per
 -- connection; conn is closed when fn returns or raises (the error is logged).
-function Server.serve(srv, fn)
+function Server.serve(srv, fn, ...)
   local mt = getmetatable(fn)
   if type(fn) == "table" and mt and mt.__call and package.loaded["neap.proto"]
      and package.loaded["neap.proto"].is_protocol(fn) then
-    local proto, p = package.loaded["neap.proto"], fn
-    fn = function(c) return proto.attach(c, p) end   -- server:serve(protocol)
+    local proto, p, args = package.loaded["neap.proto"], fn, table.pack(...)
+    -- server:serve(protocol, ...): the extra values go to the protocol function
+    fn = function(c) return proto.attach(c, p, table.unpack(args, 1, args.n)) end
   end
   if type(fn) ~= "function" then argerr("serve", 1, "function or protocol expected, got " .. type(fn)) end
   local function handle(c)

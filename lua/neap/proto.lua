@@ -128,7 +128,22 @@ function StreamIo:read_exactly(n) return self._s:read_exactly(n) end
 function StreamIo:read_line(opts) return self._s:read_line(opts) end
 function StreamIo:read_until(d, opts) return self._s:read_until(d, opts) end
 function StreamIo:read_all() return self._s:read_all() end
-function StreamIo:write(...) self._s:write(...) return self end
+function StreamIo:write(...)
+  local n = select("#", ...)
+  for i = 1, n do   -- as fed by hand: any value goes through tostring
+    local t = type((select(i, ...)))
+    if t ~= "string" and t ~= "number" then
+      local args = { ... }
+      for j = 1, n do
+        if type(args[j]) ~= "string" and type(args[j]) ~= "number" then args[j] = tostring(args[j]) end
+      end
+      self._s:write(table.unpack(args, 1, n))
+      return self
+    end
+  end
+  self._s:write(...)   -- strings go to the stream without a copy
+  return self
+end
 function StreamIo:close() self._closed = true self._s:close() end
 
 --- proto.attach(stream, protocol, ...) -> the protocol function's results:
