@@ -181,6 +181,21 @@ describe("neap.dispatcher", function()
       end)
     end)
 
+    it("send with no socket raises a clear error; accept outside handle_accept returns nil", function()
+      run(function()
+        local d = dispatcher.new {}
+        assert.has_error(function() d:send("x") end)
+        local ok, err = pcall(d.send, d, "x")
+        assert.is_false(ok)
+        assert.truthy(err:find("send: the dispatcher has no socket", 1, true), err)
+        local server = echo_listener(function() end)
+        neap.sleep(0.01)   -- its task now waits in accept
+        assert.is_nil(server:accept())
+        server:close()
+        dispatcher.loop { timeout = 0.5 }
+      end)
+    end)
+
     it("a frame that arrives a byte at a time neither spins nor stops other tasks", function()
       run(function()
         local got = {}

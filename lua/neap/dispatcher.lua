@@ -173,9 +173,21 @@ function D:address()
 end
 
 --- d:accept() -> stream, host, port | nil (no connection waiting)
+-- The dispatcher's socket, or a clear error naming 'fname'.
+local function sock_of(self, fname)
+  local s = self.sock
+  if s == nil then
+    error(fname .. ": the dispatcher has no socket (create_socket, connect or set_socket first)", 3)
+  end
+  return s
+end
+
 function D:accept()
   local c = table.remove(self._pending, 1)
-  if not c then c = self.sock:accept { timeout = 0 } end
+  if not c then   -- its task may be waiting in accept: then there is none to take
+    local ok, r = pcall(sock_of(self, "accept").accept, self.sock, { timeout = 0 })
+    c = ok and r or nil
+  end
   if not c then return nil end
   local host, port = c:peer_address()
   return c, host, port
@@ -183,7 +195,7 @@ end
 
 --- d:send(data) -> bytes queued (0 when the peer is gone: handle_close follows)
 function D:send(data)
-  local ok = self.sock:write(data)
+  local ok = sock_of(self, "send"):write(data)
   if not ok then call(self, "handle_close") return 0 end
   return #data
 end
@@ -191,7 +203,7 @@ end
 --- d:recv(n) -> data; "" at the end of input (handle_close is called then)
 -- or when nothing is buffered
 function D:recv(n)
-  local d, err, code = self.sock:read(n or 65536, { timeout = 0 })
+  local d, err, code = sock_of(self, "recv"):read(n or 65536, { timeout = 0 })
   if d then return d end
   if code ~= "timeout" then call(self, "handle_close") end
   return ""
@@ -324,7 +336,7 @@ end
 
 --- c:push(data) -> c: queued on the stream (sent in order, without a copy)
 function C:push(data)
-  local ok = self.sock:write(data)
+  local ok = sock_of(self, "push"):write(data)
   if not ok then call(self, "handle_close") end
   return self
 end
