@@ -490,7 +490,10 @@ static int task_status (lua_State *L) {
 
 static int task_set_name (lua_State *L) {
   neap_task *t = task_check(L, 1);
-  snprintf(t->name, sizeof t->name, "%s", luaL_checkstring(L, 2));
+  if (lua_type(L, 2) != LUA_TSTRING)
+    return luaL_error(L, "bad argument #1 to 'set_name' (string expected, got %s)",
+                      luaL_typename(L, 2));
+  snprintf(t->name, sizeof t->name, "%s", lua_tostring(L, 2));
   lua_settop(L, 1);
   return 1;
 }

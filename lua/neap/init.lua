@@ -292,6 +292,12 @@ local function check_port(fname, port)
   end
 end
 
+local function check_backlog(i, backlog)
+  if backlog ~= nil and (math.type(backlog) ~= "integer" or backlog < 1) then
+    argerr("listen", i, "backlog must be an integer >= 1", 4)
+  end
+end
+
 --- neap.listen("tcp", host, port, {backlog=, reuseport=}) -> server | nil, err, code
 --- neap.listen("unix", path, {backlog=}) -> server | nil, err, code
 function neap.listen(kind, host, port, opts)
@@ -299,6 +305,7 @@ function neap.listen(kind, host, port, opts)
     if type(host) ~= "string" then argerr("listen", 2, "host must be a string") end
     check_port("listen", port)
     opts = checkopts("listen", 4, opts)
+    check_backlog(4, opts.backlog)
     local addrs, err, code = neap.resolve(host)
     if not addrs then return nil, err, code end
     if #addrs == 0 then return nil, "no address for " .. host, "ENOENT" end
@@ -306,6 +313,7 @@ function neap.listen(kind, host, port, opts)
   elseif kind == "unix" then
     if type(host) ~= "string" then argerr("listen", 2, "path must be a string") end
     opts = checkopts("listen", 3, port)
+    check_backlog(3, opts.backlog)
     return core.listen_unix(host, opts.backlog or 511)
   end
   argerr("listen", 1, "\"tcp\" or \"unix\" expected, got " .. tostring(kind))
@@ -502,6 +510,9 @@ end
 -- handler | nil, "timeout", "timeout"
 function neap.inbox(opts)
   opts = checkopts("inbox", 1, opts)
+  if not core.current() and inbox_q:count() == 0 then
+    error("inbox: the inbox is empty and a wait must run inside a task", 2)
+  end
   inbox_waiting = inbox_waiting + 1
   post_ref()
   local ok, m, err, code = pcall(inbox_q.get, inbox_q, opts)
