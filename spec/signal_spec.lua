@@ -189,6 +189,27 @@ describe("neap signals", function()
       assert.is_true(st == nil or st == "Z", "child " .. child .. " still in state " .. tostring(st))
     end)
 
+    it("TERM and INT end a script stuck in a busy Lua loop (it never waits), children first", function()
+      for sig, status in pairs { TERM = 143, INT = 130 } do
+        local rc, out, child = signal_script([[
+          local neap = require "neap"
+          local p = assert(neap.spawn { "sleep", "30", stdout = "null", stderr = "null" })
+          local f = io.open(arg[1], "w") f:write(p.pid, "\n") f:close()
+          local x = 0
+          while true do x = x + 1 end
+        ]], sig)
+        assert.equal(status, rc, out)
+        assert.is_number(child, out)
+        local st
+        for _ = 1, 100 do
+          st = proc_state(child)
+          if st == nil or st == "Z" then break end
+          os.execute("sleep 0.02")
+        end
+        assert.is_true(st == nil or st == "Z", "child " .. child .. " still in state " .. tostring(st))
+      end
+    end)
+
     it("a detached child is left running", function()
       local rc, out, child = signal_script([[
         local neap = require "neap"

@@ -58,7 +58,8 @@ void neap__idle_noop (uv_idle_t *idle);
 /* A timeout of this many seconds or more (math.huge) is no timeout. */
 #define NEAP_FOREVER 1e15
 uint64_t neap__ms (double seconds);   /* seconds to libuv ms, clamped */
-int neap__host_owns_fd (neap_host *h, int fd);   /* one of the loop's own */   /* the idle handle's callback */
+int neap__host_owns_fd (neap_host *h, int fd);   /* one of the loop's own */
+void neap__signal_running (lua_State *co);   /* the task thread being resumed, or NULL */   /* the idle handle's callback */
 void neap__host_closed (neap_host *h);  /* a uv_close callback has run */
 void neap__host_set_error (neap_host *h, const char *msg);
 

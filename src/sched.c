@@ -254,7 +254,9 @@ static void task_resume (neap_host *h, neap_task *t) {
   if (h->gc_stress) lua_gc(h->L, LUA_GCCOLLECT);   /* NEAP_GC_STRESS */
   t->status = NEAP_T_RUNNING;
   t->resume_n = nargs;
+  neap__signal_running(co);   /* INT/TERM can reach a task that never waits */
   st = lua_resume(co, NULL, nargs, &nres);
+  neap__signal_running(NULL);
   if (st == LUA_YIELD) {
     int parked = (nres == 1 && lua_touserdata(co, -1) == &park_sentinel);
     lua_pop(co, nres);

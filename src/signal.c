@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "neapi.h"
 
@@ -146,6 +147,51 @@ static void default_cb (uv_signal_t *us, int signum) {
   raise(signum);
 }
 
+/*
+** A task that never waits (a busy Lua loop) keeps libuv's loop from ever
+** seeing INT or TERM. So, as lua5.4 does for INT, a handler chained after
+** libuv's own sets a hook on the running task's thread; at its next
+** instruction the hook applies the default policy. The thread is the one
+** the scheduler is resuming (neap__signal_running).
+*/
+static struct sigaction prev_act[2];   /* libuv's handlers for INT, TERM */
+static lua_State *volatile running;    /* the task thread being resumed */
+static volatile sig_atomic_t busy_sig;
+
+void neap__signal_running (lua_State *co) {
+  running = co;
+}
+
+static void busy_hook (lua_State *L, lua_Debug *ar) {
+  int sig = busy_sig;
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  busy_sig = 0;
+  if (sig > 0) default_cb(NULL, sig);   /* returns if a script handles it */
+}
+
+static void chained_handler (int sig) {
+  struct sigaction *p = &prev_act[sig == SIGTERM];
+  lua_State *co = running;
+  if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN)
+    p->sa_handler(sig);   /* libuv's: the loop hears of it when it polls */
+  if (co != NULL && !(watchers[sig] > 0)) {
+    busy_sig = sig;
+    lua_sethook(co, busy_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  }
+}
+
+static void chain (int sig) {
+  struct sigaction sa;
+  struct sigaction *p = &prev_act[sig == SIGTERM];
+  if (sigaction(sig, NULL, p) != 0 || (p->sa_flags & SA_SIGINFO)) return;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = chained_handler;
+  sa.sa_flags = p->sa_flags;
+  sa.sa_mask = p->sa_mask;
+  sigaction(sig, &sa, NULL);
+}
+
 /* The binary's policy: INT and TERM end the process, children first. */
 void neap_exit_on_signals (neap_host *h) {
   uv_signal_init(h->loop, &default_int);
@@ -154,6 +200,8 @@ void neap_exit_on_signals (neap_host *h) {
   uv_signal_start(&default_term, default_cb, SIGTERM);
   uv_unref((uv_handle_t *)&default_int);
   uv_unref((uv_handle_t *)&default_term);
+  chain(SIGINT);
+  chain(SIGTERM);
   h->default_signals = 1;
 }
 
