@@ -181,6 +181,57 @@ describe("neap.dispatcher", function()
       end)
     end)
 
+    it("bytes that arrive while handle_read waits are handled (a handler that reads one byte and waits)", function()
+      run(function()
+        local server, port = echo_listener(function(sock)
+          local h = dispatcher.new({}, sock)
+          function h:writable() return false end
+          function h:handle_read()
+            local d = self:recv(1)
+            if d ~= "" then
+              neap.sleep(0.05)   -- waits: the next byte arrives meanwhile
+              self:send(d:upper())
+            end
+          end
+        end)
+        local c = assert(neap.connect("tcp", "127.0.0.1", port))
+        c:write("ab")
+        neap.sleep(0.02)
+        c:write("c")
+        assert.equal("ABC", c:read_exactly(3, { timeout = 2 }))
+        c:close() server:close()
+        for d in pairs(dispatcher.map) do d:close() end
+        dispatcher.loop { timeout = 0.5 }
+      end)
+    end)
+
+    it("set_socket after the end of the old socket starts afresh", function()
+      run(function()
+        local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
+        local _, port = srv:address()
+        local frames = {}
+        local a1 = assert(neap.connect("tcp", "127.0.0.1", port))
+        local s1 = assert(srv:accept { timeout = 2 })
+        local a2 = assert(neap.connect("tcp", "127.0.0.1", port))
+        local s2 = assert(srv:accept { timeout = 2 })
+        local h = dispatcher.chat({}, s1)
+        h:set_terminator(4)
+        function h:found_terminator() frames[#frames + 1] = self:_get_data() self:set_terminator(4) end
+        function h:handle_close()   -- drop the partial frame, go on with a new socket
+          self.sock:close() self:_get_data() self:set_terminator(4) self:set_socket(s2)
+        end
+        a1:write("ab")   -- a partial frame, then the end
+        a1:close()
+        neap.sleep(0.05)
+        a2:write("abcd")
+        local deadline = neap.now() + 2
+        while #frames < 1 and neap.now() < deadline do neap.sleep(0.01) end
+        assert.same({ "abcd" }, frames)
+        h:close() a2:close() srv:close()
+        dispatcher.loop { timeout = 0.5 }
+      end)
+    end)
+
     it("send with no socket raises a clear error; accept outside handle_accept returns nil", function()
       run(function()
         local d = dispatcher.new {}

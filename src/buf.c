@@ -15,11 +15,13 @@
 void neap__buf_init (neap_buf *b) {
   b->base = NULL;
   b->head = b->tail = b->cap = 0;
+  b->consumed = 0;
 }
 
-void neap__buf_free (neap_buf *b) {
+void neap__buf_free (neap_buf *b) {   /* keeps the 'consumed' count */
   free(b->base);
-  neap__buf_init(b);
+  b->base = NULL;
+  b->head = b->tail = b->cap = 0;
 }
 
 /*
@@ -78,6 +80,7 @@ int neap__buf_append (neap_buf *b, const char *p, size_t n) {
 }
 
 void neap__buf_consume (neap_buf *b, size_t n) {
+  b->consumed += n;
   b->head += n;   /* (reserve starts over when it finds the buffer empty) */
 }
 

@@ -8,12 +8,14 @@
 #define NEAP_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct neap_buf {
   char *base;        /* malloc'd storage, or NULL */
   size_t head;       /* first unconsumed byte */
   size_t tail;       /* one past the last byte */
   size_t cap;        /* size of 'base' */
+  uint64_t consumed; /* bytes consumed since the buffer was made (never reset) */
 } neap_buf;
 
 typedef struct neap_delim {

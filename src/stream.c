@@ -66,7 +66,8 @@ static void stream_release_buf (neap_stream *s) {
   neap_host *h = s->h.host;
   if (s->rb.cap == BLOCK && h->nblocks < BLOCK_CACHE && h->blocks != NULL) {
     h->blocks[h->nblocks++] = s->rb.base;
-    neap__buf_init(&s->rb);
+    s->rb.base = NULL;   /* (the 'consumed' count goes on) */
+    s->rb.head = s->rb.tail = s->rb.cap = 0;
   }
   else neap__buf_free(&s->rb);
 }
@@ -499,6 +500,13 @@ static int stream_drain (lua_State *L) {
   return 0;
 }
 
+/* s:_consumed() -> bytes read from the buffer so far (the dispatcher's progress check) */
+static int stream_consumed (lua_State *L) {
+  neap_stream *s = neap__stream_check(L, 1);
+  lua_pushinteger(L, (lua_Integer)s->rb.consumed);
+  return 1;
+}
+
 /* s:buffered() -> bytes received and not yet read */
 static int stream_buffered (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
@@ -771,6 +779,7 @@ int neap__stream_open (lua_State *L) {
     {"read_all", stream_read_all},
     {"lines", stream_lines},
     {"buffered", stream_buffered},
+    {"_consumed", stream_consumed},
     {"wait_readable", stream_wait_readable},
     {"_callback_task", stream_cb_task},
     {"_drain", stream_drain},

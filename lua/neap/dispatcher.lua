@@ -30,6 +30,14 @@ local function call(self, name, ...)
   end
 end
 
+-- handle_close once per end of a socket (recv, the framing and the
+-- driver may each see the same end)
+local function close_once(self)
+  if self._eof_handled ~= nil and self._eof_handled == self.sock then return end
+  self._eof_handled = self.sock
+  call(self, "handle_close")
+end
+
 -- ============================================================ the driver
 
 local function drive(self)
@@ -51,24 +59,26 @@ local function drive(self)
         call(self, "handle_write")
       end
       if self._closed then break end
-      if r and self._eof_seen then
+      if r and self._eof_handled == s then
         neap.sleep(0.05)   -- the end was reported and handle_close kept the socket open
       elseif r then
         -- wait for more than what handle_read left unread last time (a
         -- partial frame), so a handler that takes nothing cannot spin
         local n, _, code = s:wait_readable { timeout = w and 0.01 or 0.5, above = self._left or 0 }
         if n == 0 then   -- the end of the stream
-          self._eof_seen = true
           self._left = nil
           call(self, "handle_read")
-          if not self._closed then call(self, "handle_close") end
+          if not self._closed and self.sock == s then close_once(self) end
         elseif n then
+          local before, had = s:_consumed(), s:buffered()
           call(self, "handle_read")
-          if not self._closed then
+          if not self._closed and self.sock == s then
+            -- nothing read and nothing new (the handler may have waited):
+            -- wait for more than what is there; else call it again
             local left = s:buffered()
-            self._left = left < n and 0 or left
+            self._left = (s:_consumed() == before and left == had) and left or 0
           end
-        elseif code ~= "timeout" then call(self, "handle_close") end
+        elseif code ~= "timeout" then close_once(self) end
       elseif not w then neap.sleep(0.05) end
       if w then neap.sleep(0) end   -- always writable: let the others run
     else
@@ -118,6 +128,7 @@ end
 --- d:set_socket(stream) -> d: wrap an accepted (connected) stream
 function D:set_socket(sock)
   self.sock = sock
+  self._left = nil   -- progress state of the old socket
   self.connected = true
   register(self)
   start(self)
@@ -126,6 +137,7 @@ end
 
 --- d:connect(host, port): connects in the background; handle_connect follows
 function D:connect(host, port)
+  self._left = nil
   register(self)
   self.connecting = true
   self.addr = { host, port }
@@ -190,6 +202,7 @@ function D:accept()
   end
   if not c then return nil end
   local host, port = c:peer_address()
+  if host == nil then port = nil end   -- a Unix socket has no host and port
   return c, host, port
 end
 
@@ -205,7 +218,7 @@ end
 function D:recv(n)
   local d, err, code = sock_of(self, "recv"):read(n or 65536, { timeout = 0 })
   if d then return d end
-  if code ~= "timeout" then call(self, "handle_close") end
+  if code ~= "timeout" then close_once(self) end
   return ""
 end
 
@@ -330,7 +343,7 @@ function C:handle_read()
     end
   end
   if not self._closed and s:wait_readable { timeout = 0 } == 0 then
-    self:handle_close()   -- the peer is done and everything was read
+    close_once(self)   -- the peer is done and everything was read
   end
 end
 
