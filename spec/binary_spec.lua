@@ -30,6 +30,10 @@ describe("the neap binary", function()
     out, rc = neap_cmd("-e 'print(arg[0] ~= nil, arg[1], #arg)'")
     assert.equal(0, rc, out)
     assert.equal("true\t-e\t2\n", out)
+    -- a chunk may change globals the driver uses
+    out, rc = neap_cmd("-e 'table = nil' " .. path .. " z")
+    assert.equal(0, rc, out)
+    assert.truthy(out:find("script", 1, true), out)
     -- a syntax error in any chunk: one line, nothing runs
     out, rc = neap_cmd("-e 'print(1)' -e 'x = = 2'")
     assert.equal(1, rc)

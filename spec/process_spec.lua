@@ -130,6 +130,11 @@ describe("neap.spawn", function()
         os.execute("chmod -x " .. d .. "/neap-only-here")
         local _, _, code = neap.spawn { "neap-only-here", env = { PATH = d } }
         assert.equal("EACCES", code)
+        -- a relative PATH entry is looked up from cwd, where the child runs
+        os.execute("chmod +x " .. d .. "/neap-only-here")
+        p = assert(neap.spawn { "neap-only-here", "c", cwd = d, env = { PATH = "." } })
+        assert.equal("found c\n", p.stdout:read_all { timeout = 5 })
+        p:wait() p:close()
         -- an env without PATH: neap's own PATH
         p = assert(neap.spawn { "sh", "-c", "echo ok", env = { X = "1" } })
         assert.equal("ok\n", p.stdout:read_all { timeout = 5 })

@@ -21,11 +21,11 @@
 ** message and nothing runs) and handed to this driver in the registry.
 */
 static const char driver[] =
-  "local r = debug.getregistry()\n"
+  "local r, unpack = debug.getregistry(), table.unpack\n"
   "local c = r['neap.cmdline']\n"
   "r['neap.cmdline'] = nil\n"
   "for i = 1, c.n do c[i]() end\n"
-  "if c.script then return c.script(table.unpack(c.args, 1, c.args.n)) end\n";
+  "if c.script then return c.script(unpack(c.args, 1, c.args.n)) end\n";
 
 /* The global 'arg' as lua5.4 makes it: the script at 0, its arguments at
 ** 1..n, the interpreter and options at negative indices (with no script,

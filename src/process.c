@@ -68,11 +68,11 @@ const char *neap__signal_name (int sig) {
 /* A signal from a name ("TERM", "SIGTERM", "term") or a number at 'idx'. */
 int neap__check_signal (lua_State *L, int idx, const char *fname) {
   if (lua_type(L, idx) == LUA_TNUMBER) {
-    lua_Integer n;
-    if (!lua_isinteger(L, idx))   /* 1.5 would be signal 0 */
+    int isint;
+    lua_Integer n = lua_tointegerx(L, idx, &isint);   /* 15.0 is 15 */
+    if (!isint)   /* 1.5 would be signal 0 */
       luaL_error(L, "bad argument #%d to '%s' (no signal %s)", idx, fname,
                  lua_tostring(L, idx));
-    n = lua_tointeger(L, idx);
     if (n < 0 || n > 64)
       luaL_error(L, "bad argument #%d to '%s' (no signal %d)", idx, fname,
                  (int)n);
@@ -375,8 +375,8 @@ static int stdio_dup (posix_spawn_file_actions_t *fa, int fd, int i) {
 ** posix_spawnp uses neap's own. Returns 0 with *out set (NULL: let
 ** posix_spawnp search), or ENOENT / EACCES. 'buf' holds a found path.
 */
-static int find_program (const char *file, char **env, char *buf, size_t size,
-                         const char **out) {
+static int find_program (const char *file, char **env, const char *cwd,
+                         char *buf, size_t size, const char **out) {
   const char *path = NULL, *p, *end;
   size_t flen = strlen(file);
   int err = ENOENT;
@@ -396,12 +396,22 @@ static int find_program (const char *file, char **env, char *buf, size_t size,
       memcpy(buf, p, dlen);
       buf[dlen] = '/';
       memcpy(buf + dlen + 1, file, flen + 1);
-      if (access(buf, X_OK) == 0) {
+      /* a relative entry is the child's: look it up from 'cwd' (the
+      ** child resolves the relative path after its chdir) */
+      char full[4096];
+      const char *probe = buf;
+      if (buf[0] != '/' && cwd != NULL) {
+        if ((size_t)snprintf(full, sizeof full, "%s/%s", cwd, buf) >= sizeof full)
+          goto next;
+        probe = full;
+      }
+      if (access(probe, X_OK) == 0) {
         struct stat st;
-        if (stat(buf, &st) == 0 && S_ISREG(st.st_mode)) { *out = buf; return 0; }
+        if (stat(probe, &st) == 0 && S_ISREG(st.st_mode)) { *out = buf; return 0; }
       }
       else if (errno == EACCES) err = EACCES;
     }
+  next:
     if (*end == '\0') break;
   }
   return err;
@@ -473,7 +483,7 @@ static int process_spawn (lua_State *L) {
     else return luaL_error(L, "spawn: bad stdio kind '%s'", kind);
     lua_pop(L, 1);   /* pop stdio[i] */
   }
-  if (r == 0) r = find_program(file, env, pathbuf, sizeof pathbuf, &found);
+  if (r == 0) r = find_program(file, env, cwd, pathbuf, sizeof pathbuf, &found);
   if (r == 0 && cwd) r = posix_spawn_file_actions_addchdir_np(&fa, cwd);
   if (r == 0) {
     /* the child starts with default signal handlers and no blocked signal

@@ -408,7 +408,7 @@ local function signal_task(fn, name) core.task(fn, name) end
 --- neap.signal(sig, fn) -> watcher: fn(name) runs in a task at each delivery;
 -- watcher:stop(). While a watcher exists, INT and TERM no longer end the binary.
 function neap.signal(sig, fn)
-  if type(sig) ~= "string" and math.type(sig) ~= "integer" then argerr("signal", 1, "signal name or number expected") end
+  if type(sig) ~= "string" and type(sig) ~= "number" then argerr("signal", 1, "signal name or number expected") end
   if type(fn) ~= "function" then argerr("signal", 2, "function expected, got " .. type(fn)) end
   return core.signal(sig, fn, signal_task)
 end
@@ -460,6 +460,7 @@ local function typename(v, given)
 end
 
 function Udp.send(u, data, host, port)
+  if type(data) == "number" then data = tostring(data) end   -- as s:write
   if type(data) ~= "string" then argerr("send", 1, "string expected, got " .. typename(data, true)) end
   if host ~= nil then
     if type(host) ~= "string" then argerr("send", 2, "string expected, got " .. type(host)) end

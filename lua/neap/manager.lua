@@ -235,12 +235,15 @@ function M:next_event(opts)
   end
   local t = neap.current()
   if t then
-    if self._owner ~= t then   -- the task running this manager's loop
-      self._owner = t
+    local watched = self._watched
+    if not watched then
+      watched = setmetatable({}, { __mode = "k" })
+      self._watched = watched
+    end
+    if not watched[t] then   -- once per task that runs this manager's loop
+      watched[t] = true
       neap.task("manager watch", function()
         local ok = t:join()
-        if self._owner ~= t then return end
-        self._owner = nil
         if not ok then self:close() end   -- it failed: close what the manager owns
       end)
     end

@@ -330,7 +330,7 @@ end
 
 --- neap.signum(name) -> the number of a signal ("TERM" -> 15)
 function M.signum(name)
-  if type(name) ~= "string" and math.type(name) ~= "integer" then argerr("signum", 1, "signal name or number expected") end
+  if type(name) ~= "string" and type(name) ~= "number" then argerr("signum", 1, "signal name or number expected") end
   return core.signum(name)
 end
 
