@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@ typedef struct neap_fwrite {
   struct neap_fwrite *next;
   neap_stream *s;
   int64_t off;             /* where to write; -1: the current position */
+  int gen;                 /* the stream's seek_gen when the position moved for it */
   int ref;                 /* registry ref of the strings */
   int nb;
   uv_buf_t bufs[1];
@@ -175,8 +177,13 @@ static void file_write_cb (uv_fs_t *req) {
     if (w->nb > 0) r = UV_EIO;
   }
   if (r < 0) {
-    size_t k;
-    for (k = 0; k < (size_t)w->nb; k++) s->queued -= w->bufs[k].len;
+    size_t k, left = 0;
+    for (k = 0; k < (size_t)w->nb; k++) left += w->bufs[k].len;
+    s->queued -= left;
+    /* the position moved past these bytes when they were queued: they were
+    ** not written, so it moves back (unless a seek came since) */
+    if (w->off >= 0 && s->offset >= 0 && !s->append && w->gen == s->seek_gen)
+      s->offset -= (int64_t)left;
     if (!s->werr) s->werr = (int)r;
   }
   fwrite_free(s, w);
@@ -213,6 +220,7 @@ static int file_write (neap_stream *s, uv_buf_t *bufs, int nb, size_t total,
       s->eof = 0;
     }
     w->off = s->offset;
+    w->gen = s->seek_gen;
     s->offset += (int64_t)total;
   }
   first = (s->fq == NULL);
@@ -394,10 +402,16 @@ typedef struct open_req {
   uv_fs_t req;
   neap_task *t;
   int append;
+  int flags;
+  char *fifo;              /* the path, when it is a FIFO (its open may block) */
 } open_req;
 
 static int push_file (lua_State *L, int fd, int append) {
-  neap_stream *s = neap__stream_new(L, NEAP_S_FILE);
+  neap_stream *s;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+    return neap__stream_wrap_fd(L, fd, 0);   /* a FIFO is a pipe stream */
+  s = neap__stream_new(L, NEAP_S_FILE);
   neap__stream_init_file(s, fd, append ? -1 : 0);
   s->append = append;
   if (append) {   /* reads of an "a+" file start at the beginning */
@@ -411,6 +425,7 @@ static void open_cb (uv_fs_t *req) {
   neap_task *t = o->t;
   int r = (int)req->result, append = o->append;
   uv_fs_req_cleanup(req);
+  free(o->fifo);
   free(o);
   if (t == NULL || t->host->dying) {   /* the waiter gave up */
     if (r >= 0) close(r);
@@ -421,9 +436,21 @@ static void open_cb (uv_fs_t *req) {
   else neap__sched_wake(t, push_file(t->co, r, append));
 }
 
+/*
+** The waiter gave up (timeout, cancel, teardown). An open of a FIFO blocks
+** its thread until the other end opens: open the other end for a moment so
+** that it returns (open_cb then closes what it got), else the thread pool,
+** the loop and the exit would wait for it forever.
+*/
 static void open_unpark (neap_task *t) {
   open_req *o = t->parked_on;
-  if (o) o->t = NULL;
+  if (o == NULL) return;
+  o->t = NULL;
+  if (o->fifo != NULL && (o->flags & O_ACCMODE) != O_RDWR) {
+    int other = (o->flags & O_ACCMODE) == O_RDONLY ? O_WRONLY : O_RDONLY;
+    int fd = open(o->fifo, other | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) close(fd);
+  }
 }
 
 /*
@@ -450,8 +477,15 @@ static int fs_open (lua_State *L) {
   if (o == NULL) return luaL_error(L, "out of memory");
   o->t = t;
   o->append = append;
+  o->flags = flags;
+  o->fifo = NULL;
+  {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode)) o->fifo = strdup(path);
+  }
   r = uv_fs_open(host->loop, &o->req, path, flags, 0666, open_cb);
   if (r < 0) {
+    free(o->fifo);
     free(o);
     return neap__push_error(L, r);
   }

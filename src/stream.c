@@ -195,6 +195,8 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
   neap_frame *f = &s->rq.f;
   switch (r) {
     case NEAP_FRAME_OK:
+      if (f->kind == NEAP_FRAME_ALL && f->len == 0 && s->err)
+        return neap__push_error(L, s->err);   /* an error, not an empty end */
       if (f->kind == NEAP_FRAME_PEEK) {
         lua_pushinteger(L, (lua_Integer)f->len);
         return 1;
