@@ -22,7 +22,6 @@ typedef struct neap_fwrite {
   struct neap_fwrite *next;
   neap_stream *s;
   int64_t off;             /* where to write; -1: the current position */
-  int gen;                 /* the stream's seek_gen when the position moved for it */
   int ref;                 /* registry ref of the strings */
   int nb;
   uv_buf_t bufs[1];
@@ -180,10 +179,6 @@ static void file_write_cb (uv_fs_t *req) {
     size_t k, left = 0;
     for (k = 0; k < (size_t)w->nb; k++) left += w->bufs[k].len;
     s->queued -= left;
-    /* the position moved past these bytes when they were queued: they were
-    ** not written, so it moves back (unless a seek came since) */
-    if (w->off >= 0 && s->offset >= 0 && !s->append && w->gen == s->seek_gen)
-      s->offset -= (int64_t)left;
     if (!s->werr) s->werr = (int)r;
   }
   fwrite_free(s, w);
@@ -220,7 +215,6 @@ static int file_write (neap_stream *s, uv_buf_t *bufs, int nb, size_t total,
       s->eof = 0;
     }
     w->off = s->offset;
-    w->gen = s->seek_gen;
     s->offset += (int64_t)total;
   }
   first = (s->fq == NULL);
@@ -401,10 +395,15 @@ int neap__stream_init_poll (neap_stream *s, int fd) {
 typedef struct open_req {
   uv_fs_t req;
   neap_task *t;
+  neap_host *host;
   int append;
   int flags;
   char *fifo;              /* the path, when it is a FIFO (its open may block) */
+  int hold_fd;             /* the FIFO's other end, held open to release it */
+  struct open_req *next, *prev;   /* opens in flight (all hosts) */
 } open_req;
+
+static open_req *opens;    /* in flight, for teardown and exit */
 
 static int push_file (lua_State *L, int fd, int append) {
   neap_stream *s;
@@ -425,6 +424,11 @@ static void open_cb (uv_fs_t *req) {
   neap_task *t = o->t;
   int r = (int)req->result, append = o->append;
   uv_fs_req_cleanup(req);
+  if (o->hold_fd >= 0) close(o->hold_fd);
+  if (o->prev) o->prev->next = o->next;
+  else opens = o->next;
+  if (o->next) o->next->prev = o->prev;
+  o->host->opens--;
   free(o->fifo);
   free(o);
   if (t == NULL || t->host->dying) {   /* the waiter gave up */
@@ -437,20 +441,40 @@ static void open_cb (uv_fs_t *req) {
 }
 
 /*
-** The waiter gave up (timeout, cancel, teardown). An open of a FIFO blocks
-** its thread until the other end opens: open the other end for a moment so
-** that it returns (open_cb then closes what it got), else the thread pool,
-** the loop and the exit would wait for it forever.
+** Nobody waits for 'o' any more. An open of a FIFO blocks its pool thread
+** until the other end opens, so, unless the request can still be taken
+** off the pool's queue, the other end is opened (read-write, which never
+** blocks and serves a reader and a writer alike) and held until open_cb
+** runs: the open returns, open_cb closes both, and no thread, loop or exit
+** waits forever. Another open of the same FIFO that is blocked at that
+** moment is released too (and then sees the end of the stream).
 */
+static void open_release (open_req *o) {
+  o->t = NULL;
+  if (o->fifo == NULL || o->hold_fd >= 0) return;
+  if (uv_cancel((uv_req_t *)&o->req) == 0) return;   /* not started: open_cb gets ECANCELED */
+  o->hold_fd = open(o->fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+}
+
 static void open_unpark (neap_task *t) {
   open_req *o = t->parked_on;
-  if (o == NULL) return;
-  o->t = NULL;
-  if (o->fifo != NULL && (o->flags & O_ACCMODE) != O_RDWR) {
-    int other = (o->flags & O_ACCMODE) == O_RDONLY ? O_WRONLY : O_RDONLY;
-    int fd = open(o->fifo, other | O_NONBLOCK | O_CLOEXEC);
-    if (fd >= 0) close(fd);
-  }
+  if (o != NULL) open_release(o);
+}
+
+/* Teardown: release the host's opens in flight and wait for them to end. */
+void neap__fs_free (neap_host *h) {
+  open_req *o;
+  for (o = opens; o; o = o->next)
+    if (o->host == h) open_release(o);
+  while (h->opens > 0) uv_run(h->loop, UV_RUN_ONCE);
+}
+
+/* At exit (os.exit): libuv joins its pool threads; none may stay blocked. */
+static void release_at_exit (void) {
+  open_req *o;
+  for (o = opens; o; o = o->next)
+    if (o->fifo != NULL && o->hold_fd < 0)
+      o->hold_fd = open(o->fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 }
 
 /*
@@ -476,12 +500,18 @@ static int fs_open (lua_State *L) {
   o = malloc(sizeof *o);
   if (o == NULL) return luaL_error(L, "out of memory");
   o->t = t;
+  o->host = host;
   o->append = append;
   o->flags = flags;
   o->fifo = NULL;
+  o->hold_fd = -1;
   {
+    static int at_exit;
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode)) o->fifo = strdup(path);
+    if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode)) {
+      o->fifo = strdup(path);
+      if (!at_exit) at_exit = atexit(release_at_exit) == 0;
+    }
   }
   r = uv_fs_open(host->loop, &o->req, path, flags, 0666, open_cb);
   if (r < 0) {
@@ -489,6 +519,11 @@ static int fs_open (lua_State *L) {
     free(o);
     return neap__push_error(L, r);
   }
+  o->prev = NULL;
+  o->next = opens;
+  if (opens) opens->prev = o;
+  opens = o;
+  host->opens++;
   return neap__sched_park(L, t, timeout, open_unpark, o);
 }
 

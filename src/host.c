@@ -189,6 +189,7 @@ static void host_teardown (neap_host *h) {
     neap__handle_close_all(h);
     uv_run(h->loop, UV_RUN_NOWAIT);
   }
+  neap__fs_free(h);   /* opens still on the thread pool */
   {
     post_msg *p = h->posts, *next;
     for (; p; p = next) { next = p->next; free(p); }

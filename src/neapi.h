@@ -51,6 +51,7 @@ struct neap_host {
 #define NEAP_MAX_INTERNAL 8
   int internal_fds[NEAP_MAX_INTERNAL];   /* opened by libuv for the loop itself */
   int ninternal;
+  int opens;               /* neap.open requests in flight (fs.c) */
 };
 
 neap_host *neap__host (lua_State *L);
@@ -59,7 +60,8 @@ void neap__idle_noop (uv_idle_t *idle);
 #define NEAP_FOREVER 1e15
 uint64_t neap__ms (double seconds);   /* seconds to libuv ms, clamped */
 int neap__host_owns_fd (neap_host *h, int fd);   /* one of the loop's own */
-void neap__signal_running (lua_State *co);   /* the task thread being resumed, or NULL */   /* the idle handle's callback */
+void neap__signal_running (lua_State *co);
+void neap__fs_free (neap_host *h);   /* teardown: release and wait for opens in flight */   /* the task thread being resumed, or NULL */   /* the idle handle's callback */
 void neap__host_closed (neap_host *h);  /* a uv_close callback has run */
 void neap__host_set_error (neap_host *h, const char *msg);
 

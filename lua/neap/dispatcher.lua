@@ -209,7 +209,7 @@ end
 --- d:send(data) -> bytes queued (0 when the peer is gone: handle_close follows)
 function D:send(data)
   local ok = sock_of(self, "send"):write(data)
-  if not ok then call(self, "handle_close") return 0 end
+  if not ok then close_once(self) return 0 end
   return #data
 end
 
@@ -350,7 +350,7 @@ end
 --- c:push(data) -> c: queued on the stream (sent in order, without a copy)
 function C:push(data)
   local ok = sock_of(self, "push"):write(data)
-  if not ok then call(self, "handle_close") end
+  if not ok then close_once(self) end
   return self
 end
 
