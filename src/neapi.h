@@ -104,6 +104,8 @@ int neap__handle_gc (lua_State *L);
 void neap__handle_close_all (neap_host *host);
 void neap__newmeta (lua_State *L, const char *name, const luaL_Reg *meth,
                     const luaL_Reg *metameth);
+void neap__newhandlemeta (lua_State *L, const char *name, const luaL_Reg *meth,
+                          lua_CFunction tostring);   /* __gc, __close, __tostring */
 
 /* ====================================================== tasks */
 

@@ -219,13 +219,7 @@ int neap__signal_open (lua_State *L) {
     {"close", signal_stop},
     {NULL, NULL}
   };
-  static const luaL_Reg metameth[] = {
-    {"__index", NULL},
-    {"__gc", neap__handle_gc},
-    {"__close", neap__handle_gc},
-    {NULL, NULL}
-  };
-  neap__newmeta(L, SIGNAL_MT, meth, metameth);
+  neap__newhandlemeta(L, SIGNAL_MT, meth, NULL);
   lua_pushcfunction(L, signal_watch);
   lua_setfield(L, -2, "signal");
   lua_pushcfunction(L, signal_wait);

@@ -794,14 +794,7 @@ int neap__stream_open (lua_State *L) {
     {"fileno", stream_fileno},
     {NULL, NULL}
   };
-  static const luaL_Reg metameth[] = {
-    {"__index", NULL},
-    {"__gc", neap__handle_gc},
-    {"__close", neap__handle_gc},
-    {"__tostring", stream_tostring},
-    {NULL, NULL}
-  };
-  neap__newmeta(L, STREAM_MT, meth, metameth);
+  neap__newhandlemeta(L, STREAM_MT, meth, stream_tostring);
   neap__stream_write_open(L);   /* write, flush, shutdown (stream_write.c) */
   lua_pushcfunction(L, stream_std);
   lua_setfield(L, -2, "std");

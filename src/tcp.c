@@ -584,13 +584,6 @@ int neap__tcp_open (lua_State *L) {
     {"is_closed", server_is_closed},
     {NULL, NULL}
   };
-  static const luaL_Reg metameth[] = {
-    {"__index", NULL},
-    {"__gc", neap__handle_gc},
-    {"__close", neap__handle_gc},
-    {"__tostring", server_tostring},
-    {NULL, NULL}
-  };
   static const luaL_Reg smeth[] = {
     {"peer_address", stream_peer},
     {"local_address", stream_local},
@@ -606,7 +599,7 @@ int neap__tcp_open (lua_State *L) {
     {"resolve", tcp_resolve},
     {NULL, NULL}
   };
-  neap__newmeta(L, SERVER_MT, meth, metameth);
+  neap__newhandlemeta(L, SERVER_MT, meth, server_tostring);
   luaL_getmetatable(L, SERVER_MT);
   lua_setfield(L, -2, "server_meta");
   luaL_getmetatable(L, "neap.stream");

@@ -90,13 +90,7 @@ int neap__timer_open (lua_State *L) {
     {"active", timer_active},
     {NULL, NULL}
   };
-  static const luaL_Reg metameth[] = {
-    {"__index", NULL},
-    {"__gc", neap__handle_gc},
-    {"__close", neap__handle_gc},
-    {NULL, NULL}
-  };
-  neap__newmeta(L, TIMER_MT, meth, metameth);
+  neap__newhandlemeta(L, TIMER_MT, meth, NULL);
   lua_pushcfunction(L, timer_new);
   lua_setfield(L, -2, "timer");
   return 0;

@@ -332,13 +332,7 @@ int neap__udp_open (lua_State *L) {
     {"close", udp_close},
     {NULL, NULL}
   };
-  static const luaL_Reg metameth[] = {
-    {"__index", NULL},
-    {"__gc", neap__handle_gc},
-    {"__close", neap__handle_gc},
-    {NULL, NULL}
-  };
-  neap__newmeta(L, UDP_MT, meth, metameth);
+  neap__newhandlemeta(L, UDP_MT, meth, NULL);
   luaL_getmetatable(L, UDP_MT);
   lua_setfield(L, -2, "udp_meta");
   lua_pushcfunction(L, udp_new);
