@@ -37,6 +37,17 @@ local function signal_script(src, sig)
   return rc, output, child
 end
 
+-- Asserts that process 'child' ends (or is a zombie left to init) within 2 s.
+local function assert_gone(child)
+  local st
+  for _ = 1, 100 do
+    st = proc_state(child)
+    if st == nil or st == "Z" then return end
+    os.execute("sleep 0.02")
+  end
+  error("child " .. child .. " still in state " .. tostring(st))
+end
+
 local SPAWNS_AND_SLEEPS = [[
   local neap = require "neap"
   local p = assert(neap.spawn { "sleep", "30", stdout = "null", stderr = "null" })
@@ -167,26 +178,14 @@ describe("neap signals", function()
       assert.equal(130, rc, out)
       assert.is_number(child, "the script did not start its child: " .. out)
       assert.is_false(out:find("not reached", 1, true) ~= nil)
-      local st
-      for _ = 1, 100 do
-        st = proc_state(child)
-        if st == nil or st == "Z" then break end
-        os.execute("sleep 0.02")
-      end
-      assert.is_true(st == nil or st == "Z", "child " .. child .. " still in state " .. tostring(st))
+      assert_gone(child)
     end)
 
     it("TERM ends it with status 143 and its child is gone too", function()
       local rc, out, child = signal_script(SPAWNS_AND_SLEEPS, "TERM")
       assert.equal(143, rc, out)
       assert.is_number(child, "the script did not start its child: " .. out)
-      local st
-      for _ = 1, 100 do
-        st = proc_state(child)
-        if st == nil or st == "Z" then break end
-        os.execute("sleep 0.02")
-      end
-      assert.is_true(st == nil or st == "Z", "child " .. child .. " still in state " .. tostring(st))
+      assert_gone(child)
     end)
 
     it("TERM and INT end a script stuck in a busy Lua loop (it never waits), children first", function()
@@ -200,13 +199,7 @@ describe("neap signals", function()
         ]], sig)
         assert.equal(status, rc, out)
         assert.is_number(child, out)
-        local st
-        for _ = 1, 100 do
-          st = proc_state(child)
-          if st == nil or st == "Z" then break end
-          os.execute("sleep 0.02")
-        end
-        assert.is_true(st == nil or st == "Z", "child " .. child .. " still in state " .. tostring(st))
+        assert_gone(child)
       end
     end)
 
