@@ -66,6 +66,21 @@ describe("require 'neap' from lua5.4", function()
                  .. "false\tneap.loop: already inside a task\n", out)
   end)
 
+  it("inbox and communicate outside a task raise before anything is lost", function()
+    local out, rc = lua54([[
+      local neap = require "neap"
+      print(pcall(neap.inbox))
+      local p = neap.spawn { "sh", "-c", "echo hi" }
+      print(pcall(p.communicate, p))
+      print(neap.run(function() return p.stdout:read_all { timeout = 5 } end))
+      neap.run(function() p:wait { timeout = 5 } end)
+    ]])
+    assert.equal(0, rc, out)
+    assert.equal("false\tinbox: the inbox is empty and a wait must run inside a task\n"
+                 .. "false\tcommunicate: a wait must run inside a task (neap.task or neap.run)\n"
+                 .. "hi\n\n", out)
+  end)
+
   it("exits cleanly with handles and tasks still open", function()
     local out, rc = lua54([[
       local neap = require "neap"

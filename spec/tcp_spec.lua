@@ -37,6 +37,15 @@ describe("neap tcp", function()
       assert.has_error(function() neap.listen("tcp", "127.0.0.1", 0, 5) end)
     end)
 
+    it("checks backlog", function()
+      assert.has_error(function() neap.listen("tcp", "127.0.0.1", 0, { backlog = "x" }) end,
+        "bad argument #4 to 'listen' (backlog must be an integer >= 1)")
+      assert.has_error(function() neap.listen("tcp", "127.0.0.1", 0, { backlog = -1 }) end,
+        "bad argument #4 to 'listen' (backlog must be an integer >= 1)")
+      local srv = assert(neap.listen("tcp", "127.0.0.1", 0, { backlog = 5 }))
+      srv:close()
+    end)
+
     it("listens on IPv6 ::1", function()
       run(function()
         local srv = assert(neap.listen("tcp", "::1", 0))
