@@ -41,7 +41,6 @@ typedef struct neap_process {
 } neap_process;
 
 static neap_process *live;   /* children not yet reaped */
-static int nlive;
 static int nref;             /* live children that keep the loop alive (not unref'd) */
 
 extern char **environ;
@@ -103,13 +102,20 @@ static void live_remove (neap_process *p) {
   else live = p->next_live;
   if (p->next_live) p->next_live->prev_live = p->prev_live;
   p->next_live = p->prev_live = NULL;
-  nlive--;
   if (p->counted) { p->counted = 0; nref--; }
+}
+
+/* The SIGCHLD watcher keeps the loop alive while a child is unreaped. */
+static void sigchld_ref (neap_host *h) {
+  if (!h->sigchld_on) return;
+  if (nref > 0) uv_ref((uv_handle_t *)&h->sigchld);
+  else uv_unref((uv_handle_t *)&h->sigchld);
 }
 
 /*
 ** A live child keeps the loop alive unless unref'd, and an unref'd one too
-** while a task waits for it. Keeps nref in step with 'p'.
+** while a task waits for it. Keeps nref, and so the watcher's reference,
+** in step with 'p'.
 */
 static void ref_update (neap_process *p) {
   int listed = p->prev_live != NULL || live == p;
@@ -118,13 +124,7 @@ static void ref_update (neap_process *p) {
     p->counted = want;
     nref += want ? 1 : -1;
   }
-}
-
-/* The SIGCHLD watcher keeps the loop alive while a child is unreaped. */
-static void sigchld_ref (neap_host *h) {
-  if (!h->sigchld_on) return;
-  if (nref > 0) uv_ref((uv_handle_t *)&h->sigchld);
-  else uv_unref((uv_handle_t *)&h->sigchld);
+  sigchld_ref(p->h.host);
 }
 
 /* Sends 'sig' to every live child that is not detached (INT/TERM exit). */
@@ -231,7 +231,6 @@ static void process_unpark (neap_task *t) {
     if (*pp == t) { *pp = t->link; break; }
   t->link = NULL;
   ref_update(p);
-  sigchld_ref(p->h.host);
 }
 
 /* p:wait{timeout=} -> code, signal (signal as a name: "TERM") | nil, "timeout", "timeout" */
@@ -255,7 +254,6 @@ static int process_wait (lua_State *L) {
   t->link = p->waiters;
   p->waiters = t;
   ref_update(p);
-  sigchld_ref(p->h.host);
   return neap__sched_park(L, t, timeout, process_unpark, p);
 }
 
@@ -317,7 +315,6 @@ static int set_ref (lua_State *L, int unref) {
   if (p != NULL && !p->exited) {
     p->unref = unref;
     ref_update(p);
-    sigchld_ref(p->h.host);
   }
   lua_settop(L, 1);
   return 1;
@@ -532,9 +529,7 @@ static int process_spawn (lua_State *L) {
   p->next_live = live;
   if (live) live->prev_live = p;
   live = p;
-  nlive++;
   ref_update(p);
-  sigchld_ref(host);
   neap__handle_anchor(L, &p->h, -1);   /* until it is reaped */
   lua_pushinteger(L, p->pid);
   return 2;
