@@ -419,6 +419,17 @@ static int push_file (lua_State *L, int fd, int append) {
   return 1;
 }
 
+typedef struct open_push {
+  int fd, append;
+} open_push;
+
+static int push_file_p (lua_State *L, void *ud) {
+  open_push *op = ud;
+  int n = push_file(L, op->fd, op->append);
+  op->fd = -1;   /* the stream owns it now */
+  return n;
+}
+
 static void open_cb (uv_fs_t *req) {
   open_req *o = (open_req *)req;
   neap_task *t = o->t;
@@ -436,8 +447,14 @@ static void open_cb (uv_fs_t *req) {
     return;
   }
   t->parked_on = NULL;
-  if (r < 0) neap__sched_wake(t, neap__push_error(t->co, r));
-  else neap__sched_wake(t, push_file(t->co, r, append));
+  if (r < 0) neap__sched_wake_error(t, r);
+  else {
+    open_push op;
+    op.fd = r;
+    op.append = append;
+    if (neap__sched_wake_with(t, push_file_p, &op) != LUA_OK && op.fd >= 0)
+      close(op.fd);   /* no memory for the stream: the descriptor goes */
+  }
 }
 
 /*

@@ -54,6 +54,16 @@ static void host_internal_closed (uv_handle_t *hd) {
 
 /* ====================================================== posts */
 
+/* Protected: the post handler (at 1) gets the message 'p' (at 2). */
+static int host_post_p (lua_State *L) {
+  post_msg *p = lua_touserdata(L, 2);
+  lua_settop(L, 1);
+  lua_pushlstring(L, p->bytes, p->namelen);
+  lua_pushlstring(L, p->bytes + p->namelen + 1, p->len);
+  lua_call(L, 2, 0);
+  return 0;
+}
+
 static void host_async_cb (uv_async_t *a) {
   neap_host *h = a->data;
   post_msg *p, *next;
@@ -73,8 +83,9 @@ static void host_async_cb (uv_async_t *a) {
     next = p->next;
     if (!h->dying && lua_getfield(L, LUA_REGISTRYINDEX, "neap.post_handler")
                          == LUA_TFUNCTION) {
-      lua_pushlstring(L, p->bytes, p->namelen);
-      lua_pushlstring(L, p->bytes + p->namelen + 1, p->len);
+      lua_pushcfunction(L, host_post_p);
+      lua_insert(L, -2);
+      lua_pushlightuserdata(L, p);
       if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
         fprintf(stderr, "neap: post handler failed: %s\n", lua_tostring(L, -1));
         lua_pop(L, 1);
@@ -229,12 +240,16 @@ static int host_gc (lua_State *L) {
 
 /* ====================================================== module */
 
+static int task_is_done (neap_task *t) {
+  return t->status == NEAP_T_DONE || t->status == NEAP_T_FAILED;
+}
+
 /* neap.core.run_until(task): runs the loop until 'task' has finished */
 static int host_run_until (lua_State *L) {
   neap_host *h = neap__host(L);
   lua_State *saved = h->L;
   int done = 0;
-  luaL_checkudata(L, 1, "neap.task");
+  neap_task *t = luaL_checkudata(L, 1, "neap.task");
   if (neap__sched_current(L) != NULL)
     return luaL_error(L, "neap.run: already inside a task");
   if (h->in_loop)
@@ -242,22 +257,12 @@ static int host_run_until (lua_State *L) {
                       "inside a task?): use neap.task and join instead");
   h->L = L;
   h->in_loop++;
-  for (;;) {
-    lua_getfield(L, lua_upvalueindex(1), "task_done");
-    lua_pushvalue(L, 1);
-    lua_call(L, 1, 1);
-    done = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    if (done) break;
+  /* (no Lua call in here: an error would leave the loop marked running) */
+  while (!(done = task_is_done(t)))
     if (uv_run(h->loop, UV_RUN_ONCE) == 0 && h->rcount == 0) {
-      lua_getfield(L, lua_upvalueindex(1), "task_done");
-      lua_pushvalue(L, 1);
-      lua_call(L, 1, 1);
-      done = lua_toboolean(L, -1);
-      lua_pop(L, 1);
+      done = task_is_done(t);
       break;
     }
-  }
   h->in_loop--;
   h->L = saved;
   lua_pushboolean(L, done);

@@ -126,6 +126,7 @@ struct neap_task {
   int wait_kind;           /* what a parked task waits for (per wait list) */
   int by_cancel;           /* it failed with the cancellation error */
   int is_main;             /* a main chunk: its failure ends the binary */
+  int closing;             /* a failing task's <close> handlers are running */
   lua_KFunction post_k;    /* see neap__sched_park_post */
   int nargs;               /* values waiting on co's stack for the resume */
   int timed_out_ok;        /* a timeout is a normal wake (sleep) */
@@ -142,6 +143,10 @@ neap_task *neap__sched_check (lua_State *L, const char *fname);
 int neap__sched_park (lua_State *L, neap_task *t, double timeout,
                       neap_unpark_fn unpark, void *on);
 void neap__sched_wake (neap_task *t, int n);
+typedef int (*neap_push_fn) (lua_State *L, void *ud);
+int neap__sched_wake_with (neap_task *t, neap_push_fn push, void *ud);
+void neap__sched_wake_error (neap_task *t, int uverr);
+void neap__sched_wake_fail (neap_task *t, const char *word);
 int neap__sched_park_post (lua_State *L, neap_task *t, double timeout,
                            neap_unpark_fn unpark, void *on, lua_KFunction post);
 void neap__sched_ready (neap_host *h, neap_task *t);

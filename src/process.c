@@ -166,6 +166,10 @@ static int push_status (lua_State *L, neap_process *p) {
   return 2;
 }
 
+static int push_status_p (lua_State *L, void *ud) {
+  return push_status(L, ud);
+}
+
 static void process_exited (neap_process *p, int64_t code, int sig) {
   neap_task *t;
   p->exited = 1;
@@ -178,7 +182,7 @@ static void process_exited (neap_process *p, int64_t code, int sig) {
   while (t) {
     neap_task *next = t->link;
     t->link = NULL;
-    neap__sched_wake(t, push_status(t->co, p));
+    neap__sched_wake_with(t, push_status_p, p);
     t = next;
   }
   /* reaped: keep the status in the box, and close the handle now */

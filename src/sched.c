@@ -8,6 +8,7 @@
 */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "neapi.h"
@@ -32,12 +33,28 @@ neap_task *neap__sched_current (lua_State *L) {
   return t;
 }
 
-/* The running task; raises when 'fname' is called outside a task. */
+/*
+** Why the running task 't' cannot park here, or NULL when it can: a
+** failing task's <close> handlers run inside lua_resetthread, and C code
+** such as a metamethod called by the VM or table.sort's comparator cannot
+** be yielded across.
+*/
+static const char *park_refusal (lua_State *L, neap_task *t) {
+  if (lua_isyieldable(L)) return NULL;
+  if (t->closing) return "cannot wait while a failing task closes its variables";
+  return "cannot wait here (attempt to yield across a C-call boundary)";
+}
+
+/* The running task; raises when 'fname' is called outside a task or where
+** the task cannot wait. */
 neap_task *neap__sched_check (lua_State *L, const char *fname) {
   neap_task *t = neap__sched_current(L);
+  const char *why;
   if (t == NULL)
     luaL_error(L, "%s: a wait must run inside a task (neap.task or neap.run)",
                fname);
+  else if ((why = park_refusal(L, t)) != NULL)
+    luaL_error(L, "%s: %s", fname, why);
   return t;
 }
 
@@ -133,6 +150,83 @@ void neap__sched_wake (neap_task *t, int n) {
   task_wake(t, n);
 }
 
+static char enomem_key;   /* registry: "ENOMEM", kept so pushing it allocates nothing */
+
+typedef struct wake_push {
+  neap_push_fn push;
+  void *ud;
+} wake_push;
+
+static int wake_push_p (lua_State *L) {
+  wake_push *wp = lua_touserdata(L, 1);
+  lua_pop(L, 1);
+  return wp->push(L, wp->ud);
+}
+
+/*
+** Wakes the parked task 't' with the values 'push(L, ud)' returns, built
+** in a protected call on the host's thread and moved to the task's: the
+** loop's callbacks have no Lua error handler above them, so an allocation
+** that fails there (a large frame under ulimit -v) would abort the process.
+** On failure the task wakes with nil, "not enough memory", "ENOMEM" (or
+** the error's own text) and the status is returned, so that the caller
+** can undo what 'push' was to hand over.
+*/
+int neap__sched_wake_with (neap_task *t, neap_push_fn push, void *ud) {
+  lua_State *L = t->host->L, *co = t->co;
+  int top = lua_gettop(L), st = LUA_ERRMEM, n;
+  wake_push wp;
+  wp.push = push;
+  wp.ud = ud;
+  if (lua_checkstack(L, 2)) {
+    lua_pushcfunction(L, wake_push_p);
+    lua_pushlightuserdata(L, &wp);
+    st = lua_pcall(L, 1, LUA_MULTRET, 0);
+  }
+  n = lua_gettop(L) - top;
+  if (st == LUA_OK && lua_checkstack(co, n)) {
+    lua_xmove(L, co, n);
+    task_wake(t, n);
+    return LUA_OK;
+  }
+  if (st == LUA_OK) st = LUA_ERRMEM;
+  n = 0;
+  if (lua_checkstack(co, 3)) {   /* (strings that exist already: no allocation) */
+    lua_pushnil(co);
+    if (st == LUA_ERRMEM || lua_type(L, -1) != LUA_TSTRING) {
+      lua_pushliteral(co, "not enough memory");
+      lua_pushliteral(co, "ENOMEM");
+    }
+    else {
+      lua_pushvalue(L, -1);
+      lua_xmove(L, co, 1);
+      lua_pushliteral(co, "error");
+    }
+    n = 3;
+  }
+  lua_settop(L, top);
+  task_wake(t, n);
+  return st;
+}
+
+static int push_uverr (lua_State *L, void *ud) {
+  return neap__push_error(L, (int)(intptr_t)ud);
+}
+
+static int push_word (lua_State *L, void *ud) {
+  return neap__push_fail(L, ud);
+}
+
+/* Wakes 't' with nil, message, code for the libuv error 'uverr'. */
+void neap__sched_wake_error (neap_task *t, int uverr) {
+  neap__sched_wake_with(t, push_uverr, (void *)(intptr_t)uverr);
+}
+
+/* Wakes 't' with nil, word, word ("closed"). */
+void neap__sched_wake_fail (neap_task *t, const char *word) {
+  neap__sched_wake_with(t, push_word, (void *)word);
+}
+
 static void task_timeout (uv_timer_t *tm) {
   neap_task *t = tm->data;
   lua_State *co;
@@ -186,6 +280,14 @@ static int park_k (lua_State *L, int status, lua_KContext ctx) {
 */
 int neap__sched_park (lua_State *L, neap_task *t, double timeout,
                       neap_unpark_fn unpark, void *on) {
+  const char *why = park_refusal(L, t);
+  if (why != NULL) {   /* (callers check first; this undoes what they set) */
+    t->post_k = NULL;
+    t->parked_on = on;
+    if (unpark) unpark(t);
+    t->parked_on = NULL;
+    return luaL_error(L, "%s", why);
+  }
   if (t->cancelled) return park_raise_cancelled(L);
   t->status = NEAP_T_PARKED;
   t->unpark = unpark;
@@ -216,21 +318,165 @@ int neap__sched_park_post (lua_State *L, neap_task *t, double timeout,
 
 /* ====================================================== running */
 
-static void task_finish (neap_host *h, lua_State *co, int nres) {
-  int i;
-  /* keep the results in the box's second user value */
-  lua_rawgetp(h->L, LUA_REGISTRYINDEX, &tasks_key);
-  lua_rawgetp(h->L, -1, co);             /* the task box */
-  lua_createtable(h->L, nres, 1);
-  lua_xmove(co, h->L, nres);
-  for (i = nres; i >= 1; i--) lua_rawseti(h->L, -(i + 1), i);
-  lua_pushinteger(h->L, nres);
-  lua_setfield(h->L, -2, "n");
-  lua_setiuservalue(h->L, -2, 2);
-  lua_pop(h->L, 1);                      /* pop box */
-  lua_pushnil(h->L);
-  lua_rawsetp(h->L, -2, co);             /* tasks[co] = nil */
-  lua_pop(h->L, 1);                      /* pop tasks table */
+/*
+** Protected (on the host's thread): keeps a finished task's outcome in its
+** box's second user value, {values..., n =} or, with 'failed', {err, n = 1,
+** traceback = tb}. Stack: task, failed, values... (err, tb when failed).
+*/
+static int task_store_p (lua_State *L) {
+  neap_task *t = lua_touserdata(L, 1);
+  int failed = lua_toboolean(L, 2);
+  int n = lua_gettop(L) - 2, i;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &tasks_key);
+  lua_rawgetp(L, -1, t->co);             /* tasks, box */
+  lua_createtable(L, failed ? 1 : n, 2);
+  if (failed) {
+    lua_pushvalue(L, 3);
+    lua_rawseti(L, -2, 1);               /* res[1] = err */
+    lua_pushvalue(L, 4);
+    lua_setfield(L, -2, "traceback");
+    n = 1;
+  }
+  else
+    for (i = 1; i <= n; i++) {
+      lua_pushvalue(L, 2 + i);
+      lua_rawseti(L, -2, i);
+    }
+  lua_pushinteger(L, n);
+  lua_setfield(L, -2, "n");
+  lua_setiuservalue(L, -2, 2);           /* box.uv2 = res */
+  return 0;
+}
+
+/* The text lua5.4 prints for an error value: a string (or number), its
+** __tostring, or "(error object is a X value)". */
+static int task_error_text (lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg != NULL) return 1;
+  if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+    return 1;
+  lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  return 1;
+}
+
+/*
+** Protected: the report of a failed task 't' (at 1) whose error value is
+** at 2: leaves the message with its traceback. A __tostring that raises is
+** reported as lua5.4 does, as the value's type.
+*/
+static int task_report_p (lua_State *L) {
+  neap_task *t = lua_touserdata(L, 1);
+  const char *msg;
+  lua_pushcfunction(L, task_error_text);
+  lua_pushvalue(L, 2);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TSTRING) {
+    lua_pop(L, 1);                       /* pop what it raised */
+    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 2));
+  }
+  msg = lua_tostring(L, -1);
+  luaL_traceback(L, t->co, msg, 0);
+  return 1;
+}
+
+/*
+** Runs 'f' with the task 't' and the 'n' values on top of the host
+** thread's stack as arguments, protected: a callback of the loop has no
+** Lua error handler above it, so an error there (out of memory) would
+** abort the process. Returns the status; results are left on the stack.
+*/
+static int task_pcall (lua_State *L, lua_CFunction f, neap_task *t, int n,
+                       int nres) {
+  if (!lua_checkstack(L, 2)) {
+    lua_pop(L, n);
+    return LUA_ERRMEM;
+  }
+  lua_pushcfunction(L, f);
+  lua_pushlightuserdata(L, t);
+  lua_rotate(L, -(n + 2), 2);            /* f, t, values... */
+  return lua_pcall(L, n + 1, nres, 0);
+}
+
+/* tasks[co] = nil: the task is over (its box keeps the outcome). */
+static void task_forget (lua_State *L, lua_State *co) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &tasks_key);
+  lua_pushnil(L);
+  lua_rawsetp(L, -2, co);
+  lua_pop(L, 1);                         /* pop tasks table */
+}
+
+/* A task returned 'nres' values: keep them for join. */
+static void task_finish (neap_host *h, lua_State *co, neap_task *t, int nres) {
+  lua_State *L = h->L;
+  if (lua_checkstack(L, nres + 4)) {
+    lua_pushboolean(L, 0);
+    lua_xmove(co, L, nres);
+    if (task_pcall(L, task_store_p, t, nres + 1, 0) != LUA_OK)
+      lua_pop(L, 1);   /* out of memory: join reports ENOMEM */
+  }
+  task_forget(L, co);
+}
+
+/*
+** A task raised: report it (unless quiet), keep the error value and its
+** traceback for join, and close its to-be-closed variables.
+*/
+static void task_failed (neap_host *h, neap_task *t) {
+  lua_State *L = h->L, *co = t->co;
+  int quiet, top = lua_gettop(L);
+  const char *tb;
+  t->status = NEAP_T_FAILED;
+  t->by_cancel = t->cancelled && lua_type(co, -1) == LUA_TSTRING &&
+                 strcmp(lua_tostring(co, -1), "cancelled") == 0;
+  quiet = t->quiet || t->by_cancel;
+  if (!lua_checkstack(L, 6)) {           /* not even room to report it */
+    lua_settop(co, 0);
+    lua_resetthread(co);
+    task_forget(L, co);
+    return;
+  }
+  lua_xmove(co, L, 1);                   /* err */
+  lua_pushvalue(L, -1);
+  if (task_pcall(L, task_report_p, t, 1, 1) != LUA_OK) {
+    lua_pop(L, 1);                       /* out of memory */
+    lua_pushliteral(L, "not enough memory");
+  }
+  tb = lua_tostring(L, -1);              /* err, tb */
+  if (!quiet) {
+    if (t->is_main)
+      fprintf(stderr, "neap: %s\n", tb);
+    else if (t->name[0])
+      fprintf(stderr, "neap: task '%s' failed: %s\n", t->name, tb);
+    else
+      fprintf(stderr, "neap: task failed: %s\n", tb);
+    fflush(stderr);
+  }
+  if (t->is_main) {
+    neap__host_set_error(h, tb);
+    h->main_failed = 1;
+    uv_stop(h->loop);
+  }
+  lua_pushboolean(L, 1);
+  lua_pushvalue(L, top + 1);
+  lua_pushvalue(L, top + 2);             /* err, tb, true, err, tb */
+  if (task_pcall(L, task_store_p, t, 3, 0) != LUA_OK)
+    lua_pop(L, 1);
+  lua_settop(co, 0);
+  lua_pushvalue(L, top + 1);
+  lua_xmove(L, co, 1);   /* the error stays the error unless a handler raises */
+  t->closing = 1;   /* its <close> handlers run now and cannot wait */
+  if (lua_resetthread(co) != LUA_OK && lua_gettop(co) > 0) {
+    lua_xmove(co, L, 1);                 /* err, tb, the error after closing */
+    if (!lua_rawequal(L, -1, top + 1) && !quiet) {   /* a handler raised */
+      fprintf(stderr, "neap: and closing its variables raised: %s\n",
+              lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                             : "(a non-string error)");
+      fflush(stderr);
+    }
+  }
+  lua_settop(L, top);
+  lua_settop(co, 0);
+  t->closing = 0;
+  task_forget(L, co);
 }
 
 static void task_wake_joiners (neap_host *h, neap_task *t);
@@ -246,7 +492,7 @@ static void task_resume (neap_host *h, neap_task *t) {
     if (t->cancelled) {    /* cancelled before it ever ran */
       lua_settop(co, 0);
       t->status = NEAP_T_DONE;
-      task_finish(h, co, 0);
+      task_finish(h, co, t, 0);
       task_wake_joiners(h, t);
       return;
     }
@@ -269,58 +515,9 @@ static void task_resume (neap_host *h, neap_task *t) {
   task_close_timer(t);
   if (st == LUA_OK) {
     t->status = NEAP_T_DONE;
-    task_finish(h, co, nres);
+    task_finish(h, co, t, nres);
   }
-  else {
-    const char *msg;
-    int quiet;
-    lua_State *L = h->L;
-    int eidx = lua_gettop(co);           /* the error object itself */
-    t->status = NEAP_T_FAILED;
-    if (lua_type(co, eidx) == LUA_TSTRING || luaL_callmeta(co, eidx, "__tostring"))
-      msg = lua_tostring(co, -1);
-    else
-      msg = lua_pushfstring(co, "(error object is a %s value)",
-                            luaL_typename(co, eidx));
-    t->by_cancel = t->cancelled && lua_type(co, eidx) == LUA_TSTRING &&
-                   strcmp(lua_tostring(co, eidx), "cancelled") == 0;
-    quiet = t->quiet || t->by_cancel;
-    luaL_traceback(L, co, msg, 0);
-    lua_pushvalue(co, eidx);
-    if (!quiet) {
-      if (t->is_main)
-        fprintf(stderr, "neap: %s\n", lua_tostring(L, -1));
-      else if (t->name[0])
-        fprintf(stderr, "neap: task '%s' failed: %s\n", t->name,
-                lua_tostring(L, -1));
-      else
-        fprintf(stderr, "neap: task failed: %s\n", lua_tostring(L, -1));
-      fflush(stderr);
-    }
-    if (t->is_main) {
-      neap__host_set_error(h, lua_tostring(L, -1));
-      h->main_failed = 1;
-      uv_stop(h->loop);
-    }
-    /* keep the error value and the traceback in the box */
-    lua_xmove(co, L, 1);                   /* traceback, error */
-    lua_settop(co, 0);
-    lua_resetthread(co);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &tasks_key);
-    lua_rawgetp(L, -1, co);                /* tb, err, tasks, box */
-    lua_createtable(L, 1, 2);
-    lua_pushvalue(L, -4);
-    lua_rawseti(L, -2, 1);                 /* res[1] = err */
-    lua_pushvalue(L, -5);
-    lua_setfield(L, -2, "traceback");
-    lua_pushinteger(L, 1);
-    lua_setfield(L, -2, "n");
-    lua_setiuservalue(L, -2, 2);           /* box.uv2 = res */
-    lua_pop(L, 1);                         /* pop box */
-    lua_pushnil(L);
-    lua_rawsetp(L, -2, co);                /* tasks[co] = nil */
-    lua_pop(L, 3);                         /* pop tasks, err, tb */
-  }
+  else task_failed(h, t);
   task_wake_joiners(h, t);
 }
 
@@ -347,9 +544,10 @@ static int task_push_results (lua_State *L, int box, neap_task *t) {
   if (t->cancelled && (t->status != NEAP_T_FAILED || t->by_cancel))
     return neap__push_fail(L, "cancelled");
   lua_getiuservalue(L, box, 2);
-  if (!lua_istable(L, -1)) {
+  if (!lua_istable(L, -1)) {   /* its outcome could not be kept */
     lua_pop(L, 1);
-    return neap__push_fail(L, "cancelled");
+    return t->cancelled ? neap__push_fail(L, "cancelled")
+                        : neap__push_error(L, UV_ENOMEM);
   }
   lua_getfield(L, -1, "n");
   n = (int)lua_tointeger(L, -1);
@@ -629,6 +827,8 @@ int neap__sched_open (lua_State *L) {
     {NULL, NULL}
   };
   neap__newmeta(L, TASK_MT, meth, metameth);
+  lua_pushliteral(L, "ENOMEM");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &enomem_key);
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &tasks_key) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);

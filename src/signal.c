@@ -6,6 +6,7 @@
 ** passing the signal on to the children neap spawned (neap_exit_on_signals).
 */
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,11 @@ static void push_signame (lua_State *L, int sig) {
   else lua_pushinteger(L, sig);
 }
 
+static int push_signame_p (lua_State *L, void *ud) {
+  push_signame(L, (int)(intptr_t)ud);
+  return 1;
+}
+
 static void signal_cb (uv_signal_t *us, int signum) {
   neap_signal *s = us->data;
   neap_host *host = s->h.host;
@@ -48,8 +54,7 @@ static void signal_cb (uv_signal_t *us, int signum) {
   if (s->waiter) {
     neap_task *t = s->waiter;
     s->waiter = NULL;
-    push_signame(t->co, signum);
-    neap__sched_wake(t, 1);
+    neap__sched_wake_with(t, push_signame_p, (void *)(intptr_t)signum);
     neap__handle_close(&s->h);
     return;
   }

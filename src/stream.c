@@ -48,8 +48,8 @@ static void stream_wake_fail (neap_task **slot, const char *word, int uverr) {
   neap_task *t = *slot;
   if (t == NULL) return;
   *slot = NULL;
-  if (uverr) neap__sched_wake(t, neap__push_error(t->co, uverr));
-  else neap__sched_wake(t, neap__push_fail(t->co, word));
+  if (uverr) neap__sched_wake_error(t, uverr);
+  else neap__sched_wake_fail(t, word);
 }
 
 /* ====================================================== uv streams */
@@ -201,18 +201,18 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
         lua_pushinteger(L, (lua_Integer)f->len);
         return 1;
       }
+      /* (pushes first: a push that fails for memory consumes nothing) */
       lua_pushlstring(L, neap__buf_data(&s->rb), f->len);
-      neap__buf_consume(&s->rb, f->consume);
-      if (neap__buf_len(&s->rb) == 0 && s->fsreq == NULL)
-        stream_release_buf(s);    /* an idle stream holds no buffer */
       if (f->kind == NEAP_FRAME_UNTIL) {
         if (f->which >= 0)
           lua_pushlstring(L, f->delims[f->which].p, f->delims[f->which].len);
         else
           lua_pushnil(L);
-        return 2;
       }
-      return 1;
+      neap__buf_consume(&s->rb, f->consume);
+      if (neap__buf_len(&s->rb) == 0 && s->fsreq == NULL)
+        stream_release_buf(s);    /* an idle stream holds no buffer */
+      return f->kind == NEAP_FRAME_UNTIL ? 2 : 1;
     case NEAP_FRAME_TOOLARGE:
       return neap__push_fail(L, "frame too large");
     default:   /* END */
@@ -226,18 +226,39 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
   }
 }
 
-/* New bytes, the end or an error arrived: satisfy the parked reader. */
+typedef struct frame_push {
+  neap_stream *s;
+  int r;
+} frame_push;
+
+static int push_frame (lua_State *L, void *ud) {
+  frame_push *fp = ud;
+  return stream_push_frame(L, fp->s, fp->r);
+}
+
+/*
+** New bytes, the end or an error arrived: satisfy the parked reader. When
+** reading cannot go on (no memory to grow the buffer), that error is the
+** reader's answer too, after the data before it.
+*/
 void neap__stream_deliver (neap_stream *s) {
-  neap_task *t = s->reader;
-  if (t != NULL) {
-    int r = neap__buf_frame(&s->rb, &s->rq.f, neap__stream_at_end(s));
-    if (r != NEAP_FRAME_MORE) {
-      s->reader = NULL;
-      neap__sched_wake(t, stream_push_frame(t->co, s, r));
-      neap__stream_ref(s, 0);
+  int pass, err;
+  for (pass = 0; pass < 2; pass++) {
+    neap_task *t = s->reader;
+    if (t != NULL) {
+      frame_push fp;
+      fp.s = s;
+      fp.r = neap__buf_frame(&s->rb, &s->rq.f, neap__stream_at_end(s));
+      if (fp.r != NEAP_FRAME_MORE) {
+        s->reader = NULL;
+        neap__sched_wake_with(t, push_frame, &fp);
+        neap__stream_ref(s, 0);
+      }
     }
+    err = s->err;
+    stream_flow(s);
+    if (s->err == err || s->reader == NULL) break;
   }
-  stream_flow(s);
 }
 
 static void stream_unpark_reader (neap_task *t) {
@@ -297,6 +318,11 @@ static int stream_read_frame_post (lua_State *L, neap_stream *s, int optidx,
   s->reader = t;
   neap__stream_ref(s, 1);
   stream_flow(s);
+  if (s->err) {   /* reading could not start (no memory): answer now */
+    s->reader = NULL;
+    neap__stream_ref(s, 0);
+    return stream_push_frame(L, s, neap__buf_frame(&s->rb, &s->rq.f, 1));
+  }
   return neap__sched_park_post(L, t, timeout, stream_unpark_reader, s, post);
 }
 
@@ -413,12 +439,14 @@ static void stream_get_delims (lua_State *L, neap_stream *s, int idx,
                  idx, fname, NEAP_MAX_DELIMS);
     if (n > NEAP_INLINE_DELIMS)   /* lives on this call's stack while it waits */
       d = lua_newuserdatauv(L, n * sizeof *d, 0);
+    luaL_checkstack(L, n, "too many delimiters");
     for (i = 0; i < n; i++) {
       if (lua_rawgeti(L, idx, i + 1) != LUA_TSTRING)
         luaL_error(L, "bad argument #%d to '%s' (delimiter %d is not a "
                    "string)", idx, fname, i + 1);
       d[i].p = lua_tolstring(L, -1, &d[i].len);
-      lua_pop(L, 1);   /* the table keeps the string alive */
+      /* the string stays on this call's stack: the caller may change the
+      ** table while the read waits */
     }
   }
   else {
@@ -435,6 +463,7 @@ static void stream_get_delims (lua_State *L, neap_stream *s, int idx,
 /* s:read_until(delims [, opts]) -> data, delimiter | nil, err, code */
 static int stream_read_until (lua_State *L) {
   neap_stream *s = stream_check_reader(L, "read_until");
+  lua_settop(L, 3);   /* the delimiters' strings go above the options */
   stream_get_delims(L, s, 2, "read_until");
   s->rq.f.kind = NEAP_FRAME_UNTIL;
   s->rq.f.keep = opt_keep(L, 3);

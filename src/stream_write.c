@@ -39,7 +39,7 @@ void neap__stream_wake_writer (neap_stream *s) {
     }
     *pp = t->link;
     t->link = NULL;
-    if (s->werr) neap__sched_wake(t, neap__push_error(t->co, s->werr));
+    if (s->werr) neap__sched_wake_error(t, s->werr);
     else {
       lua_pushvalue(t->co, 1);   /* write and flush return the stream */
       neap__sched_wake(t, 1);
@@ -54,7 +54,7 @@ void neap__stream_wake_writers_closed (neap_stream *s) {
     neap_task *t = s->writers;
     s->writers = t->link;
     t->link = NULL;
-    neap__sched_wake(t, neap__push_fail(t->co, "closed"));
+    neap__sched_wake_fail(t, "closed");
   }
 }
 

@@ -77,7 +77,7 @@ static void server_vt_close (neap_handle *h) {
   if (sv->acceptor && !h->host->dying) {
     neap_task *t = sv->acceptor;
     sv->acceptor = NULL;
-    neap__sched_wake(t, neap__push_fail(t->co, "closed"));
+    neap__sched_wake_fail(t, "closed");
   }
   server_uvclose(sv);
 }
@@ -115,6 +115,10 @@ static int server_do_accept (lua_State *L, neap_server *sv) {
     return neap__push_error(L, r);
   }
   return 1;
+}
+
+static int server_do_accept_p (lua_State *L, void *ud) {
+  return server_do_accept(L, ud);
 }
 
 /*
@@ -171,7 +175,7 @@ static void server_connection_cb (uv_stream_t *st, int status) {
   if (t != NULL) {
     sv->acceptor = NULL;
     server_ref(sv);
-    neap__sched_wake(t, server_do_accept(t->co, sv));
+    neap__sched_wake_with(t, server_do_accept_p, sv);
   }
 }
 
@@ -359,7 +363,7 @@ static void connect_cb (uv_connect_t *req, int status) {
   t->parked_on = NULL;
   if (status < 0) {
     neap__handle_close(&s->h);
-    neap__sched_wake(t, neap__push_error(t->co, status));
+    neap__sched_wake_error(t, status);
   }
   else {
     if (s->kind == NEAP_S_TCP) uv_tcp_nodelay(&s->u->tcp, 1);
@@ -472,6 +476,10 @@ static int push_addrinfo (lua_State *L, struct addrinfo *res) {
   return 1;
 }
 
+static int push_addrinfo_p (lua_State *L, void *ud) {
+  return push_addrinfo(L, ud);
+}
+
 static void resolve_cb (uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res) {
   resolve_req *r = (resolve_req *)req;
@@ -479,8 +487,8 @@ static void resolve_cb (uv_getaddrinfo_t *req, int status,
   free(r);
   if (t != NULL && !t->host->dying) {
     t->parked_on = NULL;
-    if (status < 0) neap__sched_wake(t, neap__push_error(t->co, status));
-    else neap__sched_wake(t, push_addrinfo(t->co, res));
+    if (status < 0) neap__sched_wake_error(t, status);
+    else neap__sched_wake_with(t, push_addrinfo_p, res);
   }
   uv_freeaddrinfo(res);
 }

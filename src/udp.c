@@ -62,7 +62,7 @@ static void udp_vt_close (neap_handle *h) {
   if (u->reader && !h->host->dying) {
     neap_task *t = u->reader;
     u->reader = NULL;
-    neap__sched_wake(t, neap__push_fail(t->co, "closed"));
+    neap__sched_wake_fail(t, "closed");
   }
   if (h->flags & NEAP_H_UVCLOSE) return;
   h->flags |= NEAP_H_UVCLOSE;
@@ -98,6 +98,18 @@ static void udp_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
 
 static void udp_flow (neap_udp *u);
 
+typedef struct dgram_push {
+  const char *data;
+  size_t len;
+  const struct sockaddr *addr;
+} dgram_push;
+
+static int push_dgram_p (lua_State *L, void *ud) {
+  dgram_push *dp = ud;
+  lua_pushlstring(L, dp->data, dp->len);
+  return 1 + push_addr(L, dp->addr);
+}
+
 static void udp_recv_cb (uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
                          const struct sockaddr *addr, unsigned flags) {
   neap_udp *u = h->data;
@@ -108,7 +120,7 @@ static void udp_recv_cb (uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
     if (u->reader) {
       neap_task *t = u->reader;
       u->reader = NULL;
-      neap__sched_wake(t, neap__push_error(t->co, (int)n));
+      neap__sched_wake_error(t, (int)n);
     }
     else u->err = (int)n;
   }
@@ -116,9 +128,11 @@ static void udp_recv_cb (uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
   else if (u->reader) {
     neap_task *t = u->reader;
     u->reader = NULL;
-    lua_pushlstring(t->co, u->buf, (size_t)n);
-    push_addr(t->co, addr);
-    neap__sched_wake(t, 3);
+    dgram_push dp;
+    dp.data = u->buf;
+    dp.len = (size_t)n;
+    dp.addr = addr;
+    neap__sched_wake_with(t, push_dgram_p, &dp);
   }
   else if (u->qlen >= UDP_MAXQ) u->dropped++;
   else {
