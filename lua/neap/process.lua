@@ -111,17 +111,27 @@ end
 -- -> process | nil, err, code
 function M.spawn(spec) return spawn("spawn", spec) end
 
+-- The drain belongs to the process, not to one wait: it is on while any
+-- task waits (p._waits counts them), so one wait ending (a timeout, a
+-- cancel) leaves the others' child free to write.
+local function drain_pipes(p, d)
+  local n = (p._waits or 0) + d
+  p._waits = n
+  if n == (d > 0 and 1 or 0) then   -- the first wait starts, the last ends
+    for _, k in ipairs { "stdout", "stderr" } do
+      local s = p[k]
+      if s and not s:is_closed() then s:_drain(d > 0) end
+    end
+  end
+end
+
 --- p:wait{timeout=} -> code, signal | nil, "timeout", "timeout"
 -- While it waits, the child's output pipes are read even if no task reads
 -- them, so a child cannot block on a full pipe; the output stays readable.
 function Process:wait(opts)
-  local pipes = {}
-  for _, k in ipairs { "stdout", "stderr" } do
-    local s = self[k]
-    if s and not s:is_closed() then s:_drain(true) pipes[#pipes + 1] = s end
-  end
+  drain_pipes(self, 1)
   local r = tpack(pcall(self._h.wait, self._h, opts))
-  for _, s in ipairs(pipes) do if not s:is_closed() then s:_drain(false) end end
+  drain_pipes(self, -1)
   if not r[1] then error(r[2], 0) end
   if r[2] ~= nil or r[3] ~= "timeout" then   -- gone: nobody reads its stdin now
     if self.stdin then self.stdin:close() end
