@@ -159,12 +159,15 @@ function Process:close()
 end
 Process.__close = Process.close
 
-local function drain(s, acc)
-  while true do
-    local d = s:read(65536)
-    if not d then return end
-    acc[#acc + 1] = d
-  end
+-- Reads 's' to its end. The bytes wait in the stream's buffer until the
+-- end comes, so a drain cancelled before it (its owner was cancelled, or
+-- timed out) takes nothing away: the output stays readable.
+local function drain(s) return s:read_all() or "" end
+
+-- What 's' holds now, taken without waiting ("" for none).
+local function buffered(s)
+  local n = s and not s:is_closed() and s:buffered() or 0
+  return n > 0 and s:read(n, { timeout = 0 }) or ""
 end
 
 -- Pumps 'input' (a string, a stream or an fd) into 'dst', then closes dst.
@@ -200,9 +203,14 @@ local function communicate(fname, stdin, stdout, stderr, input, opts, wait, kill
     error(fname .. ": a wait must run inside a task (neap.task or neap.run)", 2)
   end
   local deadline = opts.timeout and core.now() + opts.timeout
-  local out, err, tasks = {}, {}, {}
-  if stdout then tasks[#tasks + 1] = core.task(drain, stdout, out) end
-  if stderr then tasks[#tasks + 1] = core.task(drain, stderr, err) end
+  local tasks, dout, derr = {}, nil, nil
+  -- the helpers end with this call, whichever way it ends (a cancel, an
+  -- error): no drain is left reading a stream the script reads next
+  local _ <close> = setmetatable({}, { __close = function()
+    for _, t in ipairs(tasks) do t:cancel() end
+  end })
+  if stdout then dout = core.task(drain, stdout) tasks[#tasks + 1] = dout end
+  if stderr then derr = core.task(drain, stderr) tasks[#tasks + 1] = derr end
   if stdin then
     if input ~= nil then tasks[#tasks + 1] = core.task(feed, stdin, input)
     else stdin:close() end
@@ -223,9 +231,14 @@ local function communicate(fname, stdin, stdout, stderr, input, opts, wait, kill
     kill("KILL")
     for _, t in ipairs(tasks) do t:cancel() end
     wait({ timeout = 5 })
-    return table.concat(out), table.concat(err), nil, "timeout"
+    return buffered(stdout), buffered(stderr), nil, "timeout"
   end
-  return table.concat(out), table.concat(err), tunpack(r, 1, r.n)
+  local function result(t)
+    if not t then return "" end
+    local _, d = t:join()
+    return d or ""
+  end
+  return result(dout), result(derr), tunpack(r, 1, r.n)
 end
 
 --- p:communicate([input] [, {timeout=}]) -> out, err, code, signal
