@@ -100,6 +100,9 @@ local function spawn(fname, spec, over)
                                     cwd = spec.cwd, detached = spec.detached, stdio = stdio }
   if not h then cleanup() return nil, pid, code end
   for _, fd in ipairs(opened) do core.close_fd(fd) end
+  for i = 1, 3 do   -- a stream handed to a child is the child's now
+    if stdio[i].kind == "stream" then stdio[i].stream:close() end
+  end
   local p = setmetatable({ pid = pid, _h = h, argv = { table.unpack(spec, 1, n) } }, Process)
   for i = 0, 2 do
     if stdio[i + 1].kind == "pipe" then p[stdio_names[i]] = stdio[i + 1].stream end
