@@ -161,7 +161,11 @@ function M:make_child_proc(argv)
   proc.w_channel = p.stdin and self:_channel("write", p.stdin) or nil
   local waiter = self:_channel("exit")
   waiter.starter = function(m)
-    local c, sig = p:wait()
+    -- the engine's wait, not p:wait(): that one drains the pipes with no
+    -- bound, past the read channels, whose tasks read them only as fast
+    -- as the events are pulled (the manager's backpressure)
+    local c, sig = p._h:wait()
+    if p.stdin then p.stdin:close() end   -- gone: nobody reads its stdin now
     for _, rch in ipairs(proc.r_channels) do   -- the output first, then the death
       if rch and rch.task then rch.task:join { timeout = 1 } end
     end
