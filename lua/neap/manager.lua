@@ -18,7 +18,8 @@ local argerr = require("neap.util").argerr
 --- manager.new([{queue=}]) -> manager; queue bounds the events waiting to
 -- be pulled (readers pause meanwhile, so nothing is dropped).
 function manager.new(opts)
-  local m = setmetatable({ channels = {}, events = neap.queue(opts and opts.queue or 256), nextid = 0 }, M)
+  local m = setmetatable({ channels = {}, fresh = {}, events = neap.queue(opts and opts.queue or 256),
+                           nextid = 0 }, M)
   m.child_channel = m:_channel("child")
   return m
 end
@@ -26,8 +27,22 @@ end
 function M:_channel(kind, stream)
   self.nextid = self.nextid + 1
   local ch = setmetatable({ kind = kind, stream = stream, manager = self, id = self.nextid }, Channel)
-  self.channels[#self.channels + 1] = ch
+  local list = self.channels
+  list[#list + 1] = ch
+  ch.slot = #list
+  self.fresh[#self.fresh + 1] = ch   -- its task starts at the next next_event
   return ch
+end
+
+-- Takes 'ch' off m.channels in O(1): the last channel moves into its slot.
+function M:_forget(ch)
+  local list, i = self.channels, ch.slot
+  if not i or list[i] ~= ch then return end
+  local last = list[#list]
+  list[i] = last
+  last.slot = i
+  list[#list] = nil
+  ch.slot = nil
 end
 
 function M:_emit(ch, ev)
@@ -115,16 +130,27 @@ function Channel:write_stream(data)
   return true
 end
 
---- ch:close(): stops the channel and closes its stream or server
+--- ch:close(): stops the channel and closes its stream or server; the
+-- manager forgets it (and the other channel over the same stream).
 function Channel:close()
   self.closed = true
   if self.task then self.task:cancel() end
   if self.stream and self.stream.close then self.stream:close() end
   if self.server then self.server:close() end
+  self.manager:_forget(self)
+  local peer = self.peer
+  if peer and not peer.gone then
+    self.gone = true
+    peer:close()
+  end
 end
 
+-- Starts the tasks of the channels made since the last call.
 local function start(m)
-  for _, ch in ipairs(m.channels) do
+  local fresh = m.fresh
+  if #fresh == 0 then return end
+  m.fresh = {}
+  for _, ch in ipairs(fresh) do
     if not ch.task and not ch.closed then
       if ch.kind == "read" then ch.task = neap.task("manager reader", read_pump, m, ch)
       elseif ch.starter then ch.task = neap.task("manager " .. ch.kind, ch.starter, m, ch) end
@@ -145,7 +171,9 @@ end
 --- m:add_sock(stream) -> read channel, write channel
 function M:add_sock(stream)
   if type(stream) ~= "userdata" then argerr("add_sock", 1, "stream expected") end
-  return self:_channel("read", stream), self:_channel("write", stream)
+  local r, w = self:_channel("read", stream), self:_channel("write", stream)
+  r.peer, w.peer = w, r   -- one stream: closing one closes both
+  return r, w
 end
 
 --- m:make_child_proc(argv) -> proc with proc.pid, proc.r_channels[1]
@@ -172,6 +200,8 @@ function M:make_child_proc(argv)
     local signum = sig and neap.signum(sig)
     m:_emit(m.child_channel, { type = "exit", processes = {
       { pid = p.pid, code = c, signal = sig, term_status = signum or ((c or 0) << 8) } } })
+    waiter.closed = true
+    m:_forget(waiter)   -- reported: the watch is over
   end
   return proc
 end
@@ -259,8 +289,9 @@ M.process_an_event = M.next_event
 
 --- m:close(): closes every channel
 function M:close()
-  for _, ch in ipairs(self.channels) do ch:close() end
-  self.channels = {}
+  local list = self.channels
+  self.channels, self.fresh = {}, {}
+  for _, ch in ipairs(list) do ch.slot = nil ch:close() end
 end
 
 return manager
