@@ -56,14 +56,18 @@ end
 -- event at EOF with everything. With no call, data is reported as it arrives.
 function Channel:set_expected(delims)
   if type(delims) ~= "table" then argerr("set_expected", 1, "list of delimiters expected") end
+  -- read_until takes at most 16 (the engine's NEAP_MAX_DELIMS)
+  if #delims > 16 then argerr("set_expected", 1, "0 to 16 delimiters expected") end
+  local copy = {}   -- the caller may change its table later
   for i, d in ipairs(delims) do
     if type(d) ~= "string" or d == "" then argerr("set_expected", 1, "delimiter " .. i .. " must be a non-empty string") end
+    copy[i] = d
   end
-  self.expected = delims
+  self.expected = copy
   return self
 end
 
-local function read_pump(m, ch)
+local function read_frames(m, ch)
   local s = ch.stream
   while true do
     local exp = ch.expected
@@ -97,6 +101,19 @@ local function read_pump(m, ch)
       return
     end
   end
+end
+
+-- The reader task: a reader that raises (a misuse, a bug) ends its channel
+-- with an error event rather than dying unseen; a close (a cancel) ends it
+-- quietly.
+local function read_pump(m, ch)
+  local ok, err = pcall(read_frames, m, ch)
+  if ok or ch.closed then
+    if not ok then error(err, 0) end
+    return
+  end
+  ch.closed = true
+  m:_emit(ch, { type = "read", status = "error", data = "", err = tostring(err), code = "failed" })
 end
 
 -- Each write_stream puts its bytes on the stream at once (so a close or a
