@@ -67,6 +67,28 @@ function Channel:set_expected(delims)
   return self
 end
 
+-- How 's' ended, once its last bytes were read: nil for a clean end (or
+-- a close), else the error (a reset) as err, code.
+local function end_error(s)
+  if s:is_closed() then return nil end
+  local _, err, code = s:read(1, { timeout = 0 })
+  if code ~= "eof" and code ~= "closed" and code ~= "timeout" then return err, code end
+end
+
+-- The last bytes of 's' (the rest with no delimiter, or all of it): with
+-- the "eof" event for a clean end; after a failure, as data and then the
+-- error, as a channel with no framing reports it.
+local function emit_last(m, ch, data)
+  local err, code = end_error(ch.stream)
+  if err then
+    if data ~= "" then m:_emit(ch, { type = "read", status = "ok", data = data }) end
+    m:_emit(ch, { type = "read", status = "error", data = "", err = err, code = code })
+  else
+    m:_emit(ch, { type = "read", status = "eof", data = data })
+  end
+  ch.closed = true
+end
+
 local function read_frames(m, ch)
   local s = ch.stream
   while true do
@@ -76,18 +98,10 @@ local function read_frames(m, ch)
     elseif #exp == 0 then a, b, c = s:read_all()
     else
       a, b, c = s:read_until(exp, { keep = true })
-      if a and b == nil then   -- the unterminated rest at EOF
-        m:_emit(ch, { type = "read", status = "eof", data = a })
-        ch.closed = true
-        return
-      end
+      if a and b == nil then return emit_last(m, ch, a) end   -- the unterminated rest at the end
     end
     if a then
-      if exp and #exp == 0 then
-        m:_emit(ch, { type = "read", status = "eof", data = a })
-        ch.closed = true
-        return
-      end
+      if exp and #exp == 0 then return emit_last(m, ch, a) end
       m:_emit(ch, { type = "read", status = "ok", data = a, delimiter = exp and b or nil })
     elseif c == "frame too large" then
       m:_emit(ch, { type = "read", status = "ok", data = s:read(65536) })
