@@ -13,7 +13,8 @@ M.__index = M
 local Channel = {}
 Channel.__index = Channel
 
-local argerr = require("neap.util").argerr
+local util = require "neap.util"
+local argerr = util.argerr
 
 --- manager.new([{queue=}]) -> manager; queue bounds the events waiting to
 -- be pulled (readers pause meanwhile, so nothing is dropped).
@@ -193,7 +194,7 @@ end
 
 --- m:add_read_fd(fd) -> read channel over an inherited descriptor
 function M:add_read_fd(fd)
-  if math.type(fd) ~= "integer" then argerr("add_read_fd", 1, "descriptor expected") end
+  if math.type(fd) ~= "integer" or fd < 0 then argerr("add_read_fd", 1, "descriptor must be an integer >= 0") end
   local s, err, code = neap.fd(fd)
   if not s then return nil, err, code end
   return self:_channel("read", s)
@@ -214,9 +215,11 @@ function M:make_child_proc(argv)
   local p, err, code = neap.spawn(argv)
   if not p then return nil, err, code end
   local proc = { pid = p.pid, process = p }
-  -- a channel for each stdio that is a pipe (argv may say stdout = "null" ...)
-  proc.r_channels = { p.stdout and self:_channel("read", p.stdout) or false,
-                      p.stderr and self:_channel("read", p.stderr) or false }
+  -- a channel for each stdio that is a pipe (argv may say stdout = "null"
+  -- ...): none, nil in the list, for the others
+  proc.r_channels = {}
+  if p.stdout then proc.r_channels[1] = self:_channel("read", p.stdout) end
+  if p.stderr then proc.r_channels[2] = self:_channel("read", p.stderr) end
   proc.w_channel = p.stdin and self:_channel("write", p.stdin) or nil
   local waiter = self:_channel("exit")
   waiter.starter = function(m)
@@ -225,7 +228,8 @@ function M:make_child_proc(argv)
     -- as the events are pulled (the manager's backpressure)
     local c, sig = p._h:wait()
     if p.stdin then p.stdin:close() end   -- gone: nobody reads its stdin now
-    for _, rch in ipairs(proc.r_channels) do   -- the output first, then the death
+    for i = 1, 2 do   -- the output first, then the death
+      local rch = proc.r_channels[i]
       if rch and rch.task then rch.task:join { timeout = 1 } end
     end
     local signum = sig and neap.signum(sig)
@@ -291,10 +295,10 @@ end
 -- From plain Lua it runs the loop until one is ready; in a task it waits.
 -- On timeout: nil, {type = "timeout"}.
 function M:next_event(opts)
-  if opts ~= nil and type(opts) ~= "table" then argerr("next_event", 1, "options table expected") end
+  opts = util.checkopts("next_event", 1, opts)
   start(self)
   local function get()
-    local item = self.events:get { timeout = opts and opts.timeout }
+    local item = self.events:get { timeout = opts.timeout }
     if not item then return nil, { type = "timeout" } end
     return item[1], item[2]
   end
