@@ -359,14 +359,39 @@ static char **get_strings (lua_State *L, int idx, const char *name) {
 ** stdio = { {kind=, fd=, stream=}, ... } for descriptors 0, 1, 2...
 */
 /*
-** The child's descriptor 'i' is a copy of 'fd'. The copy shares fd's open
-** file description, so its O_NONBLOCK would reach the child (and most
-** programs fail on EAGAIN): it is cleared first, as libuv's child does for
-** its stdio. A stream handed to a child is the child's to read or write.
+** The child's descriptor 'i' is a copy of 'fd'. A copy shares fd's open
+** file description, and with it O_NONBLOCK, which most programs fail on
+** (EAGAIN). 'own' says whether neap gives the descriptor up (a stream
+** handed to the child: the Lua layer closes neap's side after the spawn):
+** then its O_NONBLOCK is cleared, as libuv's child does for its stdio.
+** Else the descriptor stays the script's and keeps its flags: a pipe, a
+** FIFO or a terminal is opened anew through /proc/self/fd (a description
+** of its own, blocking) and that copy goes to the child; its number is
+** left in *reopened, to close after the spawn. A socket cannot be opened
+** anew: its description is shared, made blocking.
 */
-static int stdio_dup (posix_spawn_file_actions_t *fa, int fd, int i) {
+static int stdio_dup (posix_spawn_file_actions_t *fa, int fd, int i, int own,
+                      int *reopened) {
   int fl = fcntl(fd, F_GETFL);
-  if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  struct stat st;
+  if (fl < 0 || !(fl & O_NONBLOCK)) return posix_spawn_file_actions_adddup2(fa, fd, i);
+  if (!own && fstat(fd, &st) == 0) {
+    if (S_ISREG(st.st_mode))   /* O_NONBLOCK means nothing for a file */
+      return posix_spawn_file_actions_adddup2(fa, fd, i);
+    if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+      char path[64];
+      int nfd;
+      snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+      /* O_NONBLOCK: a FIFO's open does not wait for the other side */
+      nfd = open(path, (fl & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+      if (nfd >= 0) {
+        fcntl(nfd, F_SETFL, fl & ~O_NONBLOCK);   /* blocking: the child's */
+        *reopened = nfd;
+        return posix_spawn_file_actions_adddup2(fa, nfd, i);
+      }
+    }
+  }
+  fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
   return posix_spawn_file_actions_adddup2(fa, fd, i);
 }
 
@@ -424,7 +449,7 @@ static int process_spawn (lua_State *L) {
   posix_spawnattr_t at;
   sigset_t all, none;
   neap_stream *pipes[3] = {NULL, NULL, NULL};
-  int ours[3] = {-1, -1, -1}, theirs[3] = {-1, -1, -1};
+  int ours[3] = {-1, -1, -1}, theirs[3] = {-1, -1, -1}, reopened[3] = {-1, -1, -1};
   const char *file, *cwd = NULL, *found = NULL;
   char **args, **env;
   char pathbuf[4096];
@@ -455,7 +480,7 @@ static int process_spawn (lua_State *L) {
       r = posix_spawn_file_actions_addopen(&fa, i, "/dev/null", O_RDWR, 0);
     else if (strcmp(kind, "fd") == 0) {
       lua_getfield(L, -1, "fd");
-      r = stdio_dup(&fa, (int)lua_tointeger(L, -1), i);
+      r = stdio_dup(&fa, (int)lua_tointeger(L, -1), i, 0, &reopened[i]);
       lua_pop(L, 1);
     }
     else if (strcmp(kind, "pipe") == 0 || strcmp(kind, "stream") == 0) {
@@ -478,7 +503,7 @@ static int process_spawn (lua_State *L) {
         if (s->kind != NEAP_S_FILE && s->kind != NEAP_S_POLL &&
             uv_fileno(&s->u->handle, &fd) != 0)
           r = EBADF;
-        else r = stdio_dup(&fa, fd, i);
+        else r = stdio_dup(&fa, fd, i, 1, &reopened[i]);
       }
     }
     else return luaL_error(L, "spawn: bad stdio kind '%s'", kind);
@@ -507,7 +532,10 @@ static int process_spawn (lua_State *L) {
   }
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
-  for (i = 0; i < 3; i++) if (theirs[i] >= 0) close(theirs[i]);
+  for (i = 0; i < 3; i++) {
+    if (theirs[i] >= 0) close(theirs[i]);
+    if (reopened[i] >= 0) close(reopened[i]);
+  }
   if (r != 0) {
     for (i = 0; i < 3; i++) if (ours[i] >= 0) close(ours[i]);
     if (r == ENOEXEC) {   /* libuv 1.44 has no name for it */

@@ -13,12 +13,14 @@ M.__index = M
 local Channel = {}
 Channel.__index = Channel
 
-local argerr = require("neap.util").argerr
+local util = require "neap.util"
+local argerr = util.argerr
 
 --- manager.new([{queue=}]) -> manager; queue bounds the events waiting to
 -- be pulled (readers pause meanwhile, so nothing is dropped).
 function manager.new(opts)
-  local m = setmetatable({ channels = {}, events = neap.queue(opts and opts.queue or 256), nextid = 0 }, M)
+  local m = setmetatable({ channels = {}, fresh = {}, events = neap.queue(opts and opts.queue or 256),
+                           nextid = 0 }, M)
   m.child_channel = m:_channel("child")
   return m
 end
@@ -26,8 +28,22 @@ end
 function M:_channel(kind, stream)
   self.nextid = self.nextid + 1
   local ch = setmetatable({ kind = kind, stream = stream, manager = self, id = self.nextid }, Channel)
-  self.channels[#self.channels + 1] = ch
+  local list = self.channels
+  list[#list + 1] = ch
+  ch.slot = #list
+  self.fresh[#self.fresh + 1] = ch   -- its task starts at the next next_event
   return ch
+end
+
+-- Takes 'ch' off m.channels in O(1): the last channel moves into its slot.
+function M:_forget(ch)
+  local list, i = self.channels, ch.slot
+  if not i or list[i] ~= ch then return end
+  local last = list[#list]
+  list[i] = last
+  last.slot = i
+  list[#list] = nil
+  ch.slot = nil
 end
 
 function M:_emit(ch, ev)
@@ -41,14 +57,40 @@ end
 -- event at EOF with everything. With no call, data is reported as it arrives.
 function Channel:set_expected(delims)
   if type(delims) ~= "table" then argerr("set_expected", 1, "list of delimiters expected") end
+  -- read_until takes at most 16 (the engine's NEAP_MAX_DELIMS)
+  if #delims > 16 then argerr("set_expected", 1, "0 to 16 delimiters expected") end
+  local copy = {}   -- the caller may change its table later
   for i, d in ipairs(delims) do
     if type(d) ~= "string" or d == "" then argerr("set_expected", 1, "delimiter " .. i .. " must be a non-empty string") end
+    copy[i] = d
   end
-  self.expected = delims
+  self.expected = copy
   return self
 end
 
-local function read_pump(m, ch)
+-- How 's' ended, once its last bytes were read: nil for a clean end (or
+-- a close), else the error (a reset) as err, code.
+local function end_error(s)
+  if s:is_closed() then return nil end
+  local _, err, code = s:read(1, { timeout = 0 })
+  if code ~= "eof" and code ~= "closed" and code ~= "timeout" then return err, code end
+end
+
+-- The last bytes of 's' (the rest with no delimiter, or all of it): with
+-- the "eof" event for a clean end; after a failure, as data and then the
+-- error, as a channel with no framing reports it.
+local function emit_last(m, ch, data)
+  local err, code = end_error(ch.stream)
+  if err then
+    if data ~= "" then m:_emit(ch, { type = "read", status = "ok", data = data }) end
+    m:_emit(ch, { type = "read", status = "error", data = "", err = err, code = code })
+  else
+    m:_emit(ch, { type = "read", status = "eof", data = data })
+  end
+  ch.closed = true
+end
+
+local function read_frames(m, ch)
   local s = ch.stream
   while true do
     local exp = ch.expected
@@ -57,18 +99,10 @@ local function read_pump(m, ch)
     elseif #exp == 0 then a, b, c = s:read_all()
     else
       a, b, c = s:read_until(exp, { keep = true })
-      if a and b == nil then   -- the unterminated rest at EOF
-        m:_emit(ch, { type = "read", status = "eof", data = a })
-        ch.closed = true
-        return
-      end
+      if a and b == nil then return emit_last(m, ch, a) end   -- the unterminated rest at the end
     end
     if a then
-      if exp and #exp == 0 then
-        m:_emit(ch, { type = "read", status = "eof", data = a })
-        ch.closed = true
-        return
-      end
+      if exp and #exp == 0 then return emit_last(m, ch, a) end
       m:_emit(ch, { type = "read", status = "ok", data = a, delimiter = exp and b or nil })
     elseif c == "frame too large" then
       m:_emit(ch, { type = "read", status = "ok", data = s:read(65536) })
@@ -82,6 +116,19 @@ local function read_pump(m, ch)
       return
     end
   end
+end
+
+-- The reader task: a reader that raises (a misuse, a bug) ends its channel
+-- with an error event rather than dying unseen; a close (a cancel) ends it
+-- quietly.
+local function read_pump(m, ch)
+  local ok, err = pcall(read_frames, m, ch)
+  if ok or ch.closed then
+    if not ok then error(err, 0) end
+    return
+  end
+  ch.closed = true
+  m:_emit(ch, { type = "read", status = "error", data = "", err = tostring(err), code = "failed" })
 end
 
 -- Each write_stream puts its bytes on the stream at once (so a close or a
@@ -115,16 +162,27 @@ function Channel:write_stream(data)
   return true
 end
 
---- ch:close(): stops the channel and closes its stream or server
+--- ch:close(): stops the channel and closes its stream or server; the
+-- manager forgets it (and the other channel over the same stream).
 function Channel:close()
   self.closed = true
   if self.task then self.task:cancel() end
   if self.stream and self.stream.close then self.stream:close() end
   if self.server then self.server:close() end
+  self.manager:_forget(self)
+  local peer = self.peer
+  if peer and not peer.gone then
+    self.gone = true
+    peer:close()
+  end
 end
 
+-- Starts the tasks of the channels made since the last call.
 local function start(m)
-  for _, ch in ipairs(m.channels) do
+  local fresh = m.fresh
+  if #fresh == 0 then return end
+  m.fresh = {}
+  for _, ch in ipairs(fresh) do
     if not ch.task and not ch.closed then
       if ch.kind == "read" then ch.task = neap.task("manager reader", read_pump, m, ch)
       elseif ch.starter then ch.task = neap.task("manager " .. ch.kind, ch.starter, m, ch) end
@@ -136,7 +194,7 @@ end
 
 --- m:add_read_fd(fd) -> read channel over an inherited descriptor
 function M:add_read_fd(fd)
-  if math.type(fd) ~= "integer" then argerr("add_read_fd", 1, "descriptor expected") end
+  if math.type(fd) ~= "integer" or fd < 0 then argerr("add_read_fd", 1, "descriptor must be an integer >= 0") end
   local s, err, code = neap.fd(fd)
   if not s then return nil, err, code end
   return self:_channel("read", s)
@@ -145,7 +203,9 @@ end
 --- m:add_sock(stream) -> read channel, write channel
 function M:add_sock(stream)
   if type(stream) ~= "userdata" then argerr("add_sock", 1, "stream expected") end
-  return self:_channel("read", stream), self:_channel("write", stream)
+  local r, w = self:_channel("read", stream), self:_channel("write", stream)
+  r.peer, w.peer = w, r   -- one stream: closing one closes both
+  return r, w
 end
 
 --- m:make_child_proc(argv) -> proc with proc.pid, proc.r_channels[1]
@@ -155,19 +215,28 @@ function M:make_child_proc(argv)
   local p, err, code = neap.spawn(argv)
   if not p then return nil, err, code end
   local proc = { pid = p.pid, process = p }
-  -- a channel for each stdio that is a pipe (argv may say stdout = "null" ...)
-  proc.r_channels = { p.stdout and self:_channel("read", p.stdout) or false,
-                      p.stderr and self:_channel("read", p.stderr) or false }
+  -- a channel for each stdio that is a pipe (argv may say stdout = "null"
+  -- ...): none, nil in the list, for the others
+  proc.r_channels = {}
+  if p.stdout then proc.r_channels[1] = self:_channel("read", p.stdout) end
+  if p.stderr then proc.r_channels[2] = self:_channel("read", p.stderr) end
   proc.w_channel = p.stdin and self:_channel("write", p.stdin) or nil
   local waiter = self:_channel("exit")
   waiter.starter = function(m)
-    local c, sig = p:wait()
-    for _, rch in ipairs(proc.r_channels) do   -- the output first, then the death
+    -- the engine's wait, not p:wait(): that one drains the pipes with no
+    -- bound, past the read channels, whose tasks read them only as fast
+    -- as the events are pulled (the manager's backpressure)
+    local c, sig = p._h:wait()
+    if p.stdin then p.stdin:close() end   -- gone: nobody reads its stdin now
+    for i = 1, 2 do   -- the output first, then the death
+      local rch = proc.r_channels[i]
       if rch and rch.task then rch.task:join { timeout = 1 } end
     end
     local signum = sig and neap.signum(sig)
     m:_emit(m.child_channel, { type = "exit", processes = {
       { pid = p.pid, code = c, signal = sig, term_status = signum or ((c or 0) << 8) } } })
+    waiter.closed = true
+    m:_forget(waiter)   -- reported: the watch is over
   end
   return proc
 end
@@ -226,10 +295,10 @@ end
 -- From plain Lua it runs the loop until one is ready; in a task it waits.
 -- On timeout: nil, {type = "timeout"}.
 function M:next_event(opts)
-  if opts ~= nil and type(opts) ~= "table" then argerr("next_event", 1, "options table expected") end
+  opts = util.checkopts("next_event", 1, opts)
   start(self)
   local function get()
-    local item = self.events:get { timeout = opts and opts.timeout }
+    local item = self.events:get { timeout = opts.timeout }
     if not item then return nil, { type = "timeout" } end
     return item[1], item[2]
   end
@@ -255,8 +324,9 @@ M.process_an_event = M.next_event
 
 --- m:close(): closes every channel
 function M:close()
-  for _, ch in ipairs(self.channels) do ch:close() end
-  self.channels = {}
+  local list = self.channels
+  self.channels, self.fresh = {}, {}
+  for _, ch in ipairs(list) do ch.slot = nil ch:close() end
 end
 
 return manager

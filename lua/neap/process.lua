@@ -100,6 +100,9 @@ local function spawn(fname, spec, over)
                                     cwd = spec.cwd, detached = spec.detached, stdio = stdio }
   if not h then cleanup() return nil, pid, code end
   for _, fd in ipairs(opened) do core.close_fd(fd) end
+  for i = 1, 3 do   -- a stream handed to a child is the child's now
+    if stdio[i].kind == "stream" then stdio[i].stream:close() end
+  end
   local p = setmetatable({ pid = pid, _h = h, argv = { table.unpack(spec, 1, n) } }, Process)
   for i = 0, 2 do
     if stdio[i + 1].kind == "pipe" then p[stdio_names[i]] = stdio[i + 1].stream end
@@ -111,17 +114,27 @@ end
 -- -> process | nil, err, code
 function M.spawn(spec) return spawn("spawn", spec) end
 
+-- The drain belongs to the process, not to one wait: it is on while any
+-- task waits (p._waits counts them), so one wait ending (a timeout, a
+-- cancel) leaves the others' child free to write.
+local function drain_pipes(p, d)
+  local n = (p._waits or 0) + d
+  p._waits = n
+  if n == (d > 0 and 1 or 0) then   -- the first wait starts, the last ends
+    for _, k in ipairs { "stdout", "stderr" } do
+      local s = p[k]
+      if s and not s:is_closed() then s:_drain(d > 0) end
+    end
+  end
+end
+
 --- p:wait{timeout=} -> code, signal | nil, "timeout", "timeout"
 -- While it waits, the child's output pipes are read even if no task reads
 -- them, so a child cannot block on a full pipe; the output stays readable.
 function Process:wait(opts)
-  local pipes = {}
-  for _, k in ipairs { "stdout", "stderr" } do
-    local s = self[k]
-    if s and not s:is_closed() then s:_drain(true) pipes[#pipes + 1] = s end
-  end
+  drain_pipes(self, 1)
   local r = tpack(pcall(self._h.wait, self._h, opts))
-  for _, s in ipairs(pipes) do if not s:is_closed() then s:_drain(false) end end
+  drain_pipes(self, -1)
   if not r[1] then error(r[2], 0) end
   if r[2] ~= nil or r[3] ~= "timeout" then   -- gone: nobody reads its stdin now
     if self.stdin then self.stdin:close() end
@@ -149,12 +162,15 @@ function Process:close()
 end
 Process.__close = Process.close
 
-local function drain(s, acc)
-  while true do
-    local d = s:read(65536)
-    if not d then return end
-    acc[#acc + 1] = d
-  end
+-- Reads 's' to its end. The bytes wait in the stream's buffer until the
+-- end comes, so a drain cancelled before it (its owner was cancelled, or
+-- timed out) takes nothing away: the output stays readable.
+local function drain(s) return s:read_all() or "" end
+
+-- What 's' holds now, taken without waiting ("" for none).
+local function buffered(s)
+  local n = s and not s:is_closed() and s:buffered() or 0
+  return n > 0 and s:read(n, { timeout = 0 }) or ""
 end
 
 -- Pumps 'input' (a string, a stream or an fd) into 'dst', then closes dst.
@@ -190,9 +206,14 @@ local function communicate(fname, stdin, stdout, stderr, input, opts, wait, kill
     error(fname .. ": a wait must run inside a task (neap.task or neap.run)", 2)
   end
   local deadline = opts.timeout and core.now() + opts.timeout
-  local out, err, tasks = {}, {}, {}
-  if stdout then tasks[#tasks + 1] = core.task(drain, stdout, out) end
-  if stderr then tasks[#tasks + 1] = core.task(drain, stderr, err) end
+  local tasks, dout, derr = {}, nil, nil
+  -- the helpers end with this call, whichever way it ends (a cancel, an
+  -- error): no drain is left reading a stream the script reads next
+  local _ <close> = setmetatable({}, { __close = function()
+    for _, t in ipairs(tasks) do t:cancel() end
+  end })
+  if stdout then dout = core.task(drain, stdout) tasks[#tasks + 1] = dout end
+  if stderr then derr = core.task(drain, stderr) tasks[#tasks + 1] = derr end
   if stdin then
     if input ~= nil then tasks[#tasks + 1] = core.task(feed, stdin, input)
     else stdin:close() end
@@ -213,9 +234,14 @@ local function communicate(fname, stdin, stdout, stderr, input, opts, wait, kill
     kill("KILL")
     for _, t in ipairs(tasks) do t:cancel() end
     wait({ timeout = 5 })
-    return table.concat(out), table.concat(err), nil, "timeout"
+    return buffered(stdout), buffered(stderr), nil, "timeout"
   end
-  return table.concat(out), table.concat(err), tunpack(r, 1, r.n)
+  local function result(t)
+    if not t then return "" end
+    local _, d = t:join()
+    return d or ""
+  end
+  return result(dout), result(derr), tunpack(r, 1, r.n)
 end
 
 --- p:communicate([input] [, {timeout=}]) -> out, err, code, signal
