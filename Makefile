@@ -91,7 +91,7 @@ run: deps
 
 # The whole suite; the last line is "N passed, M failed".
 test: deps
-	@$(MAKE) --no-print-directory all $(B)/test_buf $(B)/embed
+	@$(MAKE) --no-print-directory all $(B)/test_buf $(B)/embed $(B)/embed_walk
 	@sh spec/run.sh $(B)
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer (any
@@ -99,7 +99,7 @@ test: deps
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan: deps
 	@$(MAKE) --no-print-directory B=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" \
-	  all build-asan/test_buf build-asan/embed
+	  all build-asan/test_buf build-asan/embed build-asan/embed_walk
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 NEAP_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  sh spec/run.sh build-asan
 
@@ -138,12 +138,16 @@ rock-install: rock
 $(B)/embed: examples/embed/embed.c $(B)/libneap.a
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ examples/embed/embed.c $(B)/libneap.a $(LDLIBS_ALL)
 
+# An embedder that closes every handle with uv_walk before neap_free (spec/regress/18-14).
+$(B)/embed_walk: spec/c/embed_walk.c $(B)/libneap.a
+	$(CC) $(CFLAGS_ALL) -Isrc -o $@ spec/c/embed_walk.c $(B)/libneap.a $(LDLIBS_ALL)
+
 # Sockets, processes and embedding under valgrind memcheck: no definite or
 # indirect leak, no invalid access.
 VG = valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
   --error-exitcode=99 --trace-children=no --suppressions=spec/valgrind.supp
 VALGRIND_SPECS ?= spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua spec/proto_spec.lua \
-  spec/unix_spec.lua spec/udp_spec.lua spec/process_spec.lua spec/pipeline_spec.lua
+  spec/unix_spec.lua spec/udp_spec.lua spec/process_spec.lua spec/pipeline_spec.lua spec/regress
 # (the load tests of those files are left to make test and make asan: valgrind is slow to fork;
 # and valgrind runs posix_spawn's CLONE_VFORK as a plain fork, so a program that cannot
 # start is not reported there: those cases run in make test and make asan)
@@ -151,8 +155,8 @@ VALGRIND_SKIP = --filter-out="1,000 concurrent" --filter-out="2,000 spawns" --fi
   --filter-out="200 short%-lived" --filter-out="100 MB" --filter-out="200 pipelines" \
   --filter-out="leaks no descriptor" --filter-out="cannot start" --filter-out="PATH of the env" --filter-out="cwd that does not exist"
 valgrind: deps
-	@$(MAKE) --no-print-directory all $(B)/embed
-	$(VG) $(B)/neap /usr/bin/busted $(VALGRIND_SKIP) $(VALGRIND_SPECS)
+	@$(MAKE) --no-print-directory all $(B)/embed $(B)/embed_walk
+	NEAP_VALGRIND=1 $(VG) $(B)/neap /usr/bin/busted $(VALGRIND_SKIP) $(VALGRIND_SPECS)
 	$(VG) $(B)/embed examples/embed/script.lua
 	@echo "valgrind: clean"
 
@@ -164,7 +168,7 @@ LOAD_SKIP = --filter-out="1,000 concurrent" --filter-out="2,000 spawns" --filter
 gcstress: deps
 	@$(MAKE) --no-print-directory all
 	NEAP_GC_STRESS=1 $(B)/neap /usr/bin/busted $(LOAD_SKIP) spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua \
-	  spec/manager_spec.lua $(wildcard spec/process_spec.lua spec/pipeline_spec.lua)
+	  spec/manager_spec.lua $(wildcard spec/process_spec.lua spec/pipeline_spec.lua) spec/regress
 
 # Every public name (luaL_Reg methods, lua/neap functions) has a heading in docs/.
 check-docs:

@@ -192,15 +192,22 @@ static void host_teardown (neap_host *h) {
   neap__signal_free(h);
   neap__process_free(h);
   neap__handle_close_all(h);
-  uv_close((uv_handle_t *)&h->idle, host_internal_closed);
-  uv_close((uv_handle_t *)&h->check, host_internal_closed);
-  uv_close((uv_handle_t *)&h->async, host_internal_closed);
+  neap__uv_close(h, (uv_handle_t *)&h->idle, host_internal_closed);
+  neap__uv_close(h, (uv_handle_t *)&h->check, host_internal_closed);
+  neap__uv_close(h, (uv_handle_t *)&h->async, host_internal_closed);
   h->pending_closes += 3;
   while (h->pending_closes > 0 || h->handles != NULL) {
     neap__handle_close_all(h);
     uv_run(h->loop, UV_RUN_NOWAIT);
+    neap__handle_flush_foreign(h);
   }
+  free(h->foreign);
+  h->foreign = NULL;
+  h->capforeign = 0;
   neap__fs_free(h);   /* opens still on the thread pool */
+  /* A pool thread still working (a slow name lookup) signals the loop when
+  ** it is done: the loop and the host must outlive it. */
+  while (h->pool_reqs > 0) uv_run(h->loop, UV_RUN_ONCE);
   {
     post_msg *p = h->posts, *next;
     for (; p; p = next) { next = p->next; free(p); }

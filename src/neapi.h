@@ -19,6 +19,12 @@ typedef struct neap_stream neap_stream;
 
 /* ====================================================== host */
 
+typedef struct neap_foreign {   /* a close callback neap__uv_close deferred */
+  uv_handle_t *uvh;
+  uv_close_cb cb;
+} neap_foreign;
+
+
 struct neap_host {
   uv_loop_t *loop;
   uv_loop_t own;           /* used when the host owns its loop */
@@ -52,6 +58,10 @@ struct neap_host {
   int internal_fds[NEAP_MAX_INTERNAL];   /* opened by libuv for the loop itself */
   int ninternal;
   int opens;               /* neap.open requests in flight (fs.c) */
+  neap_foreign *foreign;   /* handles the embedder closed (neap__uv_close) */
+  int nforeign, capforeign;
+  int pool_reqs;           /* other thread-pool requests in flight (a name
+                              lookup): teardown waits for their callbacks */
 };
 
 neap_host *neap__host (lua_State *L);
@@ -98,6 +108,8 @@ void neap__handle_close (neap_handle *h);
 int neap__handle_close_l (lua_State *L, const char *mt);
 void neap__handle_freed (neap_handle *h);   /* from the uv close callback */
 void neap__handle_uvclose (neap_handle *h, uv_handle_t *uvh);
+void neap__uv_close (neap_host *host, uv_handle_t *uvh, uv_close_cb cb);
+void neap__handle_flush_foreign (neap_host *host);
 void neap__handle_anchor (lua_State *L, neap_handle *h, int idx);
 void neap__handle_unanchor (neap_handle *h);
 int neap__handle_gc (lua_State *L);

@@ -127,7 +127,7 @@ static void task_timer_closed (uv_handle_t *hd) {
 static void task_close_timer (neap_task *t) {
   if (t->timer) {
     t->timer->data = NULL;
-    uv_close((uv_handle_t *)t->timer, task_timer_closed);
+    neap__uv_close(t->host, (uv_handle_t *)t->timer, task_timer_closed);
     t->host->pending_closes++;
     t->timer = NULL;
   }

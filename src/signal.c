@@ -214,8 +214,8 @@ void neap__signal_free (neap_host *h) {
   if (!h->default_signals) return;
   h->default_signals = 0;
   default_int.data = default_term.data = h;
-  uv_close((uv_handle_t *)&default_int, NULL);
-  uv_close((uv_handle_t *)&default_term, NULL);
+  neap__uv_close(h, (uv_handle_t *)&default_int, NULL);
+  neap__uv_close(h, (uv_handle_t *)&default_term, NULL);
 }
 
 int neap__signal_open (lua_State *L) {

@@ -456,7 +456,8 @@ static int unix_connect (lua_State *L) {
 
 typedef struct resolve_req {
   uv_getaddrinfo_t req;
-  neap_task *t;
+  neap_task *t;            /* the waiting task, NULL once it gave up */
+  neap_host *host;         /* counts it in pool_reqs until its callback */
 } resolve_req;
 
 static int push_addrinfo (lua_State *L, struct addrinfo *res) {
@@ -484,8 +485,10 @@ static void resolve_cb (uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res) {
   resolve_req *r = (resolve_req *)req;
   neap_task *t = r->t;
+  neap_host *host = r->host;
   free(r);
-  if (t != NULL && !t->host->dying) {
+  host->pool_reqs--;
+  if (t != NULL && !host->dying) {   /* (dying: the task may be gone) */
     t->parked_on = NULL;
     if (status < 0) neap__sched_wake_error(t, status);
     else neap__sched_wake_with(t, push_addrinfo_p, res);
@@ -527,11 +530,13 @@ static int tcp_resolve (lua_State *L) {
   r = malloc(sizeof *r);
   if (r == NULL) return luaL_error(L, "out of memory");
   r->t = t;
+  r->host = host;
   st = uv_getaddrinfo(host->loop, &r->req, resolve_cb, name, NULL, &hints);
   if (st < 0) {
     free(r);
     return neap__push_error(L, st);
   }
+  host->pool_reqs++;
   return neap__sched_park(L, t, timeout, resolve_unpark, r);
 }
 
