@@ -17,14 +17,19 @@ local argerr = require("neap.util").argerr
 local Io = {}
 Io.__index = Io
 
--- Repeats a buffer request until it is met, suspending the parser meanwhile.
-local function want(io, method, ...)
-  while true do
-    local a, b, c = io._buf[method](io._buf, ...)
-    if a ~= nil then return a, b end
-    if b ~= "more" then return nil, b, c end
-    coroutine.yield(NEED)
-  end
+-- Repeats a buffer request until it is met, suspending the parser meanwhile;
+-- returns the buffer's results as they are (as many values as a stream's
+-- read gives: one for a line, two for read_until). a1, a2: the request's
+-- arguments (at most two).
+local function again(io, method, a1, a2, ...)
+  local r1, r2 = ...
+  if r1 ~= nil or r2 ~= "more" then return ... end
+  coroutine.yield(NEED)
+  return again(io, method, a1, a2, io._buf[method](io._buf, a1, a2))
+end
+
+local function want(io, method, a1, a2)
+  return again(io, method, a1, a2, io._buf[method](io._buf, a1, a2))
 end
 
 --- io:read([n]) -> up to n bytes (default 64 KiB) | nil, "eof", "eof"
