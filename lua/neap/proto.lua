@@ -24,6 +24,9 @@ Io.__index = Io
 local function again(io, method, a1, a2, ...)
   local r1, r2 = ...
   if r1 ~= nil or r2 ~= "more" then return ... end
+  if coroutine.running() ~= io._co then   -- a coroutine of the protocol's own: no wait there
+    error(method .. ": a wait must run inside a task (neap.task or neap.run)", 2)
+  end
   coroutine.yield(NEED)
   return again(io, method, a1, a2, io._buf[method](io._buf, a1, a2))
 end
@@ -110,6 +113,7 @@ Protocol.__call = function(p, ...)
   local io = setmetatable({ _buf = core.buffer(p.max_frame), _out = {}, _closed = false }, Io)
   local conn = setmetatable({ _io = io, _buf = io._buf, protocol = p }, Conn)
   conn._co = coroutine.create(function(i) return p.fn(i, table.unpack(args, 1, args.n)) end)
+  io._co = conn._co   -- the only coroutine its reads may suspend
   step(conn)   -- runs until its first read
   return conn
 end
