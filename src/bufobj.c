@@ -112,10 +112,11 @@ static int run (lua_State *L, bufobj *o, neap_frame *f) {
 static int bufobj_read (lua_State *L) {
   bufobj *o = check(L);
   neap_frame f;
+  lua_Integer n = luaL_optinteger(L, 2, 65536);
+  luaL_argcheck(L, n > 0, 2, "size must be positive");
   memset(&f, 0, sizeof f);
   f.kind = NEAP_FRAME_READ;
-  f.n = (size_t)luaL_optinteger(L, 2, 65536);
-  luaL_argcheck(L, f.n > 0, 2, "size must be positive");
+  f.n = (size_t)n;
   return run(L, o, &f);
 }
 
