@@ -18,8 +18,10 @@ typedef struct bufobj {
   size_t max_frame;
   /* the request being scanned, to resume its scan */
   int kind;
-  const void *key;
   size_t scan;
+  /* read_until's delimiters: their strings are anchored in the user value
+  ** (a table), so a scan resumes only for the same contents */
+  int nd;
   neap_delim d[NEAP_MAX_DELIMS];
 } bufobj;
 
@@ -30,7 +32,7 @@ static bufobj *check (lua_State *L) {
 /* neap.core.buffer([max_frame]) -> buffer */
 static int bufobj_new (lua_State *L) {
   lua_Integer max = luaL_optinteger(L, 1, NEAP_DEFAULT_MAX_FRAME);
-  bufobj *o = lua_newuserdatauv(L, sizeof *o, 0);
+  bufobj *o = lua_newuserdatauv(L, sizeof *o, 1);
   memset(o, 0, sizeof *o);
   neap__buf_init(&o->b);
   o->max_frame = max > 0 ? (size_t)max : 0;
@@ -73,12 +75,11 @@ static int bufobj_len (lua_State *L) {
   return 1;
 }
 
-/* Runs request 'f' keyed by 'key' (scan resumes for the same key). */
-static int run (lua_State *L, bufobj *o, neap_frame *f, const void *key) {
+/* Runs request 'f' (the scan resumes for the same kind of request). */
+static int run (lua_State *L, bufobj *o, neap_frame *f) {
   int r;
-  if (o->kind != f->kind || o->key != key) {
+  if (o->kind != f->kind) {
     o->kind = f->kind;
-    o->key = key;
     o->scan = 0;
   }
   f->scan = o->scan;
@@ -111,11 +112,12 @@ static int run (lua_State *L, bufobj *o, neap_frame *f, const void *key) {
 static int bufobj_read (lua_State *L) {
   bufobj *o = check(L);
   neap_frame f;
+  lua_Integer n = luaL_optinteger(L, 2, 65536);
+  luaL_argcheck(L, n > 0, 2, "size must be positive");
   memset(&f, 0, sizeof f);
   f.kind = NEAP_FRAME_READ;
-  f.n = (size_t)luaL_optinteger(L, 2, 65536);
-  luaL_argcheck(L, f.n > 0, 2, "size must be positive");
-  return run(L, o, &f, NULL);
+  f.n = (size_t)n;
+  return run(L, o, &f);
 }
 
 static int bufobj_read_exactly (lua_State *L) {
@@ -126,7 +128,7 @@ static int bufobj_read_exactly (lua_State *L) {
   memset(&f, 0, sizeof f);
   f.kind = NEAP_FRAME_EXACTLY;
   f.n = (size_t)n;
-  return run(L, o, &f, NULL);
+  return run(L, o, &f);
 }
 
 static int bufobj_read_line (lua_State *L) {
@@ -140,19 +142,55 @@ static int bufobj_read_line (lua_State *L) {
     f.keep = lua_toboolean(L, -1);
     lua_pop(L, 1);
   }
-  return run(L, o, &f, NULL);
+  return run(L, o, &f);
+}
+
+/* Whether 'd' (n delimiters) has the same contents as the ones kept. */
+static int same_delims (const bufobj *o, const neap_delim *d, int n) {
+  int i;
+  if (n != o->nd) return 0;
+  for (i = 0; i < n; i++) {
+    if (d[i].len != o->d[i].len) return 0;
+    if (d[i].p != o->d[i].p && memcmp(d[i].p, o->d[i].p, d[i].len) != 0)
+      return 0;
+  }
+  return 1;
+}
+
+/*
+** Keeps the delimiters at argument 2 ('d', n of them) for the scans to
+** come: their strings go into the user value's table, so the pointers in
+** o->d stay valid whatever the caller does with its own table.
+*/
+static void keep_delims (lua_State *L, bufobj *o, const neap_delim *d, int n) {
+  int i;
+  if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, NEAP_MAX_DELIMS, 0);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, 1);
+  }
+  for (i = 0; i < NEAP_MAX_DELIMS; i++) {
+    if (i >= n) lua_pushnil(L);
+    else if (lua_type(L, 2) == LUA_TSTRING) lua_pushvalue(L, 2);
+    else lua_rawgeti(L, 2, i + 1);
+    lua_rawseti(L, -2, i + 1);  /* pops the string (or nil) */
+    if (i < n) o->d[i] = d[i];
+  }
+  lua_pop(L, 1);  /* pop the table */
+  o->nd = n;
 }
 
 static int bufobj_read_until (lua_State *L) {
   bufobj *o = check(L);
   neap_frame f;
+  neap_delim d[NEAP_MAX_DELIMS];
   int i, n;
-  const void *key = lua_topointer(L, 2);
   memset(&f, 0, sizeof f);
   f.kind = NEAP_FRAME_UNTIL;
   f.max = o->max_frame;
   if (lua_type(L, 2) == LUA_TSTRING) {
-    o->d[0].p = lua_tolstring(L, 2, &o->d[0].len);
+    d[0].p = lua_tolstring(L, 2, &d[0].len);
     n = 1;
   }
   else {
@@ -161,21 +199,25 @@ static int bufobj_read_until (lua_State *L) {
     luaL_argcheck(L, n >= 1 && n <= NEAP_MAX_DELIMS, 2, "1 to 16 delimiters expected");
     for (i = 0; i < n; i++) {
       lua_rawgeti(L, 2, i + 1);
-      o->d[i].p = lua_tolstring(L, -1, &o->d[i].len);
-      if (o->d[i].p == NULL) luaL_argerror(L, 2, "delimiters must be strings");
-      lua_pop(L, 1);
+      if (lua_type(L, -1) != LUA_TSTRING) luaL_argerror(L, 2, "delimiters must be strings");
+      d[i].p = lua_tolstring(L, -1, &d[i].len);
+      lua_pop(L, 1);  /* the table still holds the string */
     }
   }
   for (i = 0; i < n; i++)
-    luaL_argcheck(L, o->d[i].len > 0, 2, "empty delimiter");
+    luaL_argcheck(L, d[i].len > 0, 2, "empty delimiter");
   if (lua_istable(L, 3)) {
     lua_getfield(L, 3, "keep");
     f.keep = lua_toboolean(L, -1);
     lua_pop(L, 1);
   }
+  if (!same_delims(o, d, n)) {   /* other delimiters: scan from the start */
+    keep_delims(L, o, d, n);
+    if (o->kind == NEAP_FRAME_UNTIL) o->kind = -1;
+  }
   f.delims = o->d;
   f.ndelims = n;
-  return run(L, o, &f, key);
+  return run(L, o, &f);
 }
 
 static int bufobj_read_all (lua_State *L) {
@@ -183,7 +225,7 @@ static int bufobj_read_all (lua_State *L) {
   neap_frame f;
   memset(&f, 0, sizeof f);
   f.kind = NEAP_FRAME_ALL;
-  return run(L, o, &f, NULL);
+  return run(L, o, &f);
 }
 
 int neap__bufobj_open (lua_State *L) {

@@ -20,14 +20,36 @@ local function log(self, msg)
   io.stderr:write("neap.dispatcher: ", tostring(msg), "\n")
 end
 
--- Calls handler 'name'; an error goes to handle_error (default: log, close).
+-- Hands 'err' to handle_error (default: log, close); if handle_error
+-- raises, that is logged and the dispatcher is closed.
+local function fail(self, err)
+  local ok, err2 = pcall(self.handle_error, self, err)
+  if not ok then log(self, err2) self:close() end
+end
+
+-- An error with its traceback; the cancellation of a dispatcher closed from
+-- elsewhere (d:close() stops its task) stays the bare "cancelled".
+local function traceback(e)
+  if e == "cancelled" then return e end
+  return debug.traceback(e, 2)
+end
+
+-- Calls method 'name' (a handler, or a predicate: 'count' false); returns
+-- its first result, or nil when it raised: the error went to handle_error.
+-- A wait in it that ends because d:close() stopped the task ends the task
+-- quietly: that is no error of the handler's.
+local function protected(self, count, name, ...)
+  if count then calls = calls + 1 end
+  local ok, r = xpcall(self[name], traceback, self, ...)
+  if ok then return r end
+  if r == "cancelled" and self._closed then error(r, 0) end
+  if not count then calls = calls + 1 end   -- handle_error is a handler call
+  fail(self, r)
+end
+
+-- Calls handler 'name'; an error goes to handle_error.
 local function call(self, name, ...)
-  calls = calls + 1
-  local ok, err = xpcall(self[name], debug.traceback, self, ...)
-  if not ok then
-    local ok2, err2 = pcall(self.handle_error, self, err)
-    if not ok2 then log(self, err2) self:close() end
-  end
+  protected(self, true, name, ...)
 end
 
 -- handle_close once per end of a socket (recv, the framing and the
@@ -42,7 +64,9 @@ end
 
 local function drive(self)
   while not self._closed do
-    local r, w = self:readable(), self:writable()
+    local r = protected(self, false, "readable")
+    local w = not self._closed and protected(self, false, "writable")
+    if self._closed then break end
     if self.accepting then
       if r then
         local c, _, code = self.sock:accept { timeout = w and 0.01 or 0.5 }
@@ -87,8 +111,20 @@ local function drive(self)
   end
 end
 
+-- The dispatcher's task: an error of the driver's own (a handler that
+-- closed d.sock by hand, say) goes to handle_error, and the dispatcher is
+-- closed, so it never stays in the map with no task to serve it.
+local function run(self)
+  local ok, err = xpcall(drive, traceback, self)
+  if ok or self._closed then return end
+  if err == "cancelled" then self:close() return end   -- t:cancel() on the task itself
+  calls = calls + 1
+  fail(self, err)
+  self:close()
+end
+
 local function start(self)
-  if not self._task then self._task = neap.task("dispatcher", drive, self) end
+  if not self._task then self._task = neap.task("dispatcher", run, self) end
 end
 
 local function register(self)
@@ -208,7 +244,9 @@ end
 
 --- d:send(data) -> bytes queued (0 when the peer is gone: handle_close follows)
 function D:send(data)
-  local ok = sock_of(self, "send"):write(data)
+  local s = sock_of(self, "send")
+  if s:is_closed() then close_once(self) return 0 end   -- the peer has gone and handle_close closed it
+  local ok = s:write(data)
   if not ok then close_once(self) return 0 end
   return #data
 end
@@ -295,6 +333,9 @@ function C:set_terminator(term)
   if term ~= nil and type(term) ~= "string" and math.type(term) ~= "integer" then
     error("bad argument #1 to 'set_terminator' (string, integer or nil expected)", 2)
   end
+  if math.type(term) == "integer" and term < 0 then
+    error("bad argument #1 to 'set_terminator' (byte count must be >= 0)", 2)
+  end
   self.terminator = term
 end
 function C:get_terminator() return self.terminator end
@@ -349,8 +390,9 @@ end
 
 --- c:push(data) -> c: queued on the stream (sent in order, without a copy)
 function C:push(data)
-  local ok = sock_of(self, "push"):write(data)
-  if not ok then close_once(self) end
+  local s = sock_of(self, "push")
+  -- a stream that has failed, or that handle_close closed: handle_close
+  if s:is_closed() or not s:write(data) then close_once(self) end
   return self
 end
 

@@ -185,27 +185,36 @@ end
 local callbacks = setmetatable({}, { __mode = "k" })
 local events = { data = true, line = true, close = true, error = true }
 
+-- Calls one callback; an error is reported and delivery goes on.
+local function deliver(fn, ...)
+  local ok, e = xpcall(fn, debug.traceback, ...)
+  if not ok then io.stderr:write("neap: stream callback failed: ", tostring(e), "\n") end
+end
+
 local function pump(s, cbs)
-  while true do
+  while callbacks[s] == cbs do   -- until s:off() (or a new s:on() after it)
     local data, err, code
     if s:is_closed() then   -- a callback closed it
       data, err, code = nil, "closed", "closed"
     elseif cbs.line then data, err, code = s:read_line()
     elseif cbs.data then data, err, code = s:read()
     else return end
+    if callbacks[s] ~= cbs then return end
     if data then
-      local fn = cbs.line or cbs.data
-      local ok, e = xpcall(fn, debug.traceback, data)
-      if not ok then io.stderr:write("neap: stream callback failed: ", tostring(e), "\n") end
+      cbs.running = true   -- s:off() now lets this callback finish
+      deliver(cbs.line or cbs.data, data)
+      cbs.running = false
     else
-      if code == "eof" or code == "closed" then
-        if cbs.close then cbs.close() end
-      else   -- as Node: "error", then "close" (which also gets the error)
-        if cbs.error then cbs.error(err, code) end
-        if cbs.close then cbs.close(err, code) end
-      end
+      -- the end: the callbacks are removed first, so that one that raises
+      -- leaves none behind; then "error" and "close", each on its own
       callbacks[s] = nil
       if not s:is_closed() then s:_callback_task(nil) end
+      if code == "eof" or code == "closed" then
+        if cbs.close then deliver(cbs.close) end
+      else   -- as Node: "error", then "close" (which also gets the error)
+        if cbs.error then deliver(cbs.error, err, code) end
+        if cbs.close then deliver(cbs.close, err, code) end
+      end
       return
     end
   end
@@ -242,7 +251,9 @@ function Stream.off(s, event)
   if event then cbs[event] = nil else cbs.data, cbs.line, cbs.close, cbs.error = nil, nil, nil, nil end
   if not (cbs.data or cbs.line) then
     callbacks[s] = nil
-    cbs.task:cancel()
+    -- a pump waiting for data stops; a callback that runs (it may be
+    -- waiting) finishes, and nothing more is delivered to it
+    if not cbs.running then cbs.task:cancel() end
     if not s:is_closed() then s:_callback_task(nil) end
   end
   return s

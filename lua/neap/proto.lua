@@ -17,14 +17,22 @@ local argerr = require("neap.util").argerr
 local Io = {}
 Io.__index = Io
 
--- Repeats a buffer request until it is met, suspending the parser meanwhile.
-local function want(io, method, ...)
-  while true do
-    local a, b, c = io._buf[method](io._buf, ...)
-    if a ~= nil then return a, b end
-    if b ~= "more" then return nil, b, c end
-    coroutine.yield(NEED)
+-- Repeats a buffer request until it is met, suspending the parser meanwhile;
+-- returns the buffer's results as they are (as many values as a stream's
+-- read gives: one for a line, two for read_until). a1, a2: the request's
+-- arguments (at most two).
+local function again(io, method, a1, a2, ...)
+  local r1, r2 = ...
+  if r1 ~= nil or r2 ~= "more" then return ... end
+  if coroutine.running() ~= io._co then   -- a coroutine of the protocol's own: no wait there
+    error(method .. ": a wait must run inside a task (neap.task or neap.run)", 2)
   end
+  coroutine.yield(NEED)
+  return again(io, method, a1, a2, io._buf[method](io._buf, a1, a2))
+end
+
+local function want(io, method, a1, a2)
+  return again(io, method, a1, a2, io._buf[method](io._buf, a1, a2))
 end
 
 --- io:read([n]) -> up to n bytes (default 64 KiB) | nil, "eof", "eof"
@@ -37,9 +45,15 @@ function Io:read_line(opts) return want(self, "read_line", opts) end
 function Io:read_until(delims, opts) return want(self, "read_until", delims, opts) end
 --- io:read_all() -> everything up to the end of input
 function Io:read_all() return want(self, "read_all") end
---- io:write(data, ...) -> io: output for conn:read()
+-- the checks of s:write, so that a protocol fails alike both ways
+local function check_write(n)
+  if n < 1 then argerr("write", 1, "string expected, got no value", 4) end
+  if n > 16 then error("write: at most 16 strings at once", 3) end
+end
+
+--- io:write(data, ...) -> io: output for conn:read() (also after io:close())
 function Io:write(...)
-  if self._closed then return self end   -- closed: further output is dropped
+  check_write(select("#", ...))
   for i = 1, select("#", ...) do
     local v = select(i, ...)
     self._out[#self._out + 1] = tostring(v)
@@ -105,6 +119,7 @@ Protocol.__call = function(p, ...)
   local io = setmetatable({ _buf = core.buffer(p.max_frame), _out = {}, _closed = false }, Io)
   local conn = setmetatable({ _io = io, _buf = io._buf, protocol = p }, Conn)
   conn._co = coroutine.create(function(i) return p.fn(i, table.unpack(args, 1, args.n)) end)
+  io._co = conn._co   -- the only coroutine its reads may suspend
   step(conn)   -- runs until its first read
   return conn
 end
@@ -113,6 +128,10 @@ end
 function proto.define(fn, opts)
   if type(fn) ~= "function" then argerr("define", 1, "function expected, got " .. type(fn)) end
   if opts ~= nil and type(opts) ~= "table" then argerr("define", 2, "options table expected") end
+  local max = opts and opts.max_frame
+  if max ~= nil and (math.type(max) ~= "integer" or max < 0) then
+    argerr("define", 2, "max_frame must be an integer >= 0")
+  end
   return setmetatable({ fn = fn, max_frame = opts and opts.max_frame }, Protocol)
 end
 
@@ -130,6 +149,10 @@ function StreamIo:read_until(d, opts) return self._s:read_until(d, opts) end
 function StreamIo:read_all() return self._s:read_all() end
 function StreamIo:write(...)
   local n = select("#", ...)
+  if self._closed then   -- after io:close(): checked as always, then nowhere to go
+    check_write(n)
+    return self
+  end
   for i = 1, n do   -- as fed by hand: any value goes through tostring
     local t = type((select(i, ...)))
     if t ~= "string" and t ~= "number" then

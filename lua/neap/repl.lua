@@ -19,6 +19,8 @@ function repl.run(opts)
   rawset(_G, "neap", rawget(_G, "neap") or neap)
   out("neap ", neap.version, " (", _VERSION, ") -- Ctrl-D to exit\n", prompt)
   local pending
+  -- lines of any length, as lua5.4's prompt reads them (not max_frame's 1 MiB)
+  neap.stdin:set_limits { max_frame = 0 }
   for line in neap.stdin:lines() do
     local src = pending and (pending .. "\n" .. line) or line
     if not pending and src:sub(1, 1) == "=" then src = "return " .. src:sub(2) end
