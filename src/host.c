@@ -337,6 +337,7 @@ static int host_version (lua_State *L) {
 int luaopen_neap_core (lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"loop", host_loop},
+    {"run_until", host_run_until},
     {"post_ref", host_post_ref},
     {"set_post_handler", host_set_post_handler},
     {"_handle_count", host_handle_count},
@@ -378,9 +379,6 @@ int luaopen_neap_core (lua_State *L) {
   neap__bufobj_open(L);
   neap__timer_open(L);
   luaL_setfuncs(L, funcs, 0);
-  lua_pushvalue(L, -1);
-  lua_pushcclosure(L, host_run_until, 1);   /* run_until keeps the module */
-  lua_setfield(L, -2, "run_until");
   return 1;
 }
 
