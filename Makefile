@@ -91,7 +91,7 @@ run: deps
 
 # The whole suite; the last line is "N passed, M failed".
 test: deps
-	@$(MAKE) --no-print-directory all $(B)/test_buf $(B)/embed $(B)/embed_walk
+	@$(MAKE) --no-print-directory all $(B)/test_buf $(B)/embed $(CPROGS:%=$(B)/%)
 	@sh spec/run.sh $(B)
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer (any
@@ -99,7 +99,7 @@ test: deps
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan: deps
 	@$(MAKE) --no-print-directory B=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" \
-	  all build-asan/test_buf build-asan/embed build-asan/embed_walk
+	  all build-asan/test_buf build-asan/embed $(CPROGS:%=build-asan/%)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 NEAP_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  sh spec/run.sh build-asan
 
@@ -138,9 +138,11 @@ rock-install: rock
 $(B)/embed: examples/embed/embed.c $(B)/libneap.a
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ examples/embed/embed.c $(B)/libneap.a $(LDLIBS_ALL)
 
-# An embedder that closes every handle with uv_walk before neap_free (spec/regress/18-14).
-$(B)/embed_walk: spec/c/embed_walk.c $(B)/libneap.a
-	$(CC) $(CFLAGS_ALL) -Isrc -o $@ spec/c/embed_walk.c $(B)/libneap.a $(LDLIBS_ALL)
+# C programs on the embedding API that specs run (spec/regress/): an embedder
+# closing every handle with uv_walk before neap_free; two hosts on one thread.
+CPROGS = embed_walk two_hosts
+$(CPROGS:%=$(B)/%): $(B)/%: spec/c/%.c $(B)/libneap.a
+	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(B)/libneap.a $(LDLIBS_ALL)
 
 # Sockets, processes and embedding under valgrind memcheck: no definite or
 # indirect leak, no invalid access.
@@ -155,7 +157,7 @@ VALGRIND_SKIP = --filter-out="1,000 concurrent" --filter-out="2,000 spawns" --fi
   --filter-out="200 short%-lived" --filter-out="100 MB" --filter-out="200 pipelines" \
   --filter-out="leaks no descriptor" --filter-out="cannot start" --filter-out="PATH of the env" --filter-out="cwd that does not exist"
 valgrind: deps
-	@$(MAKE) --no-print-directory all $(B)/embed $(B)/embed_walk
+	@$(MAKE) --no-print-directory all $(B)/embed $(CPROGS:%=$(B)/%)
 	NEAP_VALGRIND=1 $(VG) $(B)/neap /usr/bin/busted $(VALGRIND_SKIP) $(VALGRIND_SPECS)
 	$(VG) $(B)/embed examples/embed/script.lua
 	@echo "valgrind: clean"

@@ -22,6 +22,21 @@ int neap__push_error (lua_State *L, int uverr) {
   return 3;
 }
 
+/*
+** Calls f(ud) protected on 'L' and drops whatever it raised: for a loop
+** callback that keeps Lua values (an allocation there must not abort the
+** process). Returns the status.
+*/
+int neap__pcall (lua_State *L, lua_CFunction f, void *ud) {
+  int st;
+  if (!lua_checkstack(L, 2)) return LUA_ERRMEM;
+  lua_pushcfunction(L, f);
+  lua_pushlightuserdata(L, ud);
+  st = lua_pcall(L, 1, 0, 0);
+  if (st != LUA_OK) lua_pop(L, 1);   /* pop the error */
+  return st;
+}
+
 /* Pushes nil, word, word; returns 3. */
 int neap__push_fail (lua_State *L, const char *word) {
   luaL_checkstack(L, 3, NULL);

@@ -403,7 +403,9 @@ typedef struct open_req {
   struct open_req *next, *prev;   /* opens in flight (all hosts) */
 } open_req;
 
-static open_req *opens;    /* in flight, for teardown and exit */
+/* Opens in flight, of every host: process-wide because the atexit handler
+** (release_at_exit) must unblock them all; teardown takes only its own. */
+static open_req *opens;
 
 static int push_file (lua_State *L, int fd, int append) {
   neap_stream *s;

@@ -50,6 +50,9 @@ struct neap_host {
   struct post_msg *posts, *posts_tail;
   int default_signals;     /* neap_exit_on_signals was called */
   uv_signal_t sigchld;     /* reaps the children (process.c) */
+  struct neap_process *live;   /* its children not yet reaped */
+  int nref;                /* live children that keep the loop alive */
+  int sigwatch[65];        /* neap.signal watchers per signal number */
   int sigchld_on;
   int in_loop;             /* uv_run is on the C stack: no re-entry */
   int in_tasks;            /* ready tasks are running (writes are gathered) */
@@ -169,6 +172,7 @@ void neap__sched_close_all (neap_host *h);
 
 /* ====================================================== errors */
 
+int neap__pcall (lua_State *L, lua_CFunction f, void *ud);
 int neap__push_error (lua_State *L, int uverr);    /* nil, msg, code: 3 */
 int neap__push_fail (lua_State *L, const char *word);  /* nil, w, w: 3 */
 int neap__err_open (lua_State *L);
@@ -281,7 +285,7 @@ int neap__udp_open (lua_State *L);
 int neap__bufobj_open (lua_State *L);
 const char *neap__signal_name (int sig);
 int neap__check_signal (lua_State *L, int idx, const char *fname);
-void neap__process_kill_all (int sig);
+void neap__process_kill_all (neap_host *h, int sig);
 void neap__process_free (neap_host *h);
 int neap__timer_open (lua_State *L);
 int neap__lua_preload (lua_State *L);

@@ -40,8 +40,6 @@ typedef struct neap_process {
   struct neap_process *next_live, *prev_live;
 } neap_process;
 
-static neap_process *live;   /* children not yet reaped */
-static int nref;             /* live children that keep the loop alive (not unref'd) */
 
 extern char **environ;
 
@@ -96,19 +94,21 @@ int neap__check_signal (lua_State *L, int idx, const char *fname) {
   }
 }
 
+/* Takes 'p' off its host's list of live children. */
 static void live_remove (neap_process *p) {
-  if (p->prev_live == NULL && live != p) return;   /* not on the list */
+  neap_host *h = p->h.host;
+  if (p->prev_live == NULL && h->live != p) return;   /* not on the list */
   if (p->prev_live) p->prev_live->next_live = p->next_live;
-  else live = p->next_live;
+  else h->live = p->next_live;
   if (p->next_live) p->next_live->prev_live = p->prev_live;
   p->next_live = p->prev_live = NULL;
-  if (p->counted) { p->counted = 0; nref--; }
+  if (p->counted) { p->counted = 0; h->nref--; }
 }
 
 /* The SIGCHLD watcher keeps the loop alive while a child is unreaped. */
 static void sigchld_ref (neap_host *h) {
   if (!h->sigchld_on) return;
-  if (nref > 0) uv_ref((uv_handle_t *)&h->sigchld);
+  if (h->nref > 0) uv_ref((uv_handle_t *)&h->sigchld);
   else uv_unref((uv_handle_t *)&h->sigchld);
 }
 
@@ -118,19 +118,20 @@ static void sigchld_ref (neap_host *h) {
 ** in step with 'p'.
 */
 static void ref_update (neap_process *p) {
-  int listed = p->prev_live != NULL || live == p;
+  neap_host *h = p->h.host;
+  int listed = p->prev_live != NULL || h->live == p;
   int want = listed && (!p->unref || p->waiters != NULL);
   if (want != p->counted) {
     p->counted = want;
-    nref += want ? 1 : -1;
+    h->nref += want ? 1 : -1;
   }
   sigchld_ref(p->h.host);
 }
 
-/* Sends 'sig' to every live child that is not detached (INT/TERM exit). */
-void neap__process_kill_all (int sig) {
+/* Sends 'sig' to every live child of 'h' that is not detached (INT/TERM exit). */
+void neap__process_kill_all (neap_host *h, int sig) {
   neap_process *p;
-  for (p = live; p; p = p->next_live)
+  for (p = h->live; p; p = p->next_live)
     if (!p->detached && !p->exited) kill(p->pid, sig);
 }
 
@@ -170,6 +171,20 @@ static int push_status_p (lua_State *L, void *ud) {
   return push_status(L, ud);
 }
 
+/* Protected: the box of the reaped child 'p' keeps {code, signal, pid}. */
+static int keep_status_p (lua_State *L) {
+  neap_process *p = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, p->h.anchor);   /* the box */
+  lua_createtable(L, 0, 3);
+  push_status(L, p);
+  lua_setfield(L, -3, "signal");
+  lua_setfield(L, -2, "code");
+  lua_pushinteger(L, p->pid);
+  lua_setfield(L, -2, "pid");
+  lua_setiuservalue(L, -2, 1);
+  return 0;
+}
+
 static void process_exited (neap_process *p, int64_t code, int sig) {
   neap_task *t;
   p->exited = 1;
@@ -186,18 +201,8 @@ static void process_exited (neap_process *p, int64_t code, int sig) {
     t = next;
   }
   /* reaped: keep the status in the box, and close the handle now */
-  if (p->h.anchor != LUA_NOREF) {
-    lua_State *L = p->h.host->L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, p->h.anchor);   /* the box */
-    lua_createtable(L, 0, 3);
-    push_status(L, p);
-    lua_setfield(L, -3, "signal");
-    lua_setfield(L, -2, "code");
-    lua_pushinteger(L, p->pid);
-    lua_setfield(L, -2, "pid");
-    lua_setiuservalue(L, -2, 1);
-    lua_pop(L, 1);   /* pop box */
-  }
+  if (p->h.anchor != LUA_NOREF)
+    neap__pcall(p->h.host->L, keep_status_p, p);   /* (no memory: not kept) */
   if (p->h.flags & NEAP_H_CLOSING) process_free(p);   /* closed while running */
   else neap__handle_close(&p->h);
 }
@@ -207,11 +212,10 @@ static void sigchld_cb (uv_signal_t *sg, int signum) {
   neap_host *h = sg->data;
   neap_process *p, *next;
   (void)signum;
-  for (p = live; p; p = next) {
+  for (p = h->live; p; p = next) {   /* (each host reaps its own children) */
     int st;
     pid_t r;
     next = p->next_live;
-    if (p->h.host != h) continue;
     do r = waitpid(p->pid, &st, WNOHANG); while (r < 0 && errno == EINTR);
     if (r == p->pid) {
       if (WIFSIGNALED(st)) process_exited(p, 0, WTERMSIG(st));
@@ -558,9 +562,9 @@ static int process_spawn (lua_State *L) {
   neap__handle_init(host, &p->h, &process_vt, box);
   p->pid = pid;
   p->detached = detached;
-  p->next_live = live;
-  if (live) live->prev_live = p;
-  live = p;
+  p->next_live = host->live;
+  if (host->live) host->live->prev_live = p;
+  host->live = p;
   ref_update(p);
   neap__handle_anchor(L, &p->h, -1);   /* until it is reaped */
   lua_pushinteger(L, p->pid);

@@ -15,7 +15,6 @@
 
 #define SIGNAL_MT "neap.signal"
 
-static int watchers[65];      /* neap handlers per signal number */
 
 typedef struct neap_signal {
   neap_handle h;
@@ -27,7 +26,7 @@ typedef struct neap_signal {
 static void signal_vt_close (neap_handle *h) {
   neap_signal *s = (neap_signal *)h;
   if (!(h->flags & NEAP_H_UVCLOSE) && s->signum > 0 && s->signum < 65)
-    watchers[s->signum]--;
+    h->host->sigwatch[s->signum]--;
   neap__handle_uvclose(h, (uv_handle_t *)&s->sig);
 }
 
@@ -90,7 +89,7 @@ static neap_signal *signal_new (lua_State *L, int signum) {
     neap__push_error(L, r);
     return NULL;
   }
-  if (signum < 65) watchers[signum]++;
+  if (signum < 65) host->sigwatch[signum]++;
   return s;
 }
 
@@ -138,12 +137,21 @@ static int signal_stop (lua_State *L) {
 
 /* ====================================================== default INT/TERM */
 
+/*
+** What is process-wide, and why: a signal's disposition belongs to the
+** process, so the INT/TERM policy of neap_exit_on_signals (these two
+** watchers, the handler chained after libuv's, the host it acts for) is
+** installed once per process. Everything else lives in its host.
+*/
 static uv_signal_t default_int, default_term;
+static neap_host *volatile policy_host;   /* whose neap_exit_on_signals */
 
 static void default_cb (uv_signal_t *us, int signum) {
+  neap_host *h = policy_host;
   (void)us;
-  if (signum < 65 && watchers[signum] > 0) return;   /* a script handles it */
-  neap__process_kill_all(signum);
+  if (h == NULL) return;
+  if (signum < 65 && h->sigwatch[signum] > 0) return;   /* a script handles it */
+  neap__process_kill_all(h, signum);
   fflush(stdout);
   fflush(stderr);
   uv_signal_stop(&default_int);
@@ -180,7 +188,7 @@ static void chained_handler (int sig) {
   lua_State *co = running;
   if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN)
     p->sa_handler(sig);   /* libuv's: the loop hears of it when it polls */
-  if (co != NULL && !(watchers[sig] > 0)) {
+  if (co != NULL && policy_host != NULL && !(policy_host->sigwatch[sig] > 0)) {
     busy_sig = sig;
     lua_sethook(co, busy_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
   }
@@ -207,12 +215,14 @@ void neap_exit_on_signals (neap_host *h) {
   uv_unref((uv_handle_t *)&default_term);
   chain(SIGINT);
   chain(SIGTERM);
+  policy_host = h;
   h->default_signals = 1;
 }
 
 void neap__signal_free (neap_host *h) {
   if (!h->default_signals) return;
   h->default_signals = 0;
+  policy_host = NULL;
   default_int.data = default_term.data = h;
   neap__uv_close(h, (uv_handle_t *)&default_int, NULL);
   neap__uv_close(h, (uv_handle_t *)&default_term, NULL);
