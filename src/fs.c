@@ -281,7 +281,7 @@ static void poll_close (neap_stream *s) {
   if (s->h.flags & NEAP_H_UVCLOSE) return;
   s->h.flags |= NEAP_H_UVCLOSE;
   s->h.host->pending_closes++;
-  neap__uv_close(s->h.host, &s->u->handle, poll_closed);
+  neap__host_uvclose(s->h.host, &s->u->handle, poll_closed);
 }
 
 static void poll_cb (uv_poll_t *pl, int status, int events);

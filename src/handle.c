@@ -115,38 +115,6 @@ int neap__handle_close_l (lua_State *L, const char *mt) {
   return 1;
 }
 
-/*
-** uv_close for every libuv handle neap owns. An embedder that closed the
-** loop's handles itself (a uv_walk before neap_free) leaves neap's closing
-** already, and a second uv_close is an assertion in libuv: then 'cb' runs
-** from neap__handle_flush_foreign, once the loop has run its closing phase.
-*/
-void neap__uv_close (neap_host *host, uv_handle_t *uvh, uv_close_cb cb) {
-  if (!uv_is_closing(uvh)) {
-    uv_close(uvh, cb);
-    return;
-  }
-  if (cb == NULL) return;
-  if (host->nforeign == host->capforeign) {
-    int ncap = host->capforeign ? host->capforeign * 2 : 16;
-    neap_foreign *nf = realloc(host->foreign, ncap * sizeof *nf);
-    if (nf == NULL) abort();   /* (teardown could never finish) */
-    host->foreign = nf;
-    host->capforeign = ncap;
-  }
-  host->foreign[host->nforeign].uvh = uvh;
-  host->foreign[host->nforeign].cb = cb;
-  host->nforeign++;
-}
-
-/* After a uv_run: the close callbacks of handles someone else closed. */
-void neap__handle_flush_foreign (neap_host *host) {
-  while (host->nforeign > 0) {
-    neap_foreign f = host->foreign[--host->nforeign];
-    f.cb(f.uvh);
-  }
-}
-
 /* The close callback of handles whose struct starts with neap_handle and
 ** whose uv handle's data points at it: free it all. */
 static void handle_closed (uv_handle_t *hd) {
@@ -165,7 +133,7 @@ void neap__handle_uvclose (neap_handle *h, uv_handle_t *uvh) {
   if (h->flags & NEAP_H_UVCLOSE) return;
   h->flags |= NEAP_H_UVCLOSE;
   h->host->pending_closes++;
-  neap__uv_close(h->host, uvh, handle_closed);
+  neap__host_uvclose(h->host, uvh, handle_closed);
 }
 
 /* __gc and __close of every handle type (and close() when it returns nothing). */

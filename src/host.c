@@ -52,6 +52,38 @@ static void host_internal_closed (uv_handle_t *hd) {
   neap__host_closed(hd->data);
 }
 
+/*
+** uv_close for every libuv handle neap owns. An embedder that closed the
+** loop's handles itself (a uv_walk before neap_free) leaves neap's closing
+** already, and a second uv_close is an assertion in libuv: then 'cb' runs
+** from host_flush_foreign, once the loop has run its closing phase.
+*/
+void neap__host_uvclose (neap_host *host, uv_handle_t *uvh, uv_close_cb cb) {
+  if (!uv_is_closing(uvh)) {
+    uv_close(uvh, cb);
+    return;
+  }
+  if (cb == NULL) return;
+  if (host->nforeign == host->capforeign) {
+    int ncap = host->capforeign ? host->capforeign * 2 : 16;
+    neap_foreign *nf = realloc(host->foreign, ncap * sizeof *nf);
+    if (nf == NULL) abort();   /* (teardown could never finish) */
+    host->foreign = nf;
+    host->capforeign = ncap;
+  }
+  host->foreign[host->nforeign].uvh = uvh;
+  host->foreign[host->nforeign].cb = cb;
+  host->nforeign++;
+}
+
+/* After a uv_run: the close callbacks of handles someone else closed. */
+static void host_flush_foreign (neap_host *host) {
+  while (host->nforeign > 0) {
+    neap_foreign f = host->foreign[--host->nforeign];
+    f.cb(f.uvh);
+  }
+}
+
 /* ====================================================== posts */
 
 /* Protected: the post handler (at 1) gets the message 'p' (at 2). */
@@ -192,14 +224,14 @@ static void host_teardown (neap_host *h) {
   neap__signal_free(h);
   neap__process_free(h);
   neap__handle_close_all(h);
-  neap__uv_close(h, (uv_handle_t *)&h->idle, host_internal_closed);
-  neap__uv_close(h, (uv_handle_t *)&h->check, host_internal_closed);
-  neap__uv_close(h, (uv_handle_t *)&h->async, host_internal_closed);
+  neap__host_uvclose(h, (uv_handle_t *)&h->idle, host_internal_closed);
+  neap__host_uvclose(h, (uv_handle_t *)&h->check, host_internal_closed);
+  neap__host_uvclose(h, (uv_handle_t *)&h->async, host_internal_closed);
   h->pending_closes += 3;
   while (h->pending_closes > 0 || h->handles != NULL) {
     neap__handle_close_all(h);
     uv_run(h->loop, UV_RUN_NOWAIT);
-    neap__handle_flush_foreign(h);
+    host_flush_foreign(h);
   }
   free(h->foreign);
   h->foreign = NULL;

@@ -19,7 +19,7 @@ typedef struct neap_stream neap_stream;
 
 /* ====================================================== host */
 
-typedef struct neap_foreign {   /* a close callback neap__uv_close deferred */
+typedef struct neap_foreign {   /* a close callback neap__host_uvclose deferred */
   uv_handle_t *uvh;
   uv_close_cb cb;
 } neap_foreign;
@@ -61,7 +61,7 @@ struct neap_host {
   int internal_fds[NEAP_MAX_INTERNAL];   /* opened by libuv for the loop itself */
   int ninternal;
   int opens;               /* neap.open requests in flight (fs.c) */
-  neap_foreign *foreign;   /* handles the embedder closed (neap__uv_close) */
+  neap_foreign *foreign;   /* handles the embedder closed (neap__host_uvclose) */
   int nforeign, capforeign;
   int pool_reqs;           /* other thread-pool requests in flight (a name
                               lookup): teardown waits for their callbacks */
@@ -73,7 +73,8 @@ void neap__idle_noop (uv_idle_t *idle);
 #define NEAP_FOREVER 1e15
 uint64_t neap__ms (double seconds);   /* seconds to libuv ms, clamped */
 int neap__host_owns_fd (neap_host *h, int fd);   /* one of the loop's own */
-void neap__signal_running (lua_State *co);
+void neap__host_uvclose (neap_host *host, uv_handle_t *uvh, uv_close_cb cb);
+extern lua_State *volatile neap__sched_running;   /* the task thread being resumed */
 void neap__fs_free (neap_host *h);   /* teardown: release and wait for opens in flight */   /* the task thread being resumed, or NULL */   /* the idle handle's callback */
 void neap__host_closed (neap_host *h);  /* a uv_close callback has run */
 void neap__host_set_error (neap_host *h, const char *msg);
@@ -111,8 +112,6 @@ void neap__handle_close (neap_handle *h);
 int neap__handle_close_l (lua_State *L, const char *mt);
 void neap__handle_freed (neap_handle *h);   /* from the uv close callback */
 void neap__handle_uvclose (neap_handle *h, uv_handle_t *uvh);
-void neap__uv_close (neap_host *host, uv_handle_t *uvh, uv_close_cb cb);
-void neap__handle_flush_foreign (neap_host *host);
 void neap__handle_anchor (lua_State *L, neap_handle *h, int idx);
 void neap__handle_unanchor (neap_handle *h);
 int neap__handle_gc (lua_State *L);

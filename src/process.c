@@ -229,7 +229,7 @@ static void sigchld_cb (uv_signal_t *sg, int signum) {
 void neap__process_free (neap_host *h) {
   if (!h->sigchld_on) return;
   h->sigchld_on = 0;
-  neap__uv_close(h, (uv_handle_t *)&h->sigchld, NULL);
+  neap__host_uvclose(h, (uv_handle_t *)&h->sigchld, NULL);
 }
 
 static void process_unpark (neap_task *t) {

@@ -16,6 +16,13 @@
 #define TASK_MT "neap.task"
 
 static char park_sentinel;   /* the value a parking task yields */
+
+/*
+** The task thread being resumed, or NULL: read by the INT/TERM handler
+** (signal.c), which sets a hook on it so a task that never waits still
+** hears the signal. Process-wide, as a signal handler is.
+*/
+lua_State *volatile neap__sched_running;
 static char tasks_key;       /* registry: thread -> task box */
 
 /* ====================================================== lookup */
@@ -127,7 +134,7 @@ static void task_timer_closed (uv_handle_t *hd) {
 static void task_close_timer (neap_task *t) {
   if (t->timer) {
     t->timer->data = NULL;
-    neap__uv_close(t->host, (uv_handle_t *)t->timer, task_timer_closed);
+    neap__host_uvclose(t->host, (uv_handle_t *)t->timer, task_timer_closed);
     t->host->pending_closes++;
     t->timer = NULL;
   }
@@ -500,9 +507,9 @@ static void task_resume (neap_host *h, neap_task *t) {
   if (h->gc_stress) lua_gc(h->L, LUA_GCCOLLECT);   /* NEAP_GC_STRESS */
   t->status = NEAP_T_RUNNING;
   t->resume_n = nargs;
-  neap__signal_running(co);   /* INT/TERM can reach a task that never waits */
+  neap__sched_running = co;   /* INT/TERM can reach a task that never waits */
   st = lua_resume(co, NULL, nargs, &nres);
-  neap__signal_running(NULL);
+  neap__sched_running = NULL;
   if (st == LUA_YIELD) {
     int parked = (nres == 1 && lua_touserdata(co, -1) == &park_sentinel);
     lua_pop(co, nres);
@@ -748,19 +755,19 @@ static int sched_sleep (lua_State *L) {
 }
 
 /* neap.core.park([timeout]): a wait for the Lua layer's own wait lists */
-static void lua_unpark (neap_task *t) { (void)t; }
+static void core_unpark (neap_task *t) { (void)t; }
 
 static int sched_park (lua_State *L) {
   double timeout = neap__opt_timeout(L, 1, "park");
   neap_task *t = neap__sched_check(L, "park");
-  return neap__sched_park(L, t, timeout, lua_unpark, NULL);
+  return neap__sched_park(L, t, timeout, core_unpark, NULL);
 }
 
 /* neap.core.wake(task, ...) -> true if the task was parked by park() */
 static int sched_wake (lua_State *L) {
   neap_task *t = task_check(L, 1);
   int n = lua_gettop(L) - 1;
-  if (t->status != NEAP_T_PARKED || t->unpark != lua_unpark) {
+  if (t->status != NEAP_T_PARKED || t->unpark != core_unpark) {
     lua_pushboolean(L, 0);
     return 1;
   }

@@ -165,15 +165,10 @@ static void default_cb (uv_signal_t *us, int signum) {
 ** seeing INT or TERM. So, as lua5.4 does for INT, a handler chained after
 ** libuv's own sets a hook on the running task's thread; at its next
 ** instruction the hook applies the default policy. The thread is the one
-** the scheduler is resuming (neap__signal_running).
+** the scheduler is resuming (neap__sched_running).
 */
 static struct sigaction prev_act[2];   /* libuv's handlers for INT, TERM */
-static lua_State *volatile running;    /* the task thread being resumed */
 static volatile sig_atomic_t busy_sig;
-
-void neap__signal_running (lua_State *co) {
-  running = co;
-}
 
 static void busy_hook (lua_State *L, lua_Debug *ar) {
   int sig = busy_sig;
@@ -185,7 +180,7 @@ static void busy_hook (lua_State *L, lua_Debug *ar) {
 
 static void chained_handler (int sig) {
   struct sigaction *p = &prev_act[sig == SIGTERM];
-  lua_State *co = running;
+  lua_State *co = neap__sched_running;
   if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN)
     p->sa_handler(sig);   /* libuv's: the loop hears of it when it polls */
   if (co != NULL && policy_host != NULL && !(policy_host->sigwatch[sig] > 0)) {
@@ -224,8 +219,8 @@ void neap__signal_free (neap_host *h) {
   h->default_signals = 0;
   policy_host = NULL;
   default_int.data = default_term.data = h;
-  neap__uv_close(h, (uv_handle_t *)&default_int, NULL);
-  neap__uv_close(h, (uv_handle_t *)&default_term, NULL);
+  neap__host_uvclose(h, (uv_handle_t *)&default_int, NULL);
+  neap__host_uvclose(h, (uv_handle_t *)&default_term, NULL);
 }
 
 int neap__signal_open (lua_State *L) {

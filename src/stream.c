@@ -127,7 +127,7 @@ static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
       s->h.flags |= NEAP_H_UNCOUNTED;
       s->h.host->nhandles--;
     }
-    neap__uv_close(s->h.host, &s->u->handle, uvs_released);
+    neap__host_uvclose(s->h.host, &s->u->handle, uvs_released);
   }
   stream_deliver(s);
 }
@@ -159,7 +159,7 @@ static void uvs_close (neap_stream *s) {
     uvs_closed(&s->u->handle);
     return;
   }
-  neap__uv_close(s->h.host, &s->u->handle, uvs_closed);
+  neap__host_uvclose(s->h.host, &s->u->handle, uvs_closed);
 }
 
 static const neap_stream_backend uvs_backend = {

@@ -67,7 +67,7 @@ static void udp_vt_close (neap_handle *h) {
   if (h->flags & NEAP_H_UVCLOSE) return;
   h->flags |= NEAP_H_UVCLOSE;
   h->host->pending_closes++;
-  neap__uv_close(h->host, (uv_handle_t *)&u->udp, udp_closed);
+  neap__host_uvclose(h->host, (uv_handle_t *)&u->udp, udp_closed);
 }
 
 static const neap_handle_vt udp_vt = {
