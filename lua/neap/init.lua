@@ -60,13 +60,6 @@ neap.buffer = core.buffer
 --- neap.loop([mode]) -> more: runs the loop from plain Lua ("default", "once", "nowait").
 neap.loop = core.loop
 
-local function remove_value(list, v)
-  for i = 1, #list do
-    if list[i] == v then table.remove(list, i) return true end
-  end
-  return false
-end
-
 --- neap.first(f1, f2, ... [, {timeout=}]) -> index, results of the first to
 -- finish; the others are cancelled. A function that raises first re-raises.
 function neap.first(...)
@@ -106,13 +99,74 @@ end
 local Queue = {}
 Queue.__index = Queue
 
+-- Wait lists of parked getters and putters: a FIFO of entries with head and
+-- tail indices. An entry leaves in O(1) when its wait ends early (timeout,
+-- cancel): its slot becomes a tombstone (false), skipped at the head and
+-- compacted away once tombstones outnumber the live entries.
+local function wl_new() return { head = 1, tail = 0, live = 0 } end
+
+local function wl_add(l, e)
+  l.tail = l.tail + 1
+  l[l.tail] = e
+  e.at = l.tail
+  l.live = l.live + 1
+end
+
+local function wl_trim(l)
+  while l.head <= l.tail and l[l.head] == false do l[l.head] = nil; l.head = l.head + 1 end
+  while l.tail >= l.head and l[l.tail] == false do l[l.tail] = nil; l.tail = l.tail - 1 end
+  if l.head > l.tail then l.head, l.tail = 1, 0 end
+end
+
+--- removes and returns the first live entry, or nil
+local function wl_pop(l)
+  if l.live == 0 then return nil end
+  wl_trim(l)
+  local e = l[l.head]
+  l[l.head] = nil
+  l.head = l.head + 1
+  l.live = l.live - 1
+  e.at = nil
+  wl_trim(l)
+  return e
+end
+
+--- takes entry e out of its list (no-op if it already left)
+local function wl_remove(l, e)
+  local i = e.at
+  if not i or l[i] ~= e then return end
+  l[i] = false
+  e.at = nil
+  l.live = l.live - 1
+  wl_trim(l)
+  local n = l.tail - l.head + 1
+  if n > 2 * l.live + 32 then   -- compact: the tombstones go
+    local j = 0
+    for k = l.head, l.tail do
+      local v = l[k]
+      l[k] = nil
+      if v then j = j + 1; l[j] = v; v.at = j end
+    end
+    l.head, l.tail = 1, j
+  end
+end
+
+--- parks the running task as entry e of list l; e leaves l however the wait ends
+local function wl_park(l, e, timeout)
+  wl_add(l, e)
+  local ok, a, b, c = pcall(core.park, timeout)
+  if not ok then wl_remove(l, e); error(a, 0) end   -- cancelled
+  if a == nil then wl_remove(l, e) end             -- timeout
+  return a, b, c
+end
+
 --- neap.queue([size]) -> queue: put parks while size items wait.
 function neap.queue(size)
   if size ~= nil and (math.type(size) ~= "integer" or size < 1) then
     argerr("queue", 1, "size must be a positive integer")
   end
   return setmetatable({ size = size or math.huge, items = {}, head = 1, tail = 0,
-                        getters = {}, putters = {} }, Queue)
+                        getters = wl_new(), putters = wl_new() }, Queue)
 end
 
 function Queue:count() return self.tail - self.head + 1 end
@@ -129,17 +183,16 @@ end
 function Queue:put(v, opts)
   if v == nil then argerr("put", 1, "value must not be nil") end
   opts = checkopts("put", 2, opts)
-  while #self.getters > 0 do
-    local t = table.remove(self.getters, 1)
-    if core.wake(t, v) then return true end
+  while true do
+    local e = wl_pop(self.getters)
+    if not e then break end
+    if core.wake(e.task, v) then return true end
   end
   if self:count() < self.size then q_push(self, v); return true end
   local me = core.current()
   if not me then error("put: the queue is full and a wait must run inside a task", 2) end
-  local entry = { task = me, value = v }
-  self.putters[#self.putters + 1] = entry
-  local ok, err, code = core.park(opts.timeout)
-  if not ok then remove_value(self.putters, entry); return nil, err, code end
+  local ok, err, code = wl_park(self.putters, { task = me, value = v }, opts.timeout)
+  if not ok then return nil, err, code end
   return true
 end
 
@@ -148,23 +201,22 @@ function Queue:get(opts)
   opts = checkopts("get", 1, opts)
   if self:count() > 0 then
     local v = q_pop(self)
-    while #self.putters > 0 do
-      local e = table.remove(self.putters, 1)
-      q_push(self, e.value)
-      if core.wake(e.task, true) then break end
-      self.tail = self.tail - 1; self.items[self.tail + 1] = nil
+    while true do   -- a parked putter's value takes the freed place
+      local e = wl_pop(self.putters)
+      if not e then break end
+      if core.wake(e.task, true) then q_push(self, e.value); break end
     end
     return v
   end
-  while #self.putters > 0 do   -- a size-0 style hand-off
-    local e = table.remove(self.putters, 1)
+  while true do   -- a size-0 style hand-off
+    local e = wl_pop(self.putters)
+    if not e then break end
     if core.wake(e.task, true) then return e.value end
   end
   local me = core.current()
   if not me then error("get: the queue is empty and a wait must run inside a task", 2) end
-  self.getters[#self.getters + 1] = me
-  local v, err, code = core.park(opts.timeout)
-  if v == nil then remove_value(self.getters, me); return nil, err, code end
+  local v, err, code = wl_park(self.getters, { task = me }, opts.timeout)
+  if v == nil then return nil, err, code end
   return v
 end
 
