@@ -582,10 +582,10 @@ local function timer_task(fn, t) core.task(fn, t) end
 
 --- neap.timer(seconds, fn, {every=}) -> timer: fn(timer) runs in a task of its own.
 function neap.timer(seconds, fn, opts)
-  if type(seconds) ~= "number" or seconds < 0 then argerr("timer", 1, "seconds must be a number >= 0") end
+  if type(seconds) ~= "number" or not (seconds >= 0) then argerr("timer", 1, "seconds must be a number >= 0") end
   if type(fn) ~= "function" then argerr("timer", 2, "function expected, got " .. type(fn)) end
   opts = checkopts("timer", 3, opts)
-  if opts.every ~= nil and (type(opts.every) ~= "number" or opts.every <= 0) then
+  if opts.every ~= nil and (type(opts.every) ~= "number" or not (opts.every > 0)) then
     argerr("timer", 3, "every must be a number > 0")
   end
   return core.timer(seconds, opts.every or 0, fn, timer_task)
