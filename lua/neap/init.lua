@@ -14,6 +14,7 @@ local tostring, ipairs = tostring, ipairs
 
 local util = require "neap.util"
 local argerr, checkopts, mode_flags = util.argerr, util.checkopts, util.mode_flags
+local nonul, check_port = util.nonul, util.check_port
 
 -- ============================================================ tasks
 
@@ -333,15 +334,10 @@ end
 --- neap.resolve(host, {timeout=}) -> list of addresses | nil, err, code
 function neap.resolve(host, opts)
   if type(host) ~= "string" then argerr("resolve", 1, "host must be a string") end
+  nonul("resolve", 1, host, "host")
   opts = checkopts("resolve", 2, opts)
   if is_ip(host) then return { host } end
   return core.resolve(host, opts.timeout)
-end
-
-local function check_port(fname, port)
-  if math.type(port) ~= "integer" or port < 0 or port > 65535 then
-    argerr(fname, 3, "port must be an integer from 0 to 65535", 4)
-  end
 end
 
 local function check_backlog(i, backlog)
@@ -355,7 +351,8 @@ end
 function neap.listen(kind, host, port, opts)
   if kind == "tcp" then
     if type(host) ~= "string" then argerr("listen", 2, "host must be a string") end
-    check_port("listen", port)
+    nonul("listen", 2, host, "host")
+    port = check_port("listen", 3, port)
     opts = checkopts("listen", 4, opts)
     check_backlog(4, opts.backlog)
     local addrs, err, code = neap.resolve(host)
@@ -364,6 +361,7 @@ function neap.listen(kind, host, port, opts)
     return core.listen_tcp(addrs[1], port, opts.backlog or 511, opts.reuseport)
   elseif kind == "unix" then
     if type(host) ~= "string" then argerr("listen", 2, "path must be a string") end
+    nonul("listen", 2, host, "path")
     opts = checkopts("listen", 3, port)
     check_backlog(3, opts.backlog)
     return core.listen_unix(host, opts.backlog or 511)
@@ -376,7 +374,8 @@ end
 function neap.connect(kind, host, port, opts)
   if kind == "tcp" then
     if type(host) ~= "string" then argerr("connect", 2, "host must be a string") end
-    check_port("connect", port)
+    nonul("connect", 2, host, "host")
+    port = check_port("connect", 3, port)
     opts = checkopts("connect", 4, opts)
     local deadline = opts.timeout and core.now() + opts.timeout
     local addrs, err, code = neap.resolve(host, { timeout = opts.timeout })
@@ -392,6 +391,7 @@ function neap.connect(kind, host, port, opts)
     return nil, err, code
   elseif kind == "unix" then
     if type(host) ~= "string" then argerr("connect", 2, "path must be a string") end
+    nonul("connect", 2, host, "path")
     opts = checkopts("connect", 3, port)
     return core.connect_unix(host, opts.timeout)
   end
@@ -446,6 +446,7 @@ neap.spawn, neap.pipeline, neap.signum = process.spawn, process.pipeline, proces
 -- Reads and writes run on libuv's thread pool; s:seek() moves.
 function neap.open(path, mode, opts)
   if type(path) ~= "string" then argerr("open", 1, "path must be a string") end
+  nonul("open", 1, path, "path")
   if mode ~= nil and type(mode) ~= "string" then argerr("open", 2, "mode must be a string") end
   local flags = mode_flags("open", 2, mode)
   opts = checkopts("open", 3, opts)
@@ -478,6 +479,7 @@ function neap.udp(opts)
   opts = checkopts("udp", 1, opts)
   local host = opts.host
   if host ~= nil and type(host) ~= "string" then argerr("udp", 1, "host must be a string") end
+  if host then nonul("udp", 1, host, "host") end
   if opts.port ~= nil and (math.type(opts.port) ~= "integer" or opts.port < 0 or opts.port > 65535) then
     argerr("udp", 1, "port must be an integer from 0 to 65535")
   end
@@ -516,7 +518,8 @@ function Udp.send(u, data, host, port)
   if type(data) ~= "string" then argerr("send", 1, "string expected, got " .. typename(data, true)) end
   if host ~= nil then
     if type(host) ~= "string" then argerr("send", 2, "string expected, got " .. type(host)) end
-    if type(port) ~= "number" then argerr("send", 3, "number expected, got " .. typename(port)) end
+    nonul("send", 2, host, "host")
+    port = check_port("send", 3, port)
     local h, err, code = udp_host(host)
     if not h then return nil, err, code end
     host = h
@@ -527,7 +530,8 @@ end
 --- u:connect(host, port) -> u | nil, err, code
 function Udp.connect(u, host, port)
   if type(host) ~= "string" then argerr("connect", 1, "string expected, got " .. typename(host)) end
-  if type(port) ~= "number" then argerr("connect", 2, "number expected, got " .. typename(port)) end
+  nonul("connect", 1, host, "host")
+  port = check_port("connect", 2, port)
   local h, err, code = udp_host(host)
   if not h then return nil, err, code end
   return udp_connect(u, h, port)
