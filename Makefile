@@ -155,7 +155,8 @@ VALGRIND_SPECS ?= spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua
 # start is not reported there: those cases run in make test and make asan)
 VALGRIND_SKIP = --filter-out="1,000 concurrent" --filter-out="2,000 spawns" --filter-out="50 MB" \
   --filter-out="200 short%-lived" --filter-out="100 MB" --filter-out="200 pipelines" \
-  --filter-out="leaks no descriptor" --filter-out="cannot start" --filter-out="PATH of the env" --filter-out="cwd that does not exist"
+  --filter-out="leaks no descriptor" --filter-out="cannot start" --filter-out="PATH of the env" --filter-out="cwd that does not exist" \
+  --filter-out="4 GiB"
 valgrind: deps
 	@$(MAKE) --no-print-directory all $(B)/embed $(CPROGS:%=$(B)/%)
 	NEAP_VALGRIND=1 $(VG) $(B)/neap /usr/bin/busted $(VALGRIND_SKIP) $(VALGRIND_SPECS)
@@ -166,7 +167,7 @@ valgrind: deps
 # The load specs (thousands of live objects) are left out: a full collection
 # per switch makes them quadratic, and they test load, not GC safety.
 LOAD_SKIP = --filter-out="1,000 concurrent" --filter-out="2,000 spawns" --filter-out="50 MB" \
-  --filter-out="200 short%-lived" --filter-out="100 MB" --filter-out="200 pipelines"
+  --filter-out="200 short%-lived" --filter-out="100 MB" --filter-out="200 pipelines" --filter-out="4 GiB"
 gcstress: deps
 	@$(MAKE) --no-print-directory all
 	NEAP_GC_STRESS=1 $(B)/neap /usr/bin/busted $(LOAD_SKIP) spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua \

@@ -136,6 +136,7 @@ static int file_read_start (neap_stream *s) {
   req = malloc(sizeof(file_read));
   if (req == NULL) return UV_ENOMEM;
   req->data = s;
+  if (avail > NEAP_WRITE_PIECE) avail = NEAP_WRITE_PIECE;   /* (unsigned) must not cut it */
   b = uv_buf_init(p, (unsigned)avail);
   r = uv_fs_read(s->h.host->loop, req, s->fd, &b, 1, s->offset, file_read_cb);
   if (r < 0) {

@@ -153,16 +153,31 @@ static int host_post_ref (lua_State *L) {
   return 0;
 }
 
+typedef struct fd_probe { int fd, found; } fd_probe;
+
+static void probe_handle (uv_handle_t *hd, void *arg) {
+  fd_probe *p = arg;
+  uv_os_fd_t fd;
+  if (!p->found && uv_fileno(hd, &fd) == 0 && fd == p->fd) p->found = 1;
+}
+
 /*
 ** Whether 'fd' is one of the loop's own descriptors (its epoll fd, its
-** wake-up and signal pipes, those libuv opened when the loop was made) or
-** one the loop already watches: wrapping and closing it would break the loop.
+** wake-up and signal pipes, those libuv opened when the loop was made), one
+** the loop already watches, or the descriptor of an open handle on the loop
+** (a socket, pipe, TTY or poll, watched or not): wrapping it a second time
+** would write into whatever reuses it once the first owner closes it.
 */
 int neap__host_owns_fd (neap_host *h, int fd) {
   uv_loop_t *loop = h->loop;
+  fd_probe probe;
   int i;
   if (fd == uv_backend_fd(loop)) return 1;
   if ((unsigned)fd < loop->nwatchers && loop->watchers[fd] != NULL) return 1;
+  probe.fd = fd;
+  probe.found = 0;
+  uv_walk(loop, probe_handle, &probe);   /* closing handles have no fileno */
+  if (probe.found) return 1;
   if (fd == loop->signal_pipefd[0] || fd == loop->signal_pipefd[1] ||
       fd == loop->async_wfd)
     return 1;

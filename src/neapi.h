@@ -65,12 +65,19 @@ struct neap_host {
   int nforeign, capforeign;
   int pool_reqs;           /* other thread-pool requests in flight (a name
                               lookup): teardown waits for their callbacks */
+  size_t write_piece;      /* tests: the longest uv_buf_t a write makes (0: NEAP_WRITE_PIECE) */
 };
 
 neap_host *neap__host (lua_State *L);
 void neap__idle_noop (uv_idle_t *idle);
 /* A timeout of this many seconds or more (math.huge) is no timeout. */
 #define NEAP_FOREVER 1e15
+/*
+** The most bytes one uv_buf_t carries: uv_buf_init takes an unsigned int
+** (32 bits, as is the length itself on Windows), so a longer string is
+** written as several buffers, never truncated.
+*/
+#define NEAP_WRITE_PIECE ((size_t)1 << 30)
 uint64_t neap__ms (double seconds);   /* seconds to libuv ms, clamped */
 int neap__host_owns_fd (neap_host *h, int fd);   /* one of the loop's own */
 void neap__host_uvclose (neap_host *host, uv_handle_t *uvh, uv_close_cb cb);

@@ -785,11 +785,30 @@ static int stream_std (lua_State *L) {
   return neap__stream_wrap_fd(L, fd, 1);
 }
 
-/* neap.core.wrap_fd(fd) -> stream over any descriptor */
+/*
+** Whether a stream not yet freed holds 'fd' without a libuv handle of its
+** own (a file, or a polled descriptor, whose fd is closed only when the
+** stream is freed): neap__host_owns_fd sees the others.
+*/
+static int stream_holds_fd (neap_host *h, int fd) {
+  neap_handle *hd;
+  for (hd = h->handles; hd; hd = hd->next) {
+    neap_stream *s = (neap_stream *)hd;
+    if (hd->vt == &stream_vt && s->fd == fd &&
+        (s->kind == NEAP_S_FILE || s->kind == NEAP_S_POLL ||
+         s->kind == NEAP_S_NONE))
+      return 1;
+  }
+  return 0;
+}
+
+/* neap.core.wrap_fd(fd) -> stream over any descriptor not already held */
 static int stream_wrap (lua_State *L) {
+  neap_host *h = neap__host(L);
   int fd = (int)luaL_checkinteger(L, 1);
   if (fcntl(fd, F_GETFD) == -1) return neap__push_error(L, UV_EBADF);
-  if (neap__host_owns_fd(neap__host(L), fd)) return neap__push_error(L, UV_EBUSY);
+  if (neap__host_owns_fd(h, fd) || stream_holds_fd(h, fd))
+    return neap__push_error(L, UV_EBUSY);
   return neap__stream_wrap_fd(L, fd, 0);
 }
 

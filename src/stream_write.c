@@ -6,6 +6,7 @@
 ** queue is below the low one; flush waits for the queue, shutdown sends
 ** the FIN after it.
 */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,26 @@ typedef struct write_req {
 } write_req;
 
 /* ====================================================== writes */
+
+/*
+** Appends 'len' bytes at 'p' to 'out' as buffers of at most 'piece' bytes;
+** returns how many it made (write_npieces counts them first).
+*/
+static size_t write_npieces (size_t len, size_t piece) {
+  return len / piece + (len % piece != 0);
+}
+
+static int write_pieces (uv_buf_t *out, const char *p, size_t len,
+                         size_t piece) {
+  int n = 0;
+  while (len > 0) {
+    size_t k = len < piece ? len : piece;
+    out[n++] = uv_buf_init((char *)p, (unsigned)k);   /* k <= 1 GiB */
+    p += k;
+    len -= k;
+  }
+  return n;
+}
 
 /*
 ** Wakes the parked writers whose wait is over: a write waits until the
@@ -236,23 +257,33 @@ void neap__stream_flush_all (neap_host *h) {
 static int stream_write (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
   int nargs = lua_gettop(L) - 1, i, nb = 0, ref;
-  uv_buf_t bufs[16];
-  size_t total = 0;
+  uv_buf_t sbufs[16], *bufs = sbufs;
+  size_t total = 0, npieces = 0;
+  size_t piece = s->h.host->write_piece ? s->h.host->write_piece
+                                        : NEAP_WRITE_PIECE;
   neap_task *t;
   if (nargs < 1) luaL_argerror(L, 2, "string expected, got no value");
   if (nargs > 16) return luaL_error(L, "write: at most 16 strings at once");
   for (i = 0; i < nargs; i++) {
     size_t len;
-    const char *p;
     if (lua_type(L, i + 2) == LUA_TNUMBER) {
       lua_pushvalue(L, i + 2);
       lua_tostring(L, -1);
       lua_replace(L, i + 2);
     }
-    p = luaL_checklstring(L, i + 2, &len);
-    if (len == 0) continue;
-    bufs[nb++] = uv_buf_init((char *)p, (unsigned)len);
+    luaL_checklstring(L, i + 2, &len);
+    npieces += write_npieces(len, piece);
     total += len;
+  }
+  if (npieces > 16) {   /* strings over 1 GiB: several buffers each */
+    if (npieces > (size_t)INT_MAX / sizeof *bufs)
+      return luaL_error(L, "write: out of memory");
+    bufs = lua_newuserdatauv(L, npieces * sizeof *bufs, 0);   /* (above the arguments) */
+  }
+  for (i = 0; i < nargs; i++) {
+    size_t len;
+    const char *p = lua_tolstring(L, i + 2, &len);
+    nb += write_pieces(bufs + nb, p, len, piece);
   }
   if (s->werr) return neap__push_error(L, s->werr);
   if (s->shut) return neap__push_error(L, UV_EPIPE);
@@ -386,6 +417,13 @@ static int stream_shutdown (lua_State *L) {
   return 1;
 }
 
+/* neap.core._write_piece(n): tests only: writes make buffers of at most n bytes */
+static int stream_write_piece (lua_State *L) {
+  lua_Integer n = luaL_optinteger(L, 1, 0);
+  luaL_argcheck(L, n >= 0, 1, "size must be >= 0");
+  neap__host(L)->write_piece = (size_t)n;
+  return 0;
+}
 
 int neap__stream_write_open (lua_State *L) {
   static const luaL_Reg meth[] = {
@@ -398,5 +436,7 @@ int neap__stream_write_open (lua_State *L) {
   lua_getfield(L, -1, "__index");
   luaL_setfuncs(L, meth, 0);
   lua_pop(L, 2);   /* pop __index, metatable */
+  lua_pushcfunction(L, stream_write_piece);
+  lua_setfield(L, -2, "_write_piece");
   return 0;
 }

@@ -30,6 +30,11 @@ typedef struct neap_server {
   int pending;             /* connections libuv holds for us */
   int err;                 /* last accept error */
   neap_task *acceptor;
+  /* a Unix server: the socket file it bound, removed at close only while
+  ** it is still that file (st_dev, st_ino); "" when there is none */
+  char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  dev_t dev;
+  ino_t ino;
 } neap_server;
 
 /* ====================================================== addresses */
@@ -68,7 +73,23 @@ static neap_server *server_check (lua_State *L, int idx) {
   return neap__handle_check(L, idx, SERVER_MT, "server");
 }
 
+/*
+** Removes a Unix server's socket file if it is still the one this server
+** bound: another server may have taken the path since (after removing
+** ours), and its file is not ours to remove. Before the descriptor is
+** closed, as libuv does, so no new file can appear in between.
+*/
+static void server_unlink (neap_server *sv) {
+  struct stat st;
+  if (sv->path[0] == '\0') return;
+  if (lstat(sv->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+      st.st_dev == sv->dev && st.st_ino == sv->ino)
+    unlink(sv->path);
+  sv->path[0] = '\0';
+}
+
 static void server_uvclose (neap_server *sv) {
+  if (!(sv->h.flags & NEAP_H_UVCLOSE)) server_unlink(sv);
   neap__handle_uvclose(&sv->h, &sv->u.handle);
 }
 
@@ -314,6 +335,32 @@ static int socket_is_stale (const char *path) {
   return stale;
 }
 
+/*
+** Binds a new Unix stream socket to 'path' and records the file it made
+** in 'sv' (neap binds it, not uv_pipe_bind: libuv would remove the path at
+** close whoever owns it then). Returns the descriptor or a UV error.
+*/
+static int unix_bind (neap_server *sv, const char *path) {
+  struct sockaddr_un sa;
+  struct stat st;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return uv_translate_sys_error(errno);
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  strcpy(sa.sun_path, path);   /* the caller checked the length */
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    int e = errno;
+    close(fd);
+    return uv_translate_sys_error(e);
+  }
+  if (lstat(path, &st) == 0) {
+    strcpy(sv->path, path);
+    sv->dev = st.st_dev;
+    sv->ino = st.st_ino;
+  }
+  return fd;
+}
+
 /* neap.core.listen_unix(path, backlog) -> server | nil, err, code */
 static int unix_listen (lua_State *L) {
   neap_host *host = neap__host(L);
@@ -333,10 +380,15 @@ static int unix_listen (lua_State *L) {
   }
   sv->u.handle.data = sv;
   uv_unref(&sv->u.handle);
-  r = uv_pipe_bind(&sv->u.pipe, path);
+  r = unix_bind(sv, path);
   if (r == UV_EADDRINUSE && socket_is_stale(path)) {
     unlink(path);   /* left by a server that died: take its place */
-    r = uv_pipe_bind(&sv->u.pipe, path);
+    r = unix_bind(sv, path);
+  }
+  if (r >= 0) {
+    int fd = r;
+    r = uv_pipe_open(&sv->u.pipe, fd);
+    if (r < 0) close(fd);
   }
   if (r == 0) r = uv_listen(&sv->u.stream, backlog, server_connection_cb);
   if (r < 0) {

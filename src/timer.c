@@ -47,10 +47,13 @@ static int timer_new (lua_State *L) {
   neap_host *host = neap__host(L);
   double after = luaL_checknumber(L, 1);
   double every = luaL_optnumber(L, 2, 0);
+  uint64_t period;
   neap_handle **box;
   neap_timer *tm;
   luaL_argcheck(L, after >= 0, 1, "seconds must be >= 0");
   luaL_argcheck(L, every >= 0, 2, "every must be >= 0");
+  period = neap__ms(every);
+  if (period == 0 && every > 0) period = 1;   /* under 1 ms: 1 ms, as Node */
   luaL_checktype(L, 3, LUA_TFUNCTION);
   luaL_checktype(L, 4, LUA_TFUNCTION);
   box = neap__handle_newbox(L, TIMER_MT);
@@ -59,7 +62,7 @@ static int timer_new (lua_State *L) {
   neap__handle_init(host, &tm->h, &timer_vt, box);
   uv_timer_init(host->loop, &tm->timer);
   tm->timer.data = tm;
-  tm->repeat = every > 0;
+  tm->repeat = period > 0;
   lua_createtable(L, 2, 0);
   lua_pushvalue(L, 4);
   lua_rawseti(L, -2, 1);
@@ -68,7 +71,7 @@ static int timer_new (lua_State *L) {
   tm->h.cbref = luaL_ref(L, LUA_REGISTRYINDEX);
   neap__handle_anchor(L, &tm->h, -1);
   uv_update_time(host->loop);
-  uv_timer_start(&tm->timer, timer_cb, neap__ms(after), neap__ms(every));
+  uv_timer_start(&tm->timer, timer_cb, neap__ms(after), period);
   return 1;
 }
 

@@ -235,9 +235,12 @@ static int udp_send_m (lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &len);
   struct sockaddr_storage ss;
   const struct sockaddr *to = NULL;
-  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  uv_buf_t b;
   udp_send *s;
   int r;
+  if (len > 65535)   /* no datagram is longer (and uv_buf_init would cut it) */
+    return neap__push_error(L, UV_EMSGSIZE);
+  b = uv_buf_init((char *)data, (unsigned)len);
   if (!lua_isnoneornil(L, 3)) {
     const char *host = luaL_checkstring(L, 3);
     int port = (int)luaL_checkinteger(L, 4);

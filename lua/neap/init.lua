@@ -14,6 +14,7 @@ local tostring, ipairs = tostring, ipairs
 
 local util = require "neap.util"
 local argerr, checkopts, mode_flags = util.argerr, util.checkopts, util.mode_flags
+local nonul, check_port = util.nonul, util.check_port
 
 -- ============================================================ tasks
 
@@ -60,13 +61,6 @@ neap.buffer = core.buffer
 --- neap.loop([mode]) -> more: runs the loop from plain Lua ("default", "once", "nowait").
 neap.loop = core.loop
 
-local function remove_value(list, v)
-  for i = 1, #list do
-    if list[i] == v then table.remove(list, i) return true end
-  end
-  return false
-end
-
 --- neap.first(f1, f2, ... [, {timeout=}]) -> index, results of the first to
 -- finish; the others are cancelled. A function that raises first re-raises.
 function neap.first(...)
@@ -106,13 +100,74 @@ end
 local Queue = {}
 Queue.__index = Queue
 
+-- Wait lists of parked getters and putters: a FIFO of entries with head and
+-- tail indices. An entry leaves in O(1) when its wait ends early (timeout,
+-- cancel): its slot becomes a tombstone (false), skipped at the head and
+-- compacted away once tombstones outnumber the live entries.
+local function wl_new() return { head = 1, tail = 0, live = 0 } end
+
+local function wl_add(l, e)
+  l.tail = l.tail + 1
+  l[l.tail] = e
+  e.at = l.tail
+  l.live = l.live + 1
+end
+
+local function wl_trim(l)
+  while l.head <= l.tail and l[l.head] == false do l[l.head] = nil; l.head = l.head + 1 end
+  while l.tail >= l.head and l[l.tail] == false do l[l.tail] = nil; l.tail = l.tail - 1 end
+  if l.head > l.tail then l.head, l.tail = 1, 0 end
+end
+
+--- removes and returns the first live entry, or nil
+local function wl_pop(l)
+  if l.live == 0 then return nil end
+  wl_trim(l)
+  local e = l[l.head]
+  l[l.head] = nil
+  l.head = l.head + 1
+  l.live = l.live - 1
+  e.at = nil
+  wl_trim(l)
+  return e
+end
+
+--- takes entry e out of its list (no-op if it already left)
+local function wl_remove(l, e)
+  local i = e.at
+  if not i or l[i] ~= e then return end
+  l[i] = false
+  e.at = nil
+  l.live = l.live - 1
+  wl_trim(l)
+  local n = l.tail - l.head + 1
+  if n > 2 * l.live + 32 then   -- compact: the tombstones go
+    local j = 0
+    for k = l.head, l.tail do
+      local v = l[k]
+      l[k] = nil
+      if v then j = j + 1; l[j] = v; v.at = j end
+    end
+    l.head, l.tail = 1, j
+  end
+end
+
+--- parks the running task as entry e of list l; e leaves l however the wait ends
+local function wl_park(l, e, timeout)
+  wl_add(l, e)
+  local ok, a, b, c = pcall(core.park, timeout)
+  if not ok then wl_remove(l, e); error(a, 0) end   -- cancelled
+  if a == nil then wl_remove(l, e) end             -- timeout
+  return a, b, c
+end
+
 --- neap.queue([size]) -> queue: put parks while size items wait.
 function neap.queue(size)
   if size ~= nil and (math.type(size) ~= "integer" or size < 1) then
     argerr("queue", 1, "size must be a positive integer")
   end
   return setmetatable({ size = size or math.huge, items = {}, head = 1, tail = 0,
-                        getters = {}, putters = {} }, Queue)
+                        getters = wl_new(), putters = wl_new() }, Queue)
 end
 
 function Queue:count() return self.tail - self.head + 1 end
@@ -129,17 +184,16 @@ end
 function Queue:put(v, opts)
   if v == nil then argerr("put", 1, "value must not be nil") end
   opts = checkopts("put", 2, opts)
-  while #self.getters > 0 do
-    local t = table.remove(self.getters, 1)
-    if core.wake(t, v) then return true end
+  while true do
+    local e = wl_pop(self.getters)
+    if not e then break end
+    if core.wake(e.task, v) then return true end
   end
   if self:count() < self.size then q_push(self, v); return true end
   local me = core.current()
   if not me then error("put: the queue is full and a wait must run inside a task", 2) end
-  local entry = { task = me, value = v }
-  self.putters[#self.putters + 1] = entry
-  local ok, err, code = core.park(opts.timeout)
-  if not ok then remove_value(self.putters, entry); return nil, err, code end
+  local ok, err, code = wl_park(self.putters, { task = me, value = v }, opts.timeout)
+  if not ok then return nil, err, code end
   return true
 end
 
@@ -148,23 +202,22 @@ function Queue:get(opts)
   opts = checkopts("get", 1, opts)
   if self:count() > 0 then
     local v = q_pop(self)
-    while #self.putters > 0 do
-      local e = table.remove(self.putters, 1)
-      q_push(self, e.value)
-      if core.wake(e.task, true) then break end
-      self.tail = self.tail - 1; self.items[self.tail + 1] = nil
+    while true do   -- a parked putter's value takes the freed place
+      local e = wl_pop(self.putters)
+      if not e then break end
+      if core.wake(e.task, true) then q_push(self, e.value); break end
     end
     return v
   end
-  while #self.putters > 0 do   -- a size-0 style hand-off
-    local e = table.remove(self.putters, 1)
+  while true do   -- a size-0 style hand-off
+    local e = wl_pop(self.putters)
+    if not e then break end
     if core.wake(e.task, true) then return e.value end
   end
   local me = core.current()
   if not me then error("get: the queue is empty and a wait must run inside a task", 2) end
-  self.getters[#self.getters + 1] = me
-  local v, err, code = core.park(opts.timeout)
-  if v == nil then remove_value(self.getters, me); return nil, err, code end
+  local v, err, code = wl_park(self.getters, { task = me }, opts.timeout)
+  if v == nil then return nil, err, code end
   return v
 end
 
@@ -292,15 +345,10 @@ end
 --- neap.resolve(host, {timeout=}) -> list of addresses | nil, err, code
 function neap.resolve(host, opts)
   if type(host) ~= "string" then argerr("resolve", 1, "host must be a string") end
+  nonul("resolve", 1, host, "host")
   opts = checkopts("resolve", 2, opts)
   if is_ip(host) then return { host } end
   return core.resolve(host, opts.timeout)
-end
-
-local function check_port(fname, port)
-  if math.type(port) ~= "integer" or port < 0 or port > 65535 then
-    argerr(fname, 3, "port must be an integer from 0 to 65535", 4)
-  end
 end
 
 local function check_backlog(i, backlog)
@@ -314,7 +362,8 @@ end
 function neap.listen(kind, host, port, opts)
   if kind == "tcp" then
     if type(host) ~= "string" then argerr("listen", 2, "host must be a string") end
-    check_port("listen", port)
+    nonul("listen", 2, host, "host")
+    port = check_port("listen", 3, port)
     opts = checkopts("listen", 4, opts)
     check_backlog(4, opts.backlog)
     local addrs, err, code = neap.resolve(host)
@@ -323,6 +372,7 @@ function neap.listen(kind, host, port, opts)
     return core.listen_tcp(addrs[1], port, opts.backlog or 511, opts.reuseport)
   elseif kind == "unix" then
     if type(host) ~= "string" then argerr("listen", 2, "path must be a string") end
+    nonul("listen", 2, host, "path")
     opts = checkopts("listen", 3, port)
     check_backlog(3, opts.backlog)
     return core.listen_unix(host, opts.backlog or 511)
@@ -335,7 +385,8 @@ end
 function neap.connect(kind, host, port, opts)
   if kind == "tcp" then
     if type(host) ~= "string" then argerr("connect", 2, "host must be a string") end
-    check_port("connect", port)
+    nonul("connect", 2, host, "host")
+    port = check_port("connect", 3, port)
     opts = checkopts("connect", 4, opts)
     local deadline = opts.timeout and core.now() + opts.timeout
     local addrs, err, code = neap.resolve(host, { timeout = opts.timeout })
@@ -351,6 +402,7 @@ function neap.connect(kind, host, port, opts)
     return nil, err, code
   elseif kind == "unix" then
     if type(host) ~= "string" then argerr("connect", 2, "path must be a string") end
+    nonul("connect", 2, host, "path")
     opts = checkopts("connect", 3, port)
     return core.connect_unix(host, opts.timeout)
   end
@@ -405,6 +457,7 @@ neap.spawn, neap.pipeline, neap.signum = process.spawn, process.pipeline, proces
 -- Reads and writes run on libuv's thread pool; s:seek() moves.
 function neap.open(path, mode, opts)
   if type(path) ~= "string" then argerr("open", 1, "path must be a string") end
+  nonul("open", 1, path, "path")
   if mode ~= nil and type(mode) ~= "string" then argerr("open", 2, "mode must be a string") end
   local flags = mode_flags("open", 2, mode)
   opts = checkopts("open", 3, opts)
@@ -437,6 +490,7 @@ function neap.udp(opts)
   opts = checkopts("udp", 1, opts)
   local host = opts.host
   if host ~= nil and type(host) ~= "string" then argerr("udp", 1, "host must be a string") end
+  if host then nonul("udp", 1, host, "host") end
   if opts.port ~= nil and (math.type(opts.port) ~= "integer" or opts.port < 0 or opts.port > 65535) then
     argerr("udp", 1, "port must be an integer from 0 to 65535")
   end
@@ -475,7 +529,8 @@ function Udp.send(u, data, host, port)
   if type(data) ~= "string" then argerr("send", 1, "string expected, got " .. typename(data, true)) end
   if host ~= nil then
     if type(host) ~= "string" then argerr("send", 2, "string expected, got " .. type(host)) end
-    if type(port) ~= "number" then argerr("send", 3, "number expected, got " .. typename(port)) end
+    nonul("send", 2, host, "host")
+    port = check_port("send", 3, port)
     local h, err, code = udp_host(host)
     if not h then return nil, err, code end
     host = h
@@ -486,7 +541,8 @@ end
 --- u:connect(host, port) -> u | nil, err, code
 function Udp.connect(u, host, port)
   if type(host) ~= "string" then argerr("connect", 1, "string expected, got " .. typename(host)) end
-  if type(port) ~= "number" then argerr("connect", 2, "number expected, got " .. typename(port)) end
+  nonul("connect", 1, host, "host")
+  port = check_port("connect", 2, port)
   local h, err, code = udp_host(host)
   if not h then return nil, err, code end
   return udp_connect(u, h, port)
@@ -541,10 +597,10 @@ local function timer_task(fn, t) core.task(fn, t) end
 
 --- neap.timer(seconds, fn, {every=}) -> timer: fn(timer) runs in a task of its own.
 function neap.timer(seconds, fn, opts)
-  if type(seconds) ~= "number" or seconds < 0 then argerr("timer", 1, "seconds must be a number >= 0") end
+  if type(seconds) ~= "number" or not (seconds >= 0) then argerr("timer", 1, "seconds must be a number >= 0") end
   if type(fn) ~= "function" then argerr("timer", 2, "function expected, got " .. type(fn)) end
   opts = checkopts("timer", 3, opts)
-  if opts.every ~= nil and (type(opts.every) ~= "number" or opts.every <= 0) then
+  if opts.every ~= nil and (type(opts.every) ~= "number" or not (opts.every > 0)) then
     argerr("timer", 3, "every must be a number > 0")
   end
   return core.timer(seconds, opts.every or 0, fn, timer_task)

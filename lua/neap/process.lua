@@ -75,6 +75,7 @@ local function check(fname, spec, over, lvl, argn)
             or getmetatable(v) == core.stream_meta or (type(v) == "table" and type(v.file) == "string")) then
       argerr(fname, argn or 1, stdio_names[i] .. " must be \"pipe\", \"inherit\", \"null\", an fd, a stream or {file=}", lvl)
     end
+    if type(v) == "table" and v.file then util.nonul(fname, argn or 1, v.file, stdio_names[i] .. ".file", lvl + 1) end
   end
   return n, build_env(fname, spec.env, lvl + 1, argn)
 end

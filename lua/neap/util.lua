@@ -20,6 +20,29 @@ function util.checkopts(fname, i, opts)
   return opts or {}
 end
 
+--- util.nonul(fname, i, s, what [, level]) -> s: a path or host name goes to
+-- the system as a C string, where a NUL byte would cut it short; raises
+-- "bad argument #i to 'fname' (<what> contains a NUL byte)". level as argerr's
+-- (4 by default: the caller of the public function that calls this).
+function util.nonul(fname, i, s, what, level)
+  if s:find("\0", 1, true) then util.argerr(fname, i, what .. " contains a NUL byte", level or 4) end
+  return s
+end
+
+--- util.check_port(fname, i, port [, level]) -> port as an integer: ports are
+-- integers from 0 to 65535; raises "number expected, got <type>",
+-- "number has no integer representation" or "port out of range".
+function util.check_port(fname, i, port, level)
+  level = level or 4
+  if type(port) ~= "number" then
+    util.argerr(fname, i, "number expected, got " .. (port == nil and "no value" or type(port)), level)
+  end
+  local n = math.tointeger(port)
+  if not n then util.argerr(fname, i, "number has no integer representation", level) end
+  if n < 0 or n > 65535 then util.argerr(fname, i, "port out of range", level) end
+  return n
+end
+
 local O = { RDONLY = 0, WRONLY = 1, RDWR = 2, CREAT = 64, TRUNC = 512, APPEND = 1024 }
 local open_flags = {
   r = O.RDONLY, w = O.WRONLY | O.CREAT | O.TRUNC, a = O.WRONLY | O.CREAT | O.APPEND,
