@@ -83,18 +83,18 @@ static void fwrite_enqueue (neap_stream *s, neap_fwrite *w, size_t total) {
 
 /* ====================================================== files */
 
+/* A closed file is released once its requests in flight have finished. */
 static void file_maybe_free (neap_stream *s) {
-  neap_host *host = s->h.host;
   if (!(s->h.flags & NEAP_H_UVCLOSE) || s->fsreq || s->fq) return;
-  neap__handle_freed(&s->h);
+  neap__handle_release(&s->h);
+}
+
+static void file_release (neap_stream *s) {
   if (s->fd > 2) {
     uv_fs_t req;
     uv_fs_close(NULL, &req, s->fd, NULL);
     uv_fs_req_cleanup(&req);
   }
-  neap__buf_free(&s->rb);
-  free(s);
-  neap__host_closed(host);
 }
 
 typedef struct file_read {
@@ -153,10 +153,7 @@ static void file_read_stop (neap_stream *s) {
 }
 
 static void file_close (neap_stream *s) {
-  if (s->h.flags & NEAP_H_UVCLOSE) return;
-  s->h.flags |= NEAP_H_UVCLOSE;
-  s->h.host->pending_closes++;
-  file_maybe_free(s);
+  if (neap__handle_closing(&s->h)) file_maybe_free(s);
 }
 
 static void file_write_next (neap_stream *s);
@@ -245,7 +242,7 @@ int neap__file_write_sync (neap_stream *s, uv_buf_t *bufs, int nb) {
 }
 
 static const neap_stream_backend file_backend = {
-  file_read_start, file_read_stop, file_close, file_write
+  file_read_start, file_read_stop, file_close, file_write, file_release
 };
 
 void neap__stream_init_file (neap_stream *s, int fd, int64_t offset) {
@@ -262,27 +259,18 @@ static int none_read_start (neap_stream *s) {
 }
 
 const neap_stream_backend neap__none_backend = {
-  none_read_start, file_read_stop, file_close, NULL
+  none_read_start, file_read_stop, file_close, NULL, file_release
 };
 
 /* ====================================================== polled fds */
 
-static void poll_closed (uv_handle_t *hd) {
-  neap_stream *s = hd->data;
-  neap_host *host = s->h.host;
+static void poll_release (neap_stream *s) {
   while (s->fq) fwrite_free(s, s->fq);
-  neap__handle_freed(&s->h);
   if (s->fd > 2) close(s->fd);
-  neap__buf_free(&s->rb);
-  free(s);
-  neap__host_closed(host);
 }
 
 static void poll_close (neap_stream *s) {
-  if (s->h.flags & NEAP_H_UVCLOSE) return;
-  s->h.flags |= NEAP_H_UVCLOSE;
-  s->h.host->pending_closes++;
-  neap__host_uvclose(s->h.host, &s->u->handle, poll_closed);
+  neap__handle_uvclose(&s->h, &s->u->handle);
 }
 
 static void poll_cb (uv_poll_t *pl, int status, int events);
@@ -375,7 +363,7 @@ static int poll_write (neap_stream *s, uv_buf_t *bufs, int nb, size_t total,
 }
 
 static const neap_stream_backend poll_backend = {
-  poll_read_start, poll_read_stop, poll_close, poll_write
+  poll_read_start, poll_read_stop, poll_close, poll_write, poll_release
 };
 
 /* Makes 's' watch 'fd' for readiness; 0 or a UV error. */

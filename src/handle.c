@@ -5,6 +5,7 @@
 ** the engine needs the box, and close: idempotent, shared with __gc and
 ** __close. Memory is freed only in the libuv close callback.
 */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,32 +80,134 @@ void neap__handle_unanchor (neap_handle *h) {
 }
 
 /*
-** Closes 'h': the box goes dead at once (a later use raises), waiters are
-** woken by the type's close, and the memory goes in the close callback.
+** The lifecycle of a handle, owned by this file alone:
+**   init -> (close begins: CLOSING) -> (uv_close starts, or the kind says it
+**   has none: UVCLOSE) -> the close callback: release (unlinked, the kind's
+**   vt->release, freed).
+** nhandles counts handles not yet CLOSING (nor UNCOUNTED); pending_closes
+** counts those between UVCLOSE and release. A handle may give its libuv
+** handle back early (a child's output pipe at EOF: DETACHING, then UVGONE)
+** and be released later without one.
 */
-void neap__handle_close (neap_handle *h) {
-  if (h->flags & NEAP_H_CLOSING) return;
-  h->flags |= NEAP_H_CLOSING;
-  if (!(h->flags & NEAP_H_UNCOUNTED)) h->host->nhandles--;
-  if (h->box) {
-    *h->box = NULL;
-    h->box = NULL;
-  }
-  if (h->cbref != LUA_NOREF) {
-    if (!h->host->dying) luaL_unref(h->host->L, LUA_REGISTRYINDEX, h->cbref);
-    h->cbref = LUA_NOREF;
-  }
-  neap__handle_unanchor(h);
-  h->vt->close(h);
-}
 
-/* Called by each type's close callback just before it frees 'h'. */
-void neap__handle_freed (neap_handle *h) {
+/* Takes 'h' off its host's list of handles. */
+static void handle_unlink (neap_handle *h) {
   neap_host *host = h->host;
   if (h->prev) h->prev->next = h->next;
   else host->handles = h->next;
   if (h->next) h->next->prev = h->prev;
   h->next = h->prev = NULL;
+}
+
+/* Begins the close of 'h': the box goes dead at once (a later use raises),
+** its callbacks and anchor are dropped. */
+static void handle_begin_close (neap_handle *h) {
+  neap_host *host = h->host;
+  assert(!(h->flags & NEAP_H_CLOSING));
+  h->flags |= NEAP_H_CLOSING;
+  if (!(h->flags & NEAP_H_UNCOUNTED)) {
+    assert(host->nhandles > 0);
+    host->nhandles--;
+  }
+  if (h->box) {
+    *h->box = NULL;
+    h->box = NULL;
+  }
+  if (h->cbref != LUA_NOREF) {
+    if (!host->dying) luaL_unref(host->L, LUA_REGISTRYINDEX, h->cbref);
+    h->cbref = LUA_NOREF;
+  }
+  if (host->dying) h->anchor = LUA_NOREF;   /* (the registry is going) */
+  else neap__handle_unanchor(h);
+}
+
+/*
+** Closes 'h': waiters are woken by the type's close, and the memory goes in
+** the close callback. Idempotent; close(), __gc, __close all come here.
+*/
+void neap__handle_close (neap_handle *h) {
+  if (h->flags & NEAP_H_CLOSING) return;
+  handle_begin_close(h);
+  h->vt->close(h);
+}
+
+/*
+** Undoes neap__handle_init after the libuv init failed (no libuv handle to
+** close): the box is dead and 'h' is freed now.
+*/
+void neap__handle_undo_init (neap_handle *h) {
+  handle_begin_close(h);
+  handle_unlink(h);
+  free(h);
+}
+
+/* The last step of every handle: unlinked, the kind's own memory, freed. */
+void neap__handle_release (neap_handle *h) {
+  neap_host *host = h->host;
+  assert(h->flags & NEAP_H_UVCLOSE);
+  assert(host->pending_closes > 0);
+  handle_unlink(h);
+  if (h->vt->release) h->vt->release(h);
+  free(h);
+  neap__host_closed(host);
+}
+
+/* The one close callback: every libuv handle's data points at its handle. */
+static void handle_closed (uv_handle_t *hd) {
+  neap__handle_release(hd->data);
+}
+
+/*
+** The close of 'h' reaches its resources: from here it is counted in
+** pending_closes until neap__handle_release. Returns 0 when that had
+** happened already.
+*/
+int neap__handle_closing (neap_handle *h) {
+  if (h->flags & NEAP_H_UVCLOSE) return 0;
+  h->flags |= NEAP_H_UVCLOSE;
+  h->host->pending_closes++;
+  return 1;
+}
+
+/*
+** Starts uv_close of 'uvh', the one libuv handle of 'h' (its data must
+** point at 'h'); 'h' is released in the callback. Idempotent. A handle
+** whose libuv handle is gone already is released now; one whose libuv
+** handle is still closing (detached) is released by that callback.
+*/
+void neap__handle_uvclose (neap_handle *h, uv_handle_t *uvh) {
+  if (!neap__handle_closing(h)) return;
+  if (h->flags & NEAP_H_UVGONE) neap__handle_release(h);
+  else if (!(h->flags & NEAP_H_DETACHING))
+    neap__host_uvclose(h->host, uvh, handle_closed);
+}
+
+/* A detached libuv handle has closed: release 'h' if its close came meanwhile. */
+static void handle_detached (uv_handle_t *hd) {
+  neap_handle *h = hd->data;
+  h->flags = (h->flags & ~NEAP_H_DETACHING) | NEAP_H_UVGONE;
+  neap__host_closed(h->host);        /* (the detach's own count) */
+  if (h->flags & NEAP_H_UVCLOSE) neap__handle_release(h);   /* closed meanwhile */
+}
+
+/*
+** Gives back the libuv handle of 'h' (and its descriptor) before 'h' is
+** closed: 'h' stays a valid, closed-for-I/O handle that no longer counts as
+** open, and is released later by neap__handle_uvclose.
+*/
+void neap__handle_detach_uv (neap_handle *h, uv_handle_t *uvh) {
+  assert(!(h->flags & (NEAP_H_DETACHING | NEAP_H_UVGONE | NEAP_H_UVCLOSE)));
+  h->flags |= NEAP_H_DETACHING;
+  neap__handle_uncount(h);
+  h->host->pending_closes++;
+  neap__host_uvclose(h->host, uvh, handle_detached);
+}
+
+/* 'h' no longer counts as an open handle (its descriptor went). */
+void neap__handle_uncount (neap_handle *h) {
+  if (h->flags & (NEAP_H_UNCOUNTED | NEAP_H_CLOSING)) return;
+  h->flags |= NEAP_H_UNCOUNTED;
+  h->host->nhandles--;
 }
 
 /* x:close() of every handle type: true; idempotent (a closed box is fine). */
@@ -115,60 +218,19 @@ int neap__handle_close_l (lua_State *L, const char *mt) {
   return 1;
 }
 
-/* The close callback of handles whose struct starts with neap_handle and
-** whose uv handle's data points at it: free it all. */
-static void handle_closed (uv_handle_t *hd) {
-  neap_handle *h = hd->data;
-  neap_host *host = h->host;
-  neap__handle_freed(h);
-  free(h);
-  neap__host_closed(host);
-}
-
-/*
-** Starts uv_close of 'uvh', the one libuv handle of 'h' (its data must
-** point at 'h'); 'h' is freed in the callback. Idempotent.
-*/
-void neap__handle_uvclose (neap_handle *h, uv_handle_t *uvh) {
-  if (h->flags & NEAP_H_UVCLOSE) return;
-  h->flags |= NEAP_H_UVCLOSE;
-  h->host->pending_closes++;
-  neap__host_uvclose(h->host, uvh, handle_closed);
-}
-
 /* __gc and __close of every handle type (and close() when it returns nothing). */
 int neap__handle_gc (lua_State *L) {
   neap_handle **box = lua_touserdata(L, 1);
-  if (box && *box) {
-    neap_handle *h = *box;
-    h->box = NULL;   /* the box is going: nothing may point back at it */
-    *box = NULL;
-    if (!(h->flags & NEAP_H_CLOSING)) {
-      h->flags |= NEAP_H_CLOSING;
-      if (!(h->flags & NEAP_H_UNCOUNTED)) h->host->nhandles--;
-      if (h->cbref != LUA_NOREF) {
-        if (!h->host->dying) luaL_unref(L, LUA_REGISTRYINDEX, h->cbref);
-        h->cbref = LUA_NOREF;
-      }
-      neap__handle_unanchor(h);
-      h->vt->close(h);
-    }
-  }
+  if (box && *box) neap__handle_close(*box);
   return 0;
 }
 
-/* Teardown: every handle still here is closed at once, nothing linger. */
+/* Teardown: every handle still here is closed at once, nothing lingers. */
 void neap__handle_close_all (neap_host *host) {
   neap_handle *h, *next;
   for (h = host->handles; h; h = next) {
     next = h->next;
-    if (h->box) { *h->box = NULL; h->box = NULL; }
-    if (!(h->flags & NEAP_H_CLOSING)) {
-      h->flags |= NEAP_H_CLOSING;
-      if (!(h->flags & NEAP_H_UNCOUNTED)) host->nhandles--;
-    }
-    h->anchor = LUA_NOREF;
-    h->cbref = LUA_NOREF;
+    if (!(h->flags & NEAP_H_CLOSING)) handle_begin_close(h);
     h->vt->force(h);
   }
 }

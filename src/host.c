@@ -76,6 +76,13 @@ void neap__host_uvclose (neap_host *host, uv_handle_t *uvh, uv_close_cb cb) {
   host->nforeign++;
 }
 
+/* neap__host_uvclose of a handle whose callback calls neap__host_closed. */
+void neap__host_uvclose_counted (neap_host *host, uv_handle_t *uvh,
+                                 uv_close_cb cb) {
+  host->pending_closes++;
+  neap__host_uvclose(host, uvh, cb);
+}
+
 /* After a uv_run: the close callbacks of handles someone else closed. */
 static void host_flush_foreign (neap_host *host) {
   while (host->nforeign > 0) {

@@ -81,6 +81,8 @@ void neap__idle_noop (uv_idle_t *idle);
 uint64_t neap__ms (double seconds);   /* seconds to libuv ms, clamped */
 int neap__host_owns_fd (neap_host *h, int fd);   /* one of the loop's own */
 void neap__host_uvclose (neap_host *host, uv_handle_t *uvh, uv_close_cb cb);
+void neap__host_uvclose_counted (neap_host *host, uv_handle_t *uvh,
+                                 uv_close_cb cb);   /* cb calls neap__host_closed */
 extern lua_State *volatile neap__sched_running;   /* the task thread being resumed */
 void neap__fs_free (neap_host *h);   /* teardown: release and wait for opens in flight */   /* the task thread being resumed, or NULL */   /* the idle handle's callback */
 void neap__host_closed (neap_host *h);  /* a uv_close callback has run */
@@ -91,12 +93,15 @@ void neap__host_set_error (neap_host *h, const char *msg);
 #define NEAP_H_CLOSING  1u   /* close() was called */
 #define NEAP_H_UVCLOSE  2u   /* uv_close was started */
 #define NEAP_H_UNCOUNTED 4u  /* no longer counted as open (its fd was given back) */
+#define NEAP_H_DETACHING 8u  /* its libuv handle is closing early (neap__handle_detach_uv) */
+#define NEAP_H_UVGONE   16u  /* its libuv handle has closed; the struct lives on */
 
 typedef struct neap_handle_vt {
   const char *mt;                      /* metatable name, "neap.stream" */
   const char *what;                    /* "stream", in messages */
   void (*close) (neap_handle *h);      /* wake waiters, start uv_close */
   void (*force) (neap_handle *h);      /* teardown: uv_close now */
+  void (*release) (neap_handle *h);    /* frees what the kind owns (not 'h'), or NULL */
 } neap_handle_vt;
 
 struct neap_handle {
@@ -117,8 +122,12 @@ void *neap__handle_check (lua_State *L, int idx, const char *mt,
 void *neap__handle_test (lua_State *L, int idx, const char *mt);
 void neap__handle_close (neap_handle *h);
 int neap__handle_close_l (lua_State *L, const char *mt);
-void neap__handle_freed (neap_handle *h);   /* from the uv close callback */
 void neap__handle_uvclose (neap_handle *h, uv_handle_t *uvh);
+int neap__handle_closing (neap_handle *h);
+void neap__handle_release (neap_handle *h);
+void neap__handle_undo_init (neap_handle *h);
+void neap__handle_detach_uv (neap_handle *h, uv_handle_t *uvh);
+void neap__handle_uncount (neap_handle *h);
 void neap__handle_anchor (lua_State *L, neap_handle *h, int idx);
 void neap__handle_unanchor (neap_handle *h);
 int neap__handle_gc (lua_State *L);
@@ -243,7 +252,7 @@ struct neap_stream {
   int pevents;             /* polls: the events watched */
   neap_task *cb_task;      /* s:on's pump: the only task that may read */
   int release_at_eof;      /* a child's output pipe: close the fd at EOF */
-  int released;            /* 1: fd closing at EOF, 2: fd closed */
+  int released;            /* its fd was given back at EOF (the handle lives on) */
 };
 
 enum { NEAP_S_TCP, NEAP_S_PIPE, NEAP_S_TTY, NEAP_S_FILE, NEAP_S_POLL,
@@ -256,6 +265,7 @@ struct neap_stream_backend {
   /* NULL for libuv streams; else queues 'nb' buffers (total bytes) kept
   ** alive by registry ref 'ref', which the backend releases */
   int (*write) (neap_stream *s, uv_buf_t *bufs, int nb, size_t total, int ref);
+  void (*release) (neap_stream *s);   /* at the end: descriptors, queues; or NULL */
 };
 
 extern const neap_stream_backend neap__none_backend;

@@ -136,11 +136,13 @@ void neap__process_kill_all (neap_host *h, int sig) {
 }
 
 
-/* Frees 'p' (it owns no libuv handle: reaping is the host's SIGCHLD watcher). */
+/* Releases 'p' (it owns no libuv handle: reaping is the host's SIGCHLD watcher). */
 static void process_free (neap_process *p) {
-  live_remove(p);
-  neap__handle_freed(&p->h);
-  free(p);
+  if (neap__handle_closing(&p->h)) neap__handle_release(&p->h);
+}
+
+static void process_vt_release (neap_handle *h) {
+  live_remove((neap_process *)h);
 }
 
 /* close() on a running child: it goes on, and is reaped when it exits. */
@@ -150,7 +152,7 @@ static void process_vt_close (neap_handle *h) {
 }
 
 static const neap_handle_vt process_vt = {
-  PROCESS_MT, "process", process_vt_close, process_vt_close
+  PROCESS_MT, "process", process_vt_close, process_vt_close, process_vt_release
 };
 
 static int push_status (lua_State *L, neap_process *p) {

@@ -134,8 +134,8 @@ static void task_timer_closed (uv_handle_t *hd) {
 static void task_close_timer (neap_task *t) {
   if (t->timer) {
     t->timer->data = NULL;
-    neap__host_uvclose(t->host, (uv_handle_t *)t->timer, task_timer_closed);
-    t->host->pending_closes++;
+    neap__host_uvclose_counted(t->host, (uv_handle_t *)t->timer,
+                               task_timer_closed);
     t->timer = NULL;
   }
 }

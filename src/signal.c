@@ -31,7 +31,7 @@ static void signal_vt_close (neap_handle *h) {
 }
 
 static const neap_handle_vt signal_vt = {
-  SIGNAL_MT, "signal watcher", signal_vt_close, signal_vt_close
+  SIGNAL_MT, "signal watcher", signal_vt_close, signal_vt_close, NULL
 };
 
 static void push_signame (lua_State *L, int sig) {

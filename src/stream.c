@@ -93,20 +93,8 @@ static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
   stream_take_buf(s);
   p = neap__buf_reserve(&s->rb, READ_CHUNK, &avail);
   (void)suggested;
+  if (avail > (1u << 30)) avail = 1u << 30;   /* (a uv_buf_t length is 32 bits) */
   *buf = uv_buf_init(p, p ? (unsigned)avail : 0);
-}
-
-static void uvs_released (uv_handle_t *hd) {
-  neap_stream *s = hd->data;
-  neap_host *host = s->h.host;
-  s->released = 2;
-  host->pending_closes--;
-  if (s->h.flags & NEAP_H_UVCLOSE) {   /* closed meanwhile: free now */
-    neap__handle_freed(&s->h);
-    free(s->pbufs);
-    neap__buf_free(&s->rb);
-    free(s);
-  }
 }
 
 static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
@@ -122,12 +110,7 @@ static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     uv_read_stop(st);
     s->reading = 0;
     s->released = 1;
-    s->h.host->pending_closes++;
-    if (!(s->h.flags & NEAP_H_UNCOUNTED)) {   /* no descriptor: not open any more */
-      s->h.flags |= NEAP_H_UNCOUNTED;
-      s->h.host->nhandles--;
-    }
-    neap__host_uvclose(s->h.host, &s->u->handle, uvs_released);
+    neap__handle_detach_uv(&s->h, &s->u->handle);   /* (no longer counted as open) */
   }
   stream_deliver(s);
 }
@@ -140,30 +123,12 @@ static void uvs_read_stop (neap_stream *s) {
   uv_read_stop(&s->u->stream);
 }
 
-static void uvs_closed (uv_handle_t *hd) {
-  neap_stream *s = hd->data;
-  neap_host *host = s->h.host;
-  neap__handle_freed(&s->h);
-  free(s->pbufs);
-  neap__buf_free(&s->rb);
-  free(s);
-  neap__host_closed(host);
-}
-
 static void uvs_close (neap_stream *s) {
-  if (s->h.flags & NEAP_H_UVCLOSE) return;
-  s->h.flags |= NEAP_H_UVCLOSE;
-  if (s->released == 1) return;         /* uvs_released frees it */
-  s->h.host->pending_closes++;
-  if (s->released == 2) {               /* the descriptor is gone already */
-    uvs_closed(&s->u->handle);
-    return;
-  }
-  neap__host_uvclose(s->h.host, &s->u->handle, uvs_closed);
+  neap__handle_uvclose(&s->h, &s->u->handle);   /* (released early: at once) */
 }
 
 static const neap_stream_backend uvs_backend = {
-  uvs_read_start, uvs_read_stop, uvs_close, NULL
+  uvs_read_start, uvs_read_stop, uvs_close, NULL, NULL
 };
 
 /* ====================================================== flow */
@@ -572,8 +537,16 @@ static void stream_vt_force (neap_handle *h) {
   s->be->close(s);
 }
 
+/* The end of a stream: what its backend holds, its buffers. */
+static void stream_vt_release (neap_handle *h) {
+  neap_stream *s = (neap_stream *)h;
+  if (s->be->release) s->be->release(s);
+  free(s->pbufs);
+  neap__buf_free(&s->rb);
+}
+
 static const neap_handle_vt stream_vt = {
-  STREAM_MT, "stream", stream_vt_close, stream_vt_force
+  STREAM_MT, "stream", stream_vt_close, stream_vt_force, stream_vt_release
 };
 
 /* s:close() -> true; idempotent; pending writes are still sent */

@@ -108,7 +108,7 @@ static void server_vt_force (neap_handle *h) {
 }
 
 static const neap_handle_vt server_vt = {
-  SERVER_MT, "server", server_vt_close, server_vt_force
+  SERVER_MT, "server", server_vt_close, server_vt_force, NULL
 };
 
 static void server_ref (neap_server *sv) {
@@ -294,10 +294,7 @@ static int tcp_listen (lua_State *L) {
   sv = server_new(L, NEAP_S_TCP);
   r = uv_tcp_init_ex(host->loop, &sv->u.tcp, ss.ss_family);
   if (r < 0) {
-    neap__handle_freed(&sv->h);
-    host->nhandles--;
-    *sv->h.box = NULL;
-    free(sv);
+    neap__handle_undo_init(&sv->h);
     return neap__push_error(L, r);
   }
   sv->u.handle.data = sv;
@@ -372,10 +369,7 @@ static int unix_listen (lua_State *L) {
   sv = server_new(L, NEAP_S_PIPE);
   int r = uv_pipe_init(host->loop, &sv->u.pipe, 0);
   if (r < 0) {
-    neap__handle_freed(&sv->h);
-    host->nhandles--;
-    *sv->h.box = NULL;
-    free(sv);
+    neap__handle_undo_init(&sv->h);
     return neap__push_error(L, r);
   }
   sv->u.handle.data = sv;

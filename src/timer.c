@@ -21,7 +21,7 @@ static void timer_vt_close (neap_handle *h) {
 }
 
 static const neap_handle_vt timer_vt = {
-  TIMER_MT, "timer", timer_vt_close, timer_vt_close
+  TIMER_MT, "timer", timer_vt_close, timer_vt_close, NULL
 };
 
 static void timer_cb (uv_timer_t *t) {

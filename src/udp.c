@@ -44,17 +44,14 @@ static neap_udp *udp_check (lua_State *L, int idx) {
   return neap__handle_check(L, idx, UDP_MT, "udp socket");
 }
 
-static void udp_closed (uv_handle_t *hd) {
-  neap_udp *u = hd->data;
-  neap_host *host = u->h.host;
+/* The end of a UDP socket: the datagrams nobody read. */
+static void udp_vt_release (neap_handle *h) {
+  neap_udp *u = (neap_udp *)h;
   while (u->qhead) {
     dgram *d = u->qhead;
     u->qhead = d->next;
     free(d);
   }
-  neap__handle_freed(&u->h);
-  free(u);
-  neap__host_closed(host);
 }
 
 static void udp_vt_close (neap_handle *h) {
@@ -64,14 +61,11 @@ static void udp_vt_close (neap_handle *h) {
     u->reader = NULL;
     neap__sched_wake_fail(t, "closed");
   }
-  if (h->flags & NEAP_H_UVCLOSE) return;
-  h->flags |= NEAP_H_UVCLOSE;
-  h->host->pending_closes++;
-  neap__host_uvclose(h->host, (uv_handle_t *)&u->udp, udp_closed);
+  neap__handle_uvclose(h, (uv_handle_t *)&u->udp);
 }
 
 static const neap_handle_vt udp_vt = {
-  UDP_MT, "udp socket", udp_vt_close, udp_vt_close
+  UDP_MT, "udp socket", udp_vt_close, udp_vt_close, udp_vt_release
 };
 
 static int push_addr (lua_State *L, const struct sockaddr *sa) {
@@ -318,10 +312,7 @@ static int udp_new (lua_State *L) {
   r = uv_udp_init_ex(host->loop, &u->udp,
                      (ip && strchr(ip, ':')) || inet6 ? AF_INET6 : AF_INET);
   if (r < 0) {
-    neap__handle_freed(&u->h);
-    host->nhandles--;
-    *box = NULL;
-    free(u);
+    neap__handle_undo_init(&u->h);
     return neap__push_error(L, r);
   }
   u->udp.data = u;
