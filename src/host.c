@@ -201,6 +201,7 @@ static void host_teardown (neap_host *h) {
     uv_run(h->loop, UV_RUN_NOWAIT);
   }
   neap__fs_free(h);   /* opens still on the thread pool */
+  neap__fsops_free(h);
   {
     post_msg *p = h->posts, *next;
     for (; p; p = next) { next = p->next; free(p); }
@@ -366,6 +367,8 @@ int luaopen_neap_core (lua_State *L) {
   neap__tcp_open(L);
   neap__process_open(L);
   neap__fs_open(L);
+  neap__fsops_open(L);
+  neap__watch_open(L);
   neap__signal_open(L);
   neap__udp_open(L);
   neap__bufobj_open(L);

@@ -52,6 +52,7 @@ struct neap_host {
   int internal_fds[NEAP_MAX_INTERNAL];   /* opened by libuv for the loop itself */
   int ninternal;
   int opens;               /* neap.open requests in flight (fs.c) */
+  int fsops;               /* neap.stat and the like in flight (fsops.c) */
 };
 
 neap_host *neap__host (lua_State *L);
@@ -250,6 +251,9 @@ int neap__stream_write_open (lua_State *L);
 int neap__file_write_sync (neap_stream *s, uv_buf_t *bufs, int nb);
 int neap__stream_init_poll (neap_stream *s, int fd);
 int neap__fs_open (lua_State *L);
+int neap__fsops_open (lua_State *L);
+void neap__fsops_free (neap_host *h);   /* teardown: wait for requests in flight */
+int neap__watch_open (lua_State *L);
 
 neap_stream *neap__stream_new (lua_State *L, int kind);
 int neap__stream_init_uv (neap_stream *s);   /* after u.* was initialised */

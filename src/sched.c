@@ -288,7 +288,13 @@ int neap__sched_park (lua_State *L, neap_task *t, double timeout,
     t->parked_on = NULL;
     return luaL_error(L, "%s", why);
   }
-  if (t->cancelled) return park_raise_cancelled(L);
+  if (t->cancelled) {   /* (undoes what the caller set, as above) */
+    t->post_k = NULL;
+    t->parked_on = on;
+    if (unpark) unpark(t);
+    t->parked_on = NULL;
+    return park_raise_cancelled(L);
+  }
   t->status = NEAP_T_PARKED;
   t->unpark = unpark;
   t->parked_on = on;
