@@ -241,8 +241,9 @@ static const char *check_path (lua_State *L, int idx, const char *fname,
 
 /* A permission mode: an integer from 0 to 0xFFF (07777). */
 static int check_mode (lua_State *L, int idx, int arg, const char *fname) {
-  int isint;
-  lua_Integer m = lua_tointegerx(L, idx, &isint);
+  int isint = 0;
+  lua_Integer m = 0;
+  if (lua_type(L, idx) == LUA_TNUMBER) m = lua_tointegerx(L, idx, &isint);
   if (!isint || m < 0 || m > 07777)
     argerr(L, arg, fname, "mode must be an integer from 0 to 0xFFF (octal 7777)");
   return (int)m;
