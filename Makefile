@@ -10,7 +10,7 @@ CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra -Werror -fPIC $(PKG_CFLAGS) $(CFLAG
 LDLIBS_ALL = $(PKG_LIBS) -lm $(LDFLAGS)
 B ?= build
 
-CORE = buf err handle sched host stream stream_write tcp timer process fs signal udp bufobj
+CORE = buf err handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj
 LUAFILES = $(wildcard lua/neap/*.lua)
 OBJS = $(CORE:%=$(B)/obj/%.o)
 HDRS = src/neap.h src/neapi.h src/buf.h
@@ -149,7 +149,7 @@ $(CPROGS:%=$(B)/%): $(B)/%: spec/c/%.c $(B)/libneap.a
 VG = valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
   --error-exitcode=99 --trace-children=no --suppressions=spec/valgrind.supp
 VALGRIND_SPECS ?= spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua spec/proto_spec.lua \
-  spec/unix_spec.lua spec/udp_spec.lua spec/process_spec.lua spec/pipeline_spec.lua spec/regress
+  spec/unix_spec.lua spec/udp_spec.lua spec/process_spec.lua spec/pipeline_spec.lua spec/regress spec/fs_dir_spec.lua spec/follow_spec.lua
 # (the load tests of those files are left to make test and make asan: valgrind is slow to fork;
 # and valgrind runs posix_spawn's CLONE_VFORK as a plain fork, so a program that cannot
 # start is not reported there: those cases run in make test and make asan)

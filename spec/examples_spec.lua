@@ -6,6 +6,7 @@ local sh, NEAP = helpers.sh, helpers.NEAP
 -- Examples that need a partner or arguments are driven by their own test below.
 local driven = {
   ["echo_server.lua"] = true, ["echo_client.lua"] = true,
+  ["follow.lua"] = true,   -- follows a file until killed: spec/follow_spec.lua
 }
 
 describe("examples", function()

@@ -259,8 +259,8 @@ static void host_teardown (neap_host *h) {
   h->foreign = NULL;
   h->capforeign = 0;
   neap__fs_free(h);   /* opens still on the thread pool */
-  /* A pool thread still working (a slow name lookup) signals the loop when
-  ** it is done: the loop and the host must outlive it. */
+  /* A pool thread still working (a slow name lookup, a stat) signals the
+  ** loop when it is done: the loop and the host must outlive it. */
   while (h->pool_reqs > 0) uv_run(h->loop, UV_RUN_ONCE);
   {
     post_msg *p = h->posts, *next;
@@ -428,6 +428,8 @@ int luaopen_neap_core (lua_State *L) {
   neap__tcp_open(L);
   neap__process_open(L);
   neap__fs_open(L);
+  neap__fsops_open(L);
+  neap__watch_open(L);
   neap__signal_open(L);
   neap__udp_open(L);
   neap__bufobj_open(L);

@@ -64,7 +64,7 @@ struct neap_host {
   neap_foreign *foreign;   /* handles the embedder closed (neap__host_uvclose) */
   int nforeign, capforeign;
   int pool_reqs;           /* other thread-pool requests in flight (a name
-                              lookup): teardown waits for their callbacks */
+                              lookup, neap.stat...): teardown waits for them */
   size_t write_piece;      /* tests: the longest uv_buf_t a write makes (0: NEAP_WRITE_PIECE) */
 };
 
@@ -282,6 +282,8 @@ int neap__stream_write_open (lua_State *L);
 int neap__file_write_sync (neap_stream *s, uv_buf_t *bufs, int nb);
 int neap__stream_init_poll (neap_stream *s, int fd);
 int neap__fs_open (lua_State *L);
+int neap__fsops_open (lua_State *L);
+int neap__watch_open (lua_State *L);
 
 neap_stream *neap__stream_new (lua_State *L, int kind);
 int neap__stream_init_uv (neap_stream *s);   /* after u.* was initialised */

@@ -276,6 +276,14 @@ static int park_k (lua_State *L, int status, lua_KContext ctx) {
   return t->resume_n;
 }
 
+/* A park that does not happen undoes what its caller registered ('unpark'). */
+static void park_undo (neap_task *t, neap_unpark_fn unpark, void *on) {
+  t->post_k = NULL;
+  t->parked_on = on;
+  if (unpark) unpark(t);
+  t->parked_on = NULL;
+}
+
 /*
 ** Parks the running task 't' (whose thread is 'L') until a waker pushes
 ** its results, 'timeout' seconds pass (-1: never) or it is cancelled.
@@ -288,25 +296,28 @@ static int park_k (lua_State *L, int status, lua_KContext ctx) {
 int neap__sched_park (lua_State *L, neap_task *t, double timeout,
                       neap_unpark_fn unpark, void *on) {
   const char *why = park_refusal(L, t);
-  if (why != NULL) {   /* (callers check first; this undoes what they set) */
-    t->post_k = NULL;
-    t->parked_on = on;
-    if (unpark) unpark(t);
-    t->parked_on = NULL;
+  if (why != NULL) {   /* (callers check first) */
+    park_undo(t, unpark, on);
     return luaL_error(L, "%s", why);
   }
-  if (t->cancelled) return park_raise_cancelled(L);
+  if (t->cancelled) {
+    park_undo(t, unpark, on);
+    return park_raise_cancelled(L);
+  }
+  if (timeout >= 0 && t->timer == NULL) {
+    task_timer *tt = malloc(sizeof *tt);
+    if (tt == NULL) {
+      park_undo(t, unpark, on);
+      return luaL_error(L, "out of memory");
+    }
+    uv_timer_init(t->host->loop, &tt->timer);
+    tt->host = t->host;
+    t->timer = &tt->timer;
+  }
   t->status = NEAP_T_PARKED;
   t->unpark = unpark;
   t->parked_on = on;
   if (timeout >= 0) {
-    if (t->timer == NULL) {
-      task_timer *tt = malloc(sizeof *tt);
-      if (tt == NULL) return luaL_error(L, "out of memory");
-      uv_timer_init(t->host->loop, &tt->timer);
-      tt->host = t->host;
-      t->timer = &tt->timer;
-    }
     t->timer->data = t;
     uv_update_time(t->host->loop);
     uv_timer_start(t->timer, task_timeout, neap__ms(timeout), 0);

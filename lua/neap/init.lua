@@ -465,6 +465,17 @@ function neap.open(path, mode, opts)
   return core.open(path, flags, m:sub(1, 1) == "a", opts.timeout)
 end
 
+--- neap.stat, lstat, readdir, mkdir, rmdir, unlink, rename, realpath, chmod,
+-- symlink, readlink, mkdtemp, copyfile: the file system by path, each on
+-- libuv's thread pool while the task waits (docs/fs.md).
+for _, name in ipairs { "stat", "lstat", "readdir", "mkdir", "rmdir", "unlink", "rename",
+                        "realpath", "chmod", "symlink", "readlink", "mkdtemp", "copyfile" } do
+  neap[name] = core[name]
+end
+
+--- neap.watch(path [, opts]) -> watcher | nil, err, code: w:next{timeout=}, w:close()
+neap.watch = core.watch
+
 -- ============================================================ signals
 
 local function signal_task(fn, name) core.task(fn, name) end
