@@ -569,13 +569,14 @@ static int fs_seek (lua_State *L) {
   return 1;
 }
 
+/* The stream methods of this file, installed by stream.c. */
+const luaL_Reg neap__fs_stream_meth[] = {
+  {"seek", fs_seek},
+  {NULL, NULL}
+};
+
 int neap__fs_open (lua_State *L) {
   lua_pushcfunction(L, fs_open);
   lua_setfield(L, -2, "open");
-  luaL_getmetatable(L, "neap.stream");
-  lua_getfield(L, -1, "__index");
-  lua_pushcfunction(L, fs_seek);
-  lua_setfield(L, -2, "seek");
-  lua_pop(L, 2);   /* pop __index, metatable */
   return 0;
 }

@@ -372,6 +372,12 @@ static int fs_readlink (lua_State *L) { return fsop_run(L, OP_READLINK, "readlin
 static int fs_mkdtemp (lua_State *L) { return fsop_run(L, OP_MKDTEMP, "mkdtemp"); }
 static int fs_copyfile (lua_State *L) { return fsop_run(L, OP_COPYFILE, "copyfile"); }
 
+/* The stream methods of this file, installed by stream.c. */
+const luaL_Reg neap__fsops_stream_meth[] = {
+  {"stat", fs_fstat},
+  {NULL, NULL}
+};
+
 int neap__fsops_open (lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"stat", fs_stat},
@@ -390,10 +396,5 @@ int neap__fsops_open (lua_State *L) {
     {NULL, NULL}
   };
   luaL_setfuncs(L, funcs, 0);
-  luaL_getmetatable(L, "neap.stream");
-  lua_getfield(L, -1, "__index");
-  lua_pushcfunction(L, fs_fstat);
-  lua_setfield(L, -2, "stat");
-  lua_pop(L, 2);   /* pop __index, metatable */
   return 0;
 }

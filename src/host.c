@@ -193,6 +193,34 @@ int neap__host_owns_fd (neap_host *h, int fd) {
   return 0;
 }
 
+/*
+** The families of neap.core, as Lua's linit.c lists its libraries: each
+** adds its functions to the module table; 'stop' (or NULL) stops what it
+** watches at teardown, before the handles close.
+*/
+typedef struct neap_family {
+  const char *name;
+  int (*open) (lua_State *L);
+  void (*stop) (neap_host *h);
+} neap_family;
+
+static const neap_family families[] = {
+  {"sched", neap__sched_open, NULL},
+  {"err", neap__err_open, NULL},
+  {"stream", neap__stream_open, NULL},
+  {"stream_write", neap__stream_write_open, NULL},
+  {"tcp", neap__tcp_open, NULL},
+  {"udp", neap__udp_open, NULL},
+  {"process", neap__process_open, neap__process_free},
+  {"fs", neap__fs_open, NULL},
+  {"fsops", neap__fsops_open, NULL},
+  {"watch", neap__watch_open, NULL},
+  {"signal", neap__signal_open, neap__signal_free},
+  {"timer", neap__timer_open, NULL},
+  {"buffer", neap__bufobj_open, NULL},
+  {NULL, NULL, NULL}
+};
+
 /* ====================================================== lifetime */
 
 /* Which of descriptors 0..NEAP_FD_SCAN-1 are open, as a bitmap. */
@@ -240,11 +268,12 @@ static int host_init (neap_host *h, uv_loop_t *loop) {
 ** have run. On the embedder's loop only neap's own callbacks are awaited.
 */
 static void host_teardown (neap_host *h) {
+  const neap_family *f;
   if (h->dying) return;
   neap__sched_close_all(h);   /* (needs Lua: before 'dying') */
   h->dying = 1;
-  neap__signal_free(h);
-  neap__process_free(h);
+  for (f = families; f->name != NULL; f++)   /* stop watching signals, children */
+    if (f->stop) f->stop(h);
   neap__handle_close_all(h);
   neap__host_uvclose(h, (uv_handle_t *)&h->idle, host_internal_closed);
   neap__host_uvclose(h, (uv_handle_t *)&h->check, host_internal_closed);
@@ -399,6 +428,7 @@ int luaopen_neap_core (lua_State *L) {
     {NULL, NULL}
   };
   neap_host *h;
+  const neap_family *f;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &host_key);
   if (lua_isnil(L, -1)) {         /* a module: the host is made here */
     neap_host **box;
@@ -422,18 +452,7 @@ int luaopen_neap_core (lua_State *L) {
   }
   else lua_pop(L, 1);
   lua_newtable(L);
-  neap__sched_open(L);
-  neap__err_open(L);
-  neap__stream_open(L);
-  neap__tcp_open(L);
-  neap__process_open(L);
-  neap__fs_open(L);
-  neap__fsops_open(L);
-  neap__watch_open(L);
-  neap__signal_open(L);
-  neap__udp_open(L);
-  neap__bufobj_open(L);
-  neap__timer_open(L);
+  for (f = families; f->name != NULL; f++) f->open(L);
   luaL_setfuncs(L, funcs, 0);
   return 1;
 }

@@ -279,6 +279,9 @@ void neap__stream_drop_pending (neap_stream *s);
 void neap__stream_flush_pending (neap_stream *s);
 void neap__stream_undirty (neap_stream *s);
 int neap__stream_write_open (lua_State *L);
+/* stream methods defined in other files; stream.c installs them all */
+extern const luaL_Reg neap__stream_write_meth[], neap__tcp_stream_meth[],
+                      neap__fs_stream_meth[], neap__fsops_stream_meth[];
 int neap__file_write_sync (neap_stream *s, uv_buf_t *bufs, int nb);
 int neap__stream_init_poll (neap_stream *s, int fd);
 int neap__fs_open (lua_State *L);

@@ -815,8 +815,17 @@ int neap__stream_open (lua_State *L) {
     {"fileno", stream_fileno},
     {NULL, NULL}
   };
+  /* the methods of other files: writes, sockets, files, stat */
+  static const luaL_Reg *const more[] = {
+    neap__stream_write_meth, neap__tcp_stream_meth, neap__fs_stream_meth,
+    neap__fsops_stream_meth, NULL
+  };
+  int i;
   neap__newhandlemeta(L, STREAM_MT, meth, stream_tostring);
-  neap__stream_write_open(L);   /* write, flush, shutdown (stream_write.c) */
+  luaL_getmetatable(L, STREAM_MT);
+  lua_getfield(L, -1, "__index");
+  for (i = 0; more[i] != NULL; i++) luaL_setfuncs(L, more[i], 0);
+  lua_pop(L, 2);   /* pop __index, metatable */
   lua_pushcfunction(L, stream_std);
   lua_setfield(L, -2, "std");
   lua_pushcfunction(L, stream_wrap);

@@ -425,17 +425,15 @@ static int stream_write_piece (lua_State *L) {
   return 0;
 }
 
+/* The stream methods of this file, installed by stream.c. */
+const luaL_Reg neap__stream_write_meth[] = {
+  {"write", stream_write},
+  {"flush", stream_flush},
+  {"shutdown", stream_shutdown},
+  {NULL, NULL}
+};
+
 int neap__stream_write_open (lua_State *L) {
-  static const luaL_Reg meth[] = {
-    {"write", stream_write},
-    {"flush", stream_flush},
-    {"shutdown", stream_shutdown},
-    {NULL, NULL}
-  };
-  luaL_getmetatable(L, "neap.stream");
-  lua_getfield(L, -1, "__index");
-  luaL_setfuncs(L, meth, 0);
-  lua_pop(L, 2);   /* pop __index, metatable */
   lua_pushcfunction(L, stream_write_piece);
   lua_setfield(L, -2, "_write_piece");
   return 0;

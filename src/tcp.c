@@ -635,19 +635,21 @@ static int stream_keepalive (lua_State *L) {
   return 1;
 }
 
+/* The stream methods of this file, installed by stream.c. */
+const luaL_Reg neap__tcp_stream_meth[] = {
+  {"peer_address", stream_peer},
+  {"local_address", stream_local},
+  {"nodelay", stream_nodelay},
+  {"keepalive", stream_keepalive},
+  {NULL, NULL}
+};
+
 int neap__tcp_open (lua_State *L) {
   static const luaL_Reg meth[] = {
     {"accept", server_accept},
     {"address", server_address},
     {"close", server_close},
     {"is_closed", server_is_closed},
-    {NULL, NULL}
-  };
-  static const luaL_Reg smeth[] = {
-    {"peer_address", stream_peer},
-    {"local_address", stream_local},
-    {"nodelay", stream_nodelay},
-    {"keepalive", stream_keepalive},
     {NULL, NULL}
   };
   static const luaL_Reg funcs[] = {
@@ -661,10 +663,6 @@ int neap__tcp_open (lua_State *L) {
   neap__newhandlemeta(L, SERVER_MT, meth, server_tostring);
   luaL_getmetatable(L, SERVER_MT);
   lua_setfield(L, -2, "server_meta");
-  luaL_getmetatable(L, "neap.stream");
-  lua_getfield(L, -1, "__index");
-  luaL_setfuncs(L, smeth, 0);
-  lua_pop(L, 2);   /* pop __index, metatable */
   luaL_setfuncs(L, funcs, 0);
   return 0;
 }

@@ -17,10 +17,14 @@ local function ls(pattern)
 end
 
 local names = {}   -- name -> where it comes from
--- C: the method tables (meth, smeth) of each metatable
+-- C: the method tables of each metatable (meth) and the stream methods
+-- other files export for stream.c (neap__<file>_meth, neap__<file>_stream_meth)
 for _, path in ipairs(ls("src/*.c")) do
   local src = read(path)
-  for block in src:gmatch("static const luaL_Reg s?meth%[%] = (%b{})") do
+  local blocks = {}
+  for block in src:gmatch("static const luaL_Reg meth%[%] = (%b{})") do blocks[#blocks + 1] = block end
+  for block in src:gmatch("const luaL_Reg neap__[%w_]*meth%[%] = (%b{})") do blocks[#blocks + 1] = block end
+  for _, block in ipairs(blocks) do
     for name in block:gmatch('{"([%w_]+)",') do
       if not name:match("^_") then names[name] = names[name] or path end
     end
