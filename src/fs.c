@@ -86,7 +86,7 @@ static void fwrite_enqueue (neap_stream *s, neap_fwrite *w, size_t total) {
 /* A closed file is released once its requests in flight have finished. */
 static void file_maybe_free (neap_stream *s) {
   if (!(s->h.flags & NEAP_H_UVCLOSE) || s->fsreq || s->fq) return;
-  neap__handle_release(&s->h);
+  neap__handle_release_later(&s->h);
 }
 
 static void file_release (neap_stream *s) {

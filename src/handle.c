@@ -152,6 +152,27 @@ void neap__handle_release (neap_handle *h) {
   neap__host_closed(host);
 }
 
+/*
+** Releases 'h', which has no libuv handle left to close, at the loop's next
+** check phase rather than now: its close may come from user code that a C
+** function runs while it holds 'h' (an __index of an options table, a __gc
+** during an allocation), and 'h' must outlive that call.
+*/
+void neap__handle_release_later (neap_handle *h) {
+  assert(h->flags & NEAP_H_UVCLOSE);
+  h->next_release = h->host->releases;
+  h->host->releases = h;
+}
+
+/* The releases neap__handle_release_later put off (from the check phase). */
+void neap__handle_release_pending (neap_host *host) {
+  while (host->releases) {
+    neap_handle *h = host->releases;
+    host->releases = h->next_release;
+    neap__handle_release(h);
+  }
+}
+
 /* The one close callback: every libuv handle's data points at its handle. */
 static void handle_closed (uv_handle_t *hd) {
   neap__handle_release(hd->data);
@@ -177,7 +198,7 @@ int neap__handle_closing (neap_handle *h) {
 */
 void neap__handle_uvclose (neap_handle *h, uv_handle_t *uvh) {
   if (!neap__handle_closing(h)) return;
-  if (h->flags & NEAP_H_UVGONE) neap__handle_release(h);
+  if (h->flags & NEAP_H_UVGONE) neap__handle_release_later(h);
   else if (!(h->flags & NEAP_H_DETACHING))
     neap__host_uvclose(h->host, uvh, handle_closed);
 }

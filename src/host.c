@@ -44,6 +44,7 @@ void neap__host_set_error (neap_host *h, const char *msg) {
 
 static void host_check_cb (uv_check_t *c) {
   neap_host *h = c->data;
+  neap__handle_release_pending(h);
   neap__sched_run_ready(h);
   neap__stream_flush_all(h);   /* one write per stream for the whole turn */
 }
@@ -283,6 +284,7 @@ static void host_teardown (neap_host *h) {
     neap__handle_close_all(h);
     uv_run(h->loop, UV_RUN_NOWAIT);
     host_flush_foreign(h);
+    neap__handle_release_pending(h);
   }
   free(h->foreign);
   h->foreign = NULL;

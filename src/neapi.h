@@ -37,6 +37,7 @@ struct neap_host {
   neap_task **ready;       /* ready queue (a ring) */
   size_t rhead, rcount, rcap;
   neap_handle *handles;    /* every handle not yet freed */
+  neap_handle *releases;   /* closed, to be released at the next check phase */
   int nhandles;            /* open ones (not closing) */
   int pending_closes;      /* uv_close calls whose callback has not run */
   neap_task *main;         /* the main task, if any */
@@ -112,6 +113,7 @@ struct neap_handle {
   int cbref;               /* registry ref of a callback table, or LUA_NOREF */
   unsigned flags;
   neap_handle *next, *prev;
+  neap_handle *next_release;   /* on the host's list of releases put off */
 };
 
 neap_handle **neap__handle_newbox (lua_State *L, const char *mt);
@@ -125,6 +127,8 @@ int neap__handle_close_l (lua_State *L, const char *mt);
 void neap__handle_uvclose (neap_handle *h, uv_handle_t *uvh);
 int neap__handle_closing (neap_handle *h);
 void neap__handle_release (neap_handle *h);
+void neap__handle_release_later (neap_handle *h);
+void neap__handle_release_pending (neap_host *host);
 void neap__handle_undo_init (neap_handle *h);
 void neap__handle_detach_uv (neap_handle *h, uv_handle_t *uvh);
 void neap__handle_uncount (neap_handle *h);

@@ -138,7 +138,7 @@ void neap__process_kill_all (neap_host *h, int sig) {
 
 /* Releases 'p' (it owns no libuv handle: reaping is the host's SIGCHLD watcher). */
 static void process_free (neap_process *p) {
-  if (neap__handle_closing(&p->h)) neap__handle_release(&p->h);
+  if (neap__handle_closing(&p->h)) neap__handle_release_later(&p->h);
 }
 
 static void process_vt_release (neap_handle *h) {
@@ -485,8 +485,11 @@ static int process_spawn (lua_State *L) {
     if (kind == NULL || strcmp(kind, "ignore") == 0)
       r = posix_spawn_file_actions_addopen(&fa, i, "/dev/null", O_RDWR, 0);
     else if (strcmp(kind, "fd") == 0) {
+      lua_Integer n;
       lua_getfield(L, -1, "fd");
-      r = stdio_dup(&fa, (int)lua_tointeger(L, -1), i, 0, &reopened[i]);
+      n = lua_tointeger(L, -1);
+      r = n == (int)n ? stdio_dup(&fa, (int)n, i, 0, &reopened[i])
+                      : UV_EBADF;   /* (2^32 + 2 is not 2) */
       lua_pop(L, 1);
     }
     else if (strcmp(kind, "pipe") == 0 || strcmp(kind, "stream") == 0) {

@@ -584,24 +584,38 @@ static int task_push_results (lua_State *L, int box, neap_task *t) {
   return n + 1;
 }
 
+typedef struct join_push {
+  neap_task *t;            /* the task that finished */
+  lua_State *jco;          /* a joiner's thread: its box is at index 1 */
+} join_push;
+
+static int push_join_results (lua_State *L, void *ud) {
+  join_push *jp = ud;
+  int n;
+  lua_pushvalue(jp->jco, 1);
+  lua_xmove(jp->jco, L, 1);              /* the box */
+  n = task_push_results(L, lua_gettop(L), jp->t);
+  lua_remove(L, -(n + 1));               /* pop the box */
+  return n;
+}
+
+/* Wakes the tasks parked in t:join(), with results built under protection
+** (a million results are more than a thread's stack takes). */
 static void task_wake_joiners (neap_host *h, neap_task *t) {
   neap_task *j = t->joiners;
+  (void)h;
   t->joiners = NULL;
-  if (j == NULL) return;
-  lua_rawgetp(h->L, LUA_REGISTRYINDEX, &tasks_key);
   while (j) {
     neap_task *next = j->link;
     j->link = NULL;
     if (j->status == NEAP_T_PARKED) {
-      int n;
-      /* the joiner's own stack holds the joined task's box at index 1 */
-      lua_State *co = j->co;
-      n = task_push_results(co, 1, t);
-      task_wake(j, n);
+      join_push jp;
+      jp.t = t;
+      jp.jco = j->co;
+      neap__sched_wake_with(j, push_join_results, &jp);
     }
     j = next;
   }
-  lua_pop(h->L, 1);
 }
 
 /* ====================================================== Lua functions */

@@ -778,8 +778,10 @@ static int stream_holds_fd (neap_host *h, int fd) {
 /* neap.core.wrap_fd(fd) -> stream over any descriptor not already held */
 static int stream_wrap (lua_State *L) {
   neap_host *h = neap__host(L);
-  int fd = (int)luaL_checkinteger(L, 1);
-  if (fcntl(fd, F_GETFD) == -1) return neap__push_error(L, UV_EBADF);
+  lua_Integer n = luaL_checkinteger(L, 1);
+  int fd = (int)n;
+  if (n != fd || fcntl(fd, F_GETFD) == -1)   /* (2^32 + 2 is not 2) */
+    return neap__push_error(L, UV_EBADF);
   if (neap__host_owns_fd(h, fd) || stream_holds_fd(h, fd))
     return neap__push_error(L, UV_EBUSY);
   return neap__stream_wrap_fd(L, fd, 0);
@@ -787,7 +789,8 @@ static int stream_wrap (lua_State *L) {
 
 /* neap.core.dup_fd(fd) -> a close-on-exec duplicate */
 static int stream_dup (lua_State *L) {
-  int fd = fcntl((int)luaL_checkinteger(L, 1), F_DUPFD_CLOEXEC, 3);
+  lua_Integer n = luaL_checkinteger(L, 1);
+  int fd = n == (int)n ? fcntl((int)n, F_DUPFD_CLOEXEC, 3) : (errno = EBADF, -1);
   if (fd < 0) return neap__push_error(L, uv_translate_sys_error(errno));
   lua_pushinteger(L, fd);
   return 1;
