@@ -408,7 +408,7 @@ local function signal_task(fn, name) core.task(fn, name) end
 --- neap.signal(sig, fn) -> watcher: fn(name) runs in a task at each delivery;
 -- watcher:stop(). While a watcher exists, INT and TERM no longer end the binary.
 function neap.signal(sig, fn)
-  if type(sig) ~= "string" and type(sig) ~= "number" then argerr("signal", 1, "signal name or number expected") end
+  util.checksig("signal", 1, sig)
   if type(fn) ~= "function" then argerr("signal", 2, "function expected, got " .. type(fn)) end
   return core.signal(sig, fn, signal_task)
 end

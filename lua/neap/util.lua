@@ -20,6 +20,14 @@ function util.checkopts(fname, i, opts)
   return opts or {}
 end
 
+--- util.checksig(fname, i, sig) -> the number of signal 'sig' (a name or a
+-- number); raises at the caller of the public function on a bad one.
+function util.checksig(fname, i, sig)
+  local n, why = require("neap.core").signal_number(sig)
+  if not n then util.argerr(fname, i, why, 4) end
+  return n
+end
+
 local O = { RDONLY = 0, WRONLY = 1, RDWR = 2, CREAT = 64, TRUNC = 512, APPEND = 1024 }
 local open_flags = {
   r = O.RDONLY, w = O.WRONLY | O.CREAT | O.TRUNC, a = O.WRONLY | O.CREAT | O.APPEND,
