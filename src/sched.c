@@ -213,8 +213,9 @@ static int push_uverr (lua_State *L, void *ud) {
   return neap__push_error(L, (int)(intptr_t)ud);
 }
 
-static int push_word (lua_State *L, void *ud) {
-  return neap__push_fail(L, ud);
+static int push_closed (lua_State *L, void *ud) {
+  (void)ud;
+  return neap__push_closed(L);
 }
 
 /* Wakes 't' with nil, message, code for the libuv error 'uverr'. */
@@ -222,9 +223,9 @@ void neap__sched_wake_error (neap_task *t, int uverr) {
   neap__sched_wake_with(t, push_uverr, (void *)(intptr_t)uverr);
 }
 
-/* Wakes 't' with nil, word, word ("closed"). */
-void neap__sched_wake_fail (neap_task *t, const char *word) {
-  neap__sched_wake_with(t, push_word, (void *)word);
+/* Wakes 't' with nil, "closed", "ECLOSED": what it waited on was closed. */
+void neap__sched_wake_closed (neap_task *t) {
+  neap__sched_wake_with(t, push_closed, NULL);
 }
 
 static void task_timeout (uv_timer_t *tm) {

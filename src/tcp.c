@@ -77,7 +77,7 @@ static void server_vt_close (neap_handle *h) {
   if (sv->acceptor && !h->host->dying) {
     neap_task *t = sv->acceptor;
     sv->acceptor = NULL;
-    neap__sched_wake_fail(t, "closed");
+    neap__sched_wake_closed(t);
   }
   server_uvclose(sv);
 }

@@ -62,7 +62,7 @@ static void udp_vt_close (neap_handle *h) {
   if (u->reader && !h->host->dying) {
     neap_task *t = u->reader;
     u->reader = NULL;
-    neap__sched_wake_fail(t, "closed");
+    neap__sched_wake_closed(t);
   }
   if (h->flags & NEAP_H_UVCLOSE) return;
   h->flags |= NEAP_H_UVCLOSE;

@@ -189,7 +189,7 @@ local function pump(s, cbs)
   while true do
     local data, err, code
     if s:is_closed() then   -- a callback closed it
-      data, err, code = nil, "closed", "closed"
+      data, err, code = nil, "closed", "ECLOSED"
     elseif cbs.line then data, err, code = s:read_line()
     elseif cbs.data then data, err, code = s:read()
     else return end
@@ -198,7 +198,7 @@ local function pump(s, cbs)
       local ok, e = xpcall(fn, debug.traceback, data)
       if not ok then io.stderr:write("neap: stream callback failed: ", tostring(e), "\n") end
     else
-      if code == "eof" or code == "closed" then
+      if code == "eof" or code == "ECLOSED" then
         if cbs.close then cbs.close() end
       else   -- as Node: "error", then "close" (which also gets the error)
         if cbs.error then cbs.error(err, code) end
@@ -257,7 +257,7 @@ function Server.on(srv, event, fn)
     while not srv:is_closed() do
       local c, _, code = srv:accept()
       if c then core.task(fn, c)
-      elseif code == "closed" then return
+      elseif code == "ECLOSED" then return
       else core.sleep(0.05) end
     end
   end)
@@ -371,7 +371,7 @@ function Server.serve(srv, fn, ...)
       local c, err, code = srv:accept()
       if c then
         core.task(handle, c)
-      elseif code == "closed" or code == "cancelled" then
+      elseif code == "ECLOSED" or code == "cancelled" then
         return
       elseif code == "EMFILE" or code == "ENFILE" then
         core.sleep(0.05)   -- out of descriptors: let connections finish
