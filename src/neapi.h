@@ -150,7 +150,9 @@ void neap__sched_wake_closed (neap_task *t);
 int neap__sched_park_post (lua_State *L, neap_task *t, double timeout,
                            neap_unpark_fn unpark, void *on, lua_KFunction post);
 void neap__sched_ready (neap_host *h, neap_task *t);
-double neap__opt_timeout (lua_State *L, int idx, const char *fname);
+double neap__opt_timeout (lua_State *L, int idx, const char *fname);  /* {timeout=} */
+double neap__opt_seconds (lua_State *L, int idx, const char *fname);  /* a number */
+double neap__check_seconds (lua_State *L, double t, int idx, const char *fname);
 int neap__sched_open (lua_State *L);
 void neap__sched_run_ready (neap_host *h);
 void neap__sched_close_all (neap_host *h);

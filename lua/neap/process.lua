@@ -132,7 +132,8 @@ end
 
 -- The 'kill' option of wait and communicate: nil, "process" or "group".
 local function checkkill(fname, i, opts)
-  local k = type(opts) == "table" and opts.kill or nil
+  if opts ~= nil and type(opts) ~= "table" then util.notopts(fname, i, opts, 5) end
+  local k = opts and opts.kill
   if k ~= nil and k ~= "process" and k ~= "group" then
     argerr(fname, i, "kill must be \"process\" or \"group\"", 4)
   end
