@@ -145,7 +145,8 @@ VG = valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
 VALGRIND_SPECS ?= spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua spec/proto_spec.lua \
   spec/unix_spec.lua spec/udp_spec.lua spec/process_spec.lua spec/pipeline_spec.lua \
   spec/regress/15-02-process-groups_spec.lua spec/regress/15-04-signal-error-position_spec.lua \
-  spec/regress/15-03-closed-stream_spec.lua spec/regress/15-04-timeouts_spec.lua
+  spec/regress/15-03-closed-stream_spec.lua spec/regress/15-04-timeouts_spec.lua \
+  spec/regress/15-04-lines-raise_spec.lua
 # (the load tests of those files are left to make test and make asan: valgrind is slow to fork;
 # and valgrind runs posix_spawn's CLONE_VFORK as a plain fork, so a program that cannot
 # start is not reported there: those cases run in make test and make asan)
