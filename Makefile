@@ -65,10 +65,11 @@ $(B)/libneap.a: $(LIBOBJS)
 $(B)/libneap.so.$(VERSION): $(LIBOBJS)
 	$(CC) -shared -Wl,-soname,libneap.so.$(SOMAJOR) -o $@ $^ $(LDLIBS_ALL)
 
-$(B)/neap.pc: Makefile
-	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
-	  'Name: neap' 'Description: An event host for Lua 5.4 on libuv' 'Version: $(VERSION)' \
-	  'Requires: lua5.4 libuv' 'Libs: -L$${libdir} -lneap' 'Cflags: -I$${includedir}' > $@
+# neap.pc is written by install itself, so it always names the PREFIX it is
+# installed under (a file in $(B) would keep the PREFIX of an earlier install).
+PC_LINES = 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+  'Name: neap' 'Description: An event host for Lua 5.4 on libuv' 'Version: $(VERSION)' \
+  'Requires: lua5.4 libuv' 'Libs: -L$${libdir} -lneap' 'Cflags: -I$${includedir}'
 
 $(B)/neap: src/main.c $(B)/libneap.a
 	$(CC) $(CFLAGS_ALL) -o $@ src/main.c $(B)/libneap.a $(LDLIBS_ALL) -Wl,-E
@@ -108,7 +109,7 @@ INSTALLED = $(BINDIR)/neap $(LIBDIR)/libneap.a $(LIBDIR)/libneap.so.$(VERSION) \
   $(LIBDIR)/libneap.so.$(SOMAJOR) $(LIBDIR)/libneap.so $(INCDIR)/neap.h $(PCDIR)/neap.pc \
   $(CMODDIR)/neap/core.so $(LUAFILES:lua/%=$(LUADIR)/%) $(MANDIR)/neap.1
 
-install: all $(B)/libneap.so.$(VERSION) $(B)/neap.pc
+install: all $(B)/libneap.so.$(VERSION)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR) \
 	  $(DESTDIR)$(CMODDIR)/neap $(DESTDIR)$(LUADIR)/neap $(DESTDIR)$(MANDIR)
 	install -m 755 $(B)/neap $(DESTDIR)$(BINDIR)/neap
@@ -117,7 +118,7 @@ install: all $(B)/libneap.so.$(VERSION) $(B)/neap.pc
 	ln -sf libneap.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libneap.so.$(SOMAJOR)
 	ln -sf libneap.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libneap.so
 	install -m 644 src/neap.h $(DESTDIR)$(INCDIR)/neap.h
-	install -m 644 $(B)/neap.pc $(DESTDIR)$(PCDIR)/neap.pc
+	printf '%s\n' $(PC_LINES) > $(DESTDIR)$(PCDIR)/neap.pc && chmod 644 $(DESTDIR)$(PCDIR)/neap.pc
 	install -m 755 $(B)/lib/neap/core.so $(DESTDIR)$(CMODDIR)/neap/core.so
 	install -m 644 $(LUAFILES) $(DESTDIR)$(LUADIR)/neap/
 	install -m 644 docs/neap.1 $(DESTDIR)$(MANDIR)/neap.1

@@ -5,7 +5,7 @@ local sh, NEAP = helpers.sh, helpers.NEAP
 
 -- Examples that need a partner or arguments are driven by their own test below.
 local driven = {
-  ["echo_server.lua"] = true, ["echo_client.lua"] = true,
+  ["echo_server.lua"] = true, ["echo_client.lua"] = true, ["chat.lua"] = true,
   ["follow.lua"] = true,   -- follows a file until killed: spec/follow_spec.lua
 }
 
@@ -40,6 +40,13 @@ describe("examples", function()
       assert.equal(0, rc, out)
       assert.equal("one\ntwo words\nthree\n", out)
     end)
+  end)
+
+  it("chat.lua broadcasts, and survives a client that vanishes mid-line", function()
+    local out, rc = sh("timeout 30 " .. NEAP .. " examples/chat.lua </dev/null")
+    assert.equal(0, rc, out)
+    assert.equal("alice heard: bob joined\nalice heard: carol joined\n" ..
+                 "alice heard: carol left\nalice heard: bob: hi alice\n", out)
   end)
 
   it("pipe_csum.lua checks the sha256 of its pipeline's output", function()

@@ -53,6 +53,50 @@ describe("make install", function()
   end)
 end)
 
+describe("make install into a prefix outside the loader's path (15.4)", function()
+  it("installs a neap.pc that names the prefix it was installed under, also after another prefix", function()
+    local d = tmpdir()
+    local out, rc = sh("make -s install PREFIX=" .. d .. "/a && make -s install PREFIX=" .. d .. "/b")
+    assert.equal(0, rc, out)
+    for _, p in ipairs { "a", "b" } do
+      local f = assert(io.open(d .. "/" .. p .. "/lib/pkgconfig/neap.pc"))
+      assert.equal("prefix=" .. d .. "/" .. p, f:read("l"))
+      f:close()
+    end
+    -- a program built against the second prefix with pkg-config alone
+    local c = d .. "/prog.c"
+    local f = io.open(c, "w") f:write(prog) f:close()
+    local pc = "PKG_CONFIG_PATH=" .. d .. "/b/lib/pkgconfig pkg-config"
+    out, rc = sh("cc -o " .. d .. "/prog " .. c .. " $(" .. pc .. " --cflags --libs neap)" ..
+                 " -Wl,-rpath,$(" .. pc .. " --variable=libdir neap)")
+    assert.equal(0, rc, out)
+    out = sh("ldd " .. d .. "/prog | grep libneap")
+    assert.truthy(out:find(d .. "/b/lib/libneap.so.0", 1, true), out)
+    out, rc = sh(d .. "/prog")
+    assert.equal(0, rc, out)
+    assert.equal("from C: 0.1.0\n", out)
+    sh("rm -rf " .. d)
+  end)
+
+  it("the commands of docs/embedding.md run as they are", function()
+    local f = assert(io.open("docs/embedding.md"))
+    local doc = f:read("a")
+    f:close()
+    local block = doc:match("### A prefix outside the loader's path.-```sh\n(.-)```")
+    assert.truthy(block, "no command block in docs/embedding.md")
+    local script = block:gsub("\n%s+", " "):gsub("\\ ", " "):gsub("%$ ", "")
+    local d = tmpdir()
+    local path = d .. "/run.sh"
+    f = io.open(path, "w") f:write("set -e\n", script) f:close()
+    -- $HOME is the temporary folder; the programs are built there too
+    local out, rc = sh("HOME=" .. d .. " sh " .. path)
+    assert.equal(0, rc, out)
+    local _, n = out:gsub("C: loop closed: yes", "")
+    assert.equal(2, n, out)
+    sh("rm -rf " .. d .. " embed embed2")
+  end)
+end)
+
 describe("the LuaRocks rockspec", function()
   it("passes luarocks lint", function()
     local out, rc = sh("luarocks --lua-version=5.4 lint rockspec/neap-scm-1.rockspec")

@@ -21,6 +21,19 @@ describe("neap -i", function()
     assert.truthy(out:find(">> >> > 42\n", 1, true), out)
   end)
 
+  it("reports an unfinished chunk at the end of input as a syntax error and exits 1 (15.4)", function()
+    local out, rc = repl("x = 1\nfor\n")
+    assert.equal(1, rc, out)
+    -- as `lua5.4 -` reports the chunk "for\n": "stdin:2: <name> expected near <eof>"
+    assert.truthy(out:find("neap: stdin:2: <name> expected near <eof>\n", 1, true), out)
+    out, rc = repl("function f()\n  return 1\n")
+    assert.equal(1, rc, out)
+    assert.truthy(out:find("neap: stdin:3: 'end' expected (to close 'function' at line 1) near <eof>\n", 1, true), out)
+    -- a finished chunk at the end is fine
+    out, rc = repl("for i = 1, 2 do\nend\n")
+    assert.equal(0, rc, out)
+  end)
+
   it("reports errors and goes on", function()
     local out = repl("error('nope')\n1 + \n\n3\n")
     assert.truthy(out:find("stdin:1: nope", 1, true), out)

@@ -147,7 +147,7 @@ describe("neap.udp", function()
         local t = neap.task(function() return u:recv { timeout = 5 } end)
         neap.sleep(0.02)
         u:close()
-        assert.same({ true, nil, "closed", "closed" }, { t:join { timeout = 5 } })
+        assert.same({ true, nil, "closed", "ECLOSED" }, { t:join { timeout = 5 } })
       end)
     end)
 

@@ -2,7 +2,8 @@
 /*
 ** I/O outcomes as Lua values: nil, message, code. The only place where a
 ** libuv error code becomes Lua values; neap's own outcomes ("timeout",
-** "eof", "cancelled", "closed") use the same word as message and code.
+** "eof", "cancelled") use the same word as message and code, but for a
+** handle closed under its user: "closed", "ECLOSED".
 */
 #include "neapi.h"
 
@@ -43,6 +44,18 @@ int neap__push_fail (lua_State *L, const char *word) {
   lua_pushnil(L);
   lua_pushstring(L, word);
   lua_pushstring(L, word);
+  return 3;
+}
+
+/*
+** Pushes nil, "closed", "ECLOSED"; returns 3: the I/O on a stream (or a
+** wait on a server or socket) that was closed, by another task or before.
+*/
+int neap__push_closed (lua_State *L) {
+  luaL_checkstack(L, 3, NULL);
+  lua_pushnil(L);
+  lua_pushliteral(L, "closed");
+  lua_pushliteral(L, "ECLOSED");
   return 3;
 }
 

@@ -494,7 +494,7 @@ static int fs_open (lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   int flags = (int)luaL_checkinteger(L, 2);
   int append = lua_toboolean(L, 3);
-  double timeout = neap__opt_timeout(L, 4, "open");
+  double timeout = neap__opt_seconds(L, 4, "open");
   neap_task *t = neap__sched_current(L);
   open_req *o;
   int r;

@@ -180,11 +180,13 @@ void neap__sched_wake (neap_task *t, int n);
 typedef int (*neap_push_fn) (lua_State *L, void *ud);
 int neap__sched_wake_with (neap_task *t, neap_push_fn push, void *ud);
 void neap__sched_wake_error (neap_task *t, int uverr);
-void neap__sched_wake_fail (neap_task *t, const char *word);
+void neap__sched_wake_closed (neap_task *t);
 int neap__sched_park_post (lua_State *L, neap_task *t, double timeout,
                            neap_unpark_fn unpark, void *on, lua_KFunction post);
 void neap__sched_ready (neap_host *h, neap_task *t);
-double neap__opt_timeout (lua_State *L, int idx, const char *fname);
+double neap__opt_timeout (lua_State *L, int idx, const char *fname);  /* {timeout=} */
+double neap__opt_seconds (lua_State *L, int idx, const char *fname);  /* a number */
+double neap__check_seconds (lua_State *L, double t, int idx, const char *fname);
 int neap__sched_open (lua_State *L);
 void neap__sched_run_ready (neap_host *h);
 void neap__sched_close_all (neap_host *h);
@@ -194,6 +196,7 @@ void neap__sched_close_all (neap_host *h);
 int neap__pcall (lua_State *L, lua_CFunction f, void *ud);
 int neap__push_error (lua_State *L, int uverr);    /* nil, msg, code: 3 */
 int neap__push_fail (lua_State *L, const char *word);  /* nil, w, w: 3 */
+int neap__push_closed (lua_State *L);  /* nil, "closed", "ECLOSED": 3 */
 int neap__err_open (lua_State *L);
 
 /* ====================================================== streams */
@@ -296,6 +299,7 @@ neap_stream *neap__stream_new (lua_State *L, int kind);
 int neap__stream_init_uv (neap_stream *s);   /* after u.* was initialised */
 void neap__stream_init_file (neap_stream *s, int fd, int64_t offset);
 neap_stream *neap__stream_check (lua_State *L, int idx);
+neap_stream *neap__stream_check_io (lua_State *L, int idx);  /* NULL: closed */
 int neap__stream_open (lua_State *L);
 void neap__stream_ref (neap_stream *s, int on);
 int neap__stream_wrap_fd (lua_State *L, int fd, int std);

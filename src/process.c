@@ -62,36 +62,51 @@ const char *neap__signal_name (int sig) {
   return NULL;
 }
 
-/* A signal from a name ("TERM", "SIGTERM", "term") or a number at 'idx'. */
-int neap__check_signal (lua_State *L, int idx, const char *fname) {
+/*
+** The signal at 'idx': a name ("TERM", "SIGTERM", "term") or a number.
+** Returns it, or -1 with *why set to the reason ("unknown signal 'FOO'"),
+** pushed on the stack.
+*/
+static int signal_lookup (lua_State *L, int idx, const char **why) {
   if (lua_type(L, idx) == LUA_TNUMBER) {
     int isint;
     lua_Integer n = lua_tointegerx(L, idx, &isint);   /* 15.0 is 15 */
-    if (!isint)   /* 1.5 would be signal 0 */
-      luaL_error(L, "bad argument #%d to '%s' (no signal %s)", idx, fname,
-                 lua_tostring(L, idx));
-    if (n < 0 || n > 64)
-      luaL_error(L, "bad argument #%d to '%s' (no signal %d)", idx, fname,
-                 (int)n);
+    if (!isint) {   /* 1.5 would be signal 0 */
+      *why = lua_pushfstring(L, "no signal %s", lua_tostring(L, idx));
+      return -1;
+    }
+    if (n < 0 || n > 64) {
+      *why = lua_pushfstring(L, "no signal %d", (int)n);
+      return -1;
+    }
     return (int)n;
   }
   else {
     const char *s;
-    if (lua_type(L, idx) != LUA_TSTRING)
-      luaL_error(L, "bad argument #%d to '%s' (signal name or number expected)",
-                 idx, fname);
-    s = lua_tostring(L, idx);
     char up[16];
     int i;
+    if (lua_type(L, idx) != LUA_TSTRING) {
+      *why = lua_pushliteral(L, "signal name or number expected");
+      return -1;
+    }
+    s = lua_tostring(L, idx);
     if (strncasecmp(s, "SIG", 3) == 0) s += 3;
     for (i = 0; s[i] && i < 15; i++) up[i] = (char)toupper((unsigned char)s[i]);
     up[i] = '\0';
     for (i = 0; signames[i].name; i++)
       if (strcmp(signames[i].name, up) == 0) return signames[i].num;
-    luaL_error(L, "bad argument #%d to '%s' (unknown signal '%s')", idx,
-               fname, luaL_checkstring(L, idx));
-    return 0;
+    *why = lua_pushfstring(L, "unknown signal '%s'", lua_tostring(L, idx));
+    return -1;
   }
+}
+
+/* A signal from a name or a number at 'idx'; raises for anything else. */
+int neap__check_signal (lua_State *L, int idx, const char *fname) {
+  const char *why;
+  int sig = signal_lookup(L, idx, &why);
+  if (sig < 0)
+    luaL_error(L, "bad argument #%d to '%s' (%s)", idx, fname, why);
+  return sig;
 }
 
 /* Takes 'p' off its host's list of live children. */
@@ -276,18 +291,34 @@ static int reaped (lua_State *L, const char *k) {
   return 1;
 }
 
-/* p:kill([sig]) -> true | nil, err, code (default "TERM") */
+/*
+** p:kill([sig] [, {group = true}]) -> true | nil, err, code (default
+** "TERM"). With group, the signal goes to the process group the child
+** leads (kill(-pid): a child spawned detached leads its own), also after
+** the child itself has exited, for what it left running; a child that
+** leads no group gives ESRCH, as kill(-pid) does.
+*/
 static int process_kill (lua_State *L) {
   neap_handle **box = luaL_checkudata(L, 1, PROCESS_MT);
   neap_process *p = (neap_process *)*box;
   int sig = lua_isnoneornil(L, 2) ? SIGTERM : neap__check_signal(L, 2, "kill");
-  int r;
-  if (p == NULL) {
-    if (reaped(L, "pid")) return neap__push_error(L, UV_ESRCH);
-    return luaL_error(L, "attempt to use a closed process");
+  int group = 0, pid, r;
+  if (!lua_isnoneornil(L, 3)) {
+    if (!lua_istable(L, 3))
+      return luaL_error(L, "bad argument #3 to 'kill' (options table "
+                        "expected, got %s)", luaL_typename(L, 3));
+    lua_getfield(L, 3, "group");
+    group = lua_toboolean(L, -1);
+    lua_pop(L, 1);   /* pop group */
   }
-  if (p->exited) return neap__push_error(L, UV_ESRCH);
-  r = kill(p->pid, sig);
+  if (p == NULL) {
+    if (!reaped(L, "pid")) return luaL_error(L, "attempt to use a closed process");
+    if (!group) return neap__push_error(L, UV_ESRCH);
+    pid = (int)lua_tointeger(L, -1);
+  }
+  else if (p->exited && !group) return neap__push_error(L, UV_ESRCH);
+  else pid = p->pid;
+  r = kill(group ? -pid : pid, sig);
   if (r < 0) return neap__push_error(L, uv_translate_sys_error(errno));
   lua_pushboolean(L, 1);
   return 1;
@@ -640,6 +671,22 @@ static int process_getpid (lua_State *L) {
   return 1;
 }
 
+/*
+** neap.core.signal_number(sig) -> number | nil, reason: the Lua layer's
+** check, so that it raises at its own caller's line.
+*/
+static int process_signal_number (lua_State *L) {
+  const char *why;
+  int sig = signal_lookup(L, 1, &why);
+  if (sig < 0) {
+    lua_pushnil(L);
+    lua_insert(L, -2);   /* nil below the reason */
+    return 2;
+  }
+  lua_pushinteger(L, sig);
+  return 1;
+}
+
 /* neap.core.signum(name) -> number */
 static int process_signum (lua_State *L) {
   lua_pushinteger(L, neap__check_signal(L, 1, "signum"));
@@ -679,6 +726,7 @@ int neap__process_open (lua_State *L) {
     {"open_fd", process_open_fd},
     {"close_fd", process_close_fd},
     {"signum", process_signum},
+    {"signal_number", process_signal_number},
     {"pid", process_getpid},
     {NULL, NULL}
   };

@@ -69,21 +69,37 @@ neap_task *neap__sched_check (lua_State *L, const char *fname) {
 double neap__opt_timeout (lua_State *L, int idx, const char *fname) {
   double t;
   if (lua_isnoneornil(L, idx)) return -1;
-  if (lua_type(L, idx) == LUA_TNUMBER) t = lua_tonumber(L, idx);
-  else {
-    if (!lua_istable(L, idx))
-      luaL_error(L, "bad argument #%d to '%s' (options table expected, got %s)",
-                 idx, fname, luaL_typename(L, idx));
-    if (lua_getfield(L, idx, "timeout") == LUA_TNIL) {
-      lua_pop(L, 1);  /* pop nil */
-      return -1;
-    }
-    if (lua_type(L, -1) != LUA_TNUMBER)
-      luaL_error(L, "bad argument #%d to '%s' (timeout must be a number)",
-                 idx, fname);
-    t = lua_tonumber(L, -1);
-    lua_pop(L, 1);  /* pop timeout */
+  if (lua_type(L, idx) == LUA_TNUMBER)   /* one rule: a bare number is never a timeout */
+    luaL_error(L, "bad argument #%d to '%s' (options table expected, got "
+               "number; use { timeout = %s })", idx, fname,
+               lua_tostring(L, idx));
+  if (!lua_istable(L, idx))
+    luaL_error(L, "bad argument #%d to '%s' (options table expected, got %s)",
+               idx, fname, luaL_typename(L, idx));
+  if (lua_getfield(L, idx, "timeout") == LUA_TNIL) {
+    lua_pop(L, 1);  /* pop nil */
+    return -1;
   }
+  if (lua_type(L, -1) != LUA_TNUMBER)
+    luaL_error(L, "bad argument #%d to '%s' (timeout must be a number)",
+               idx, fname);
+  t = lua_tonumber(L, -1);
+  lua_pop(L, 1);  /* pop timeout */
+  return neap__check_seconds(L, t, idx, fname);
+}
+
+/*
+** A timeout given in seconds (nil: none) to the core's own functions,
+** which the Lua layer calls with the 'timeout' of its options table.
+*/
+double neap__opt_seconds (lua_State *L, int idx, const char *fname) {
+  if (lua_isnoneornil(L, idx)) return -1;
+  return neap__check_seconds(L, luaL_checknumber(L, idx), idx, fname);
+}
+
+/* 't' seconds as a timeout: raises below 0; math.huge: none (-1). */
+double neap__check_seconds (lua_State *L, double t, int idx,
+                            const char *fname) {
   if (!(t >= 0))
     luaL_error(L, "bad argument #%d to '%s' (timeout must be >= 0)", idx,
                fname);
@@ -220,8 +236,9 @@ static int push_uverr (lua_State *L, void *ud) {
   return neap__push_error(L, (int)(intptr_t)ud);
 }
 
-static int push_word (lua_State *L, void *ud) {
-  return neap__push_fail(L, ud);
+static int push_closed (lua_State *L, void *ud) {
+  (void)ud;
+  return neap__push_closed(L);
 }
 
 /* Wakes 't' with nil, message, code for the libuv error 'uverr'. */
@@ -229,9 +246,9 @@ void neap__sched_wake_error (neap_task *t, int uverr) {
   neap__sched_wake_with(t, push_uverr, (void *)(intptr_t)uverr);
 }
 
-/* Wakes 't' with nil, word, word ("closed"). */
-void neap__sched_wake_fail (neap_task *t, const char *word) {
-  neap__sched_wake_with(t, push_word, (void *)word);
+/* Wakes 't' with nil, "closed", "ECLOSED": what it waited on was closed. */
+void neap__sched_wake_closed (neap_task *t) {
+  neap__sched_wake_with(t, push_closed, NULL);
 }
 
 static void task_timeout (uv_timer_t *tm) {
@@ -783,7 +800,7 @@ static int sched_sleep (lua_State *L) {
 static void core_unpark (neap_task *t) { (void)t; }
 
 static int sched_park (lua_State *L) {
-  double timeout = neap__opt_timeout(L, 1, "park");
+  double timeout = neap__opt_seconds(L, 1, "park");
   neap_task *t = neap__sched_check(L, "park");
   return neap__sched_park(L, t, timeout, core_unpark, NULL);
 }

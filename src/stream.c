@@ -30,6 +30,16 @@ neap_stream *neap__stream_check (lua_State *L, int idx) {
   return neap__handle_check(L, idx, STREAM_MT, "stream");
 }
 
+/*
+** The stream at 'idx' for a read or a write, or NULL when it is closed:
+** I/O on a closed stream is an outcome (nil, "closed", "ECLOSED"), not a
+** mistake. Raises when 'idx' is not a stream.
+*/
+neap_stream *neap__stream_check_io (lua_State *L, int idx) {
+  neap_handle **box = luaL_checkudata(L, idx, STREAM_MT);
+  return (neap_stream *)*box;
+}
+
 int neap__stream_at_end (neap_stream *s) {
   return s->eof || s->err || (s->h.flags & NEAP_H_CLOSING);
 }
@@ -43,13 +53,12 @@ void neap__stream_ref (neap_stream *s, int on) {
   else uv_unref(&s->u->handle);
 }
 
-/* Wakes the parked reader of 's' with nil, word, word. */
-static void stream_wake_fail (neap_task **slot, const char *word, int uverr) {
+/* Wakes the parked reader of 's' with nil, "closed", "ECLOSED". */
+static void stream_wake_closed (neap_task **slot) {
   neap_task *t = *slot;
   if (t == NULL) return;
   *slot = NULL;
-  if (uverr) neap__sched_wake_error(t, uverr);
-  else neap__sched_wake_fail(t, word);
+  neap__sched_wake_closed(t);
 }
 
 /* ====================================================== uv streams */
@@ -187,7 +196,7 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
       }
       if (s->err) return neap__push_error(L, s->err);
       if (s->eof) return neap__push_fail(L, "eof");
-      return neap__push_fail(L, "closed");
+      return neap__push_closed(L);
   }
 }
 
@@ -241,10 +250,12 @@ static void stream_unpark_reader (neap_task *t) {
 */
 /*
 ** Raises unless a read may use 's' now. Called before a read touches the
-** request, which belongs to the parked reader while there is one.
+** request, which belongs to the parked reader while there is one. NULL:
+** the stream is closed (the read returns nil, "closed", "ECLOSED").
 */
 static neap_stream *stream_check_reader (lua_State *L, const char *fname) {
-  neap_stream *s = neap__stream_check(L, 1);
+  neap_stream *s = neap__stream_check_io(L, 1);
+  if (s == NULL) return NULL;
   if (s->cb_task && neap__sched_current(L) != s->cb_task)
     luaL_error(L, "%s: this stream delivers its data to callbacks "
                "(s:on); call s:off() first", fname);
@@ -305,6 +316,7 @@ static int stream_read (lua_State *L) {
   }
   else if (!lua_isnoneornil(L, 2) && !lua_istable(L, 2))
     luaL_typeerror(L, 2, "number or options table");
+  if (s == NULL) return neap__push_closed(L);
   s->rq.f.kind = NEAP_FRAME_READ;
   s->rq.f.n = (size_t)n;
   return stream_read_frame(L, s, opt, "read");
@@ -315,6 +327,7 @@ static int stream_read_exactly (lua_State *L) {
   neap_stream *s = stream_check_reader(L, "read_exactly");
   lua_Integer n = luaL_checkinteger(L, 2);
   luaL_argcheck(L, n >= 0, 2, "size must be >= 0");
+  if (s == NULL) return neap__push_closed(L);
   s->rq.f.kind = NEAP_FRAME_EXACTLY;
   s->rq.f.n = (size_t)n;
   return stream_read_frame(L, s, 3, "read_exactly");
@@ -334,6 +347,7 @@ static int opt_keep (lua_State *L, int idx) {
 /* s:read_line{timeout=, keep=false} -> line | nil, err, code */
 static int stream_read_line (lua_State *L) {
   neap_stream *s = stream_check_reader(L, "read_line");
+  if (s == NULL) return neap__push_closed(L);
   s->rq.f.kind = NEAP_FRAME_LINE;
   s->rq.f.keep = opt_keep(L, 2);
   s->rq.f.max = s->max_frame;
@@ -354,7 +368,7 @@ static int lines_post (lua_State *L, int status, lua_KContext ctx) {
   }
   err = n >= 2 ? lua_tostring(L, -n + 1) : "?";
   code = n >= 3 ? lua_tostring(L, -n + 2) : err;
-  if (code && (strcmp(code, "eof") == 0 || strcmp(code, "closed") == 0))
+  if (code && (strcmp(code, "eof") == 0 || strcmp(code, "ECLOSED") == 0))
     return 0;
   if (code && err && strcmp(code, err) != 0)
     return luaL_error(L, "lines: %s (%s)", err, code);
@@ -368,6 +382,7 @@ static int lines_iter (lua_State *L) {
   lua_pushvalue(L, lua_upvalueindex(1));   /* the stream at 1 */
   lua_pushvalue(L, lua_upvalueindex(2));   /* the options at 2 */
   s = stream_check_reader(L, "lines");
+  if (s == NULL) return 0;   /* closed: the loop ends */
   s->rq.f.kind = NEAP_FRAME_LINE;
   s->rq.f.keep = opt_keep(L, 2);
   s->rq.f.max = s->max_frame;
@@ -377,7 +392,7 @@ static int lines_iter (lua_State *L) {
 
 /* s:lines([opts]) -> an iterator over lines; ends at EOF, raises on other errors */
 static int stream_lines (lua_State *L) {
-  neap__stream_check(L, 1);
+  neap__stream_check_io(L, 1);   /* a closed stream: the loop ends at once */
   if (!lua_isnoneornil(L, 2)) {
     neap__opt_timeout(L, 2, "lines");   /* check the options now */
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -428,6 +443,7 @@ static void stream_get_delims (lua_State *L, neap_stream *s, int idx,
 /* s:read_until(delims [, opts]) -> data, delimiter | nil, err, code */
 static int stream_read_until (lua_State *L) {
   neap_stream *s = stream_check_reader(L, "read_until");
+  if (s == NULL) return neap__push_closed(L);
   lua_settop(L, 3);   /* the delimiters' strings go above the options */
   stream_get_delims(L, s, 2, "read_until");
   s->rq.f.kind = NEAP_FRAME_UNTIL;
@@ -439,6 +455,7 @@ static int stream_read_until (lua_State *L) {
 /* s:read_all{timeout=} -> everything up to EOF (maybe "") */
 static int stream_read_all (lua_State *L) {
   neap_stream *s = stream_check_reader(L, "read_all");
+  if (s == NULL) return neap__push_closed(L);
   s->rq.f.kind = NEAP_FRAME_ALL;
   if (s->err && neap__buf_len(&s->rb) == 0) return neap__push_error(L, s->err);
   return stream_read_frame(L, s, 2, "read_all");
@@ -452,6 +469,7 @@ static int stream_read_all (lua_State *L) {
 static int stream_wait_readable (lua_State *L) {
   neap_stream *s = stream_check_reader(L, "wait_readable");
   lua_Integer above = 0;
+  if (s == NULL) return neap__push_closed(L);
   if (lua_istable(L, 2)) {   /* {above = n}: wait for more than n bytes */
     if (lua_getfield(L, 2, "above") != LUA_TNIL &&
         (!lua_isinteger(L, -1) || (above = lua_tointeger(L, -1)) < 0))
@@ -520,7 +538,7 @@ static void stream_vt_close (neap_handle *h) {
   if (h->host->dying) neap__stream_drop_pending(s);
   else neap__stream_flush_pending(s);   /* what was written before close is sent */
   if (!h->host->dying) {
-    stream_wake_fail(&s->reader, "closed", 0);
+    stream_wake_closed(&s->reader);
     neap__stream_wake_writers_closed(s);
   }
   if (s->reading && s->kind != NEAP_S_FILE && !s->released) {

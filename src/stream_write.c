@@ -69,13 +69,13 @@ void neap__stream_wake_writer (neap_stream *s) {
   neap__stream_ref(s, 0);
 }
 
-/* Wakes every parked writer with nil, "closed", "closed". */
+/* Wakes every parked writer with nil, "closed", "ECLOSED". */
 void neap__stream_wake_writers_closed (neap_stream *s) {
   while (s->writers) {
     neap_task *t = s->writers;
     s->writers = t->link;
     t->link = NULL;
-    neap__sched_wake_fail(t, "closed");
+    neap__sched_wake_closed(t);
   }
 }
 
@@ -255,12 +255,12 @@ void neap__stream_flush_all (neap_host *h) {
 ** reference to the string itself.
 */
 static int stream_write (lua_State *L) {
-  neap_stream *s = neap__stream_check(L, 1);
+  neap_stream *s = neap__stream_check_io(L, 1);
   int nargs = lua_gettop(L) - 1, i, nb = 0, ref;
   uv_buf_t sbufs[16], *bufs = sbufs;
   size_t total = 0, npieces = 0;
-  size_t piece = s->h.host->write_piece ? s->h.host->write_piece
-                                        : NEAP_WRITE_PIECE;
+  size_t piece = s && s->h.host->write_piece ? s->h.host->write_piece
+                                             : NEAP_WRITE_PIECE;
   neap_task *t;
   if (nargs < 1) luaL_argerror(L, 2, "string expected, got no value");
   if (nargs > 16) return luaL_error(L, "write: at most 16 strings at once");
@@ -275,6 +275,7 @@ static int stream_write (lua_State *L) {
     npieces += write_npieces(len, piece);
     total += len;
   }
+  if (s == NULL) return neap__push_closed(L);
   if (npieces > 16) {   /* strings over 1 GiB: several buffers each */
     if (npieces > (size_t)INT_MAX / sizeof *bufs)
       return luaL_error(L, "write: out of memory");
@@ -374,9 +375,10 @@ written:
 
 /* s:flush{timeout=} -> s once everything written so far is sent */
 static int stream_flush (lua_State *L) {
-  neap_stream *s = neap__stream_check(L, 1);
+  neap_stream *s = neap__stream_check_io(L, 1);
   double timeout = neap__opt_timeout(L, 2, "flush");
   neap_task *t;
+  if (s == NULL) return neap__push_closed(L);
   neap__stream_undirty(s);
   neap__stream_flush_pending(s);
   if (s->werr) return neap__push_error(L, s->werr);
@@ -397,7 +399,8 @@ static void stream_shutdown_cb (uv_shutdown_t *req, int status) {
 
 /* s:shutdown() -> s: no more writes; the peer reads EOF after the queue */
 static int stream_shutdown (lua_State *L) {
-  neap_stream *s = neap__stream_check(L, 1);
+  neap_stream *s = neap__stream_check_io(L, 1);
+  if (s == NULL) return neap__push_closed(L);
   lua_settop(L, 1);
   if (s->shut) return 1;
   neap__stream_undirty(s);

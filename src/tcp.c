@@ -98,7 +98,7 @@ static void server_vt_close (neap_handle *h) {
   if (sv->acceptor && !h->host->dying) {
     neap_task *t = sv->acceptor;
     sv->acceptor = NULL;
-    neap__sched_wake_fail(t, "closed");
+    neap__sched_wake_closed(t);
   }
   server_uvclose(sv);
 }
@@ -455,7 +455,7 @@ static int tcp_connect (lua_State *L) {
   neap_host *host = neap__host(L);
   const char *ip = luaL_checkstring(L, 1);
   int port = (int)luaL_checkinteger(L, 2);
-  double timeout = neap__opt_timeout(L, 3, "connect");
+  double timeout = neap__opt_seconds(L, 3, "connect");
   neap_task *t = neap__sched_check(L, "connect");
   struct sockaddr_storage *ss;
   neap_stream *s;
@@ -484,7 +484,7 @@ static int unix_connect (lua_State *L) {
   int r;
   if (strlen(luaL_checkstring(L, 1)) >= sizeof(((struct sockaddr_un *)0)->sun_path))
     return neap__push_error(L, UV_ENAMETOOLONG);
-  timeout = neap__opt_timeout(L, 2, "connect");
+  timeout = neap__opt_seconds(L, 2, "connect");
   t = neap__sched_check(L, "connect");
   lua_settop(L, 1);                                    /* path */
   s = neap__stream_new(L, NEAP_S_PIPE);                /* path, stream */
@@ -557,7 +557,7 @@ static void resolve_unpark (neap_task *t) {
 static int tcp_resolve (lua_State *L) {
   neap_host *host = neap__host(L);
   const char *name = luaL_checkstring(L, 1);
-  double timeout = neap__opt_timeout(L, 2, "resolve");
+  double timeout = neap__opt_seconds(L, 2, "resolve");
   neap_task *t = neap__sched_current(L);
   struct addrinfo hints;
   resolve_req *r;

@@ -59,7 +59,7 @@ static void udp_vt_close (neap_handle *h) {
   if (u->reader && !h->host->dying) {
     neap_task *t = u->reader;
     u->reader = NULL;
-    neap__sched_wake_fail(t, "closed");
+    neap__sched_wake_closed(t);
   }
   neap__handle_uvclose(h, (uv_handle_t *)&u->udp);
 }

@@ -248,7 +248,7 @@ local function pump(s, cbs)
   while callbacks[s] == cbs do   -- until s:off() (or a new s:on() after it)
     local data, err, code
     if s:is_closed() then   -- a callback closed it
-      data, err, code = nil, "closed", "closed"
+      data, err, code = nil, "closed", "ECLOSED"
     elseif cbs.line then data, err, code = s:read_line()
     elseif cbs.data then data, err, code = s:read()
     else return end
@@ -262,7 +262,7 @@ local function pump(s, cbs)
       -- leaves none behind; then "error" and "close", each on its own
       callbacks[s] = nil
       if not s:is_closed() then s:_callback_task(nil) end
-      if code == "eof" or code == "closed" then
+      if code == "eof" or code == "ECLOSED" then
         if cbs.close then deliver(cbs.close) end
       else   -- as Node: "error", then "close" (which also gets the error)
         if cbs.error then deliver(cbs.error, err, code) end
@@ -321,7 +321,7 @@ function Server.on(srv, event, fn)
     while not srv:is_closed() do
       local c, _, code = srv:accept()
       if c then core.task(fn, c)
-      elseif code == "closed" then return
+      elseif code == "ECLOSED" then return
       else core.sleep(0.05) end
     end
   end)
@@ -434,7 +434,7 @@ function Server.serve(srv, fn, ...)
       local c, err, code = srv:accept()
       if c then
         core.task(handle, c)
-      elseif code == "closed" or code == "cancelled" then
+      elseif code == "ECLOSED" or code == "cancelled" then
         return
       elseif code == "EMFILE" or code == "ENFILE" then
         core.sleep(0.05)   -- out of descriptors: let connections finish
@@ -483,7 +483,7 @@ local function signal_task(fn, name) core.task(fn, name) end
 --- neap.signal(sig, fn) -> watcher: fn(name) runs in a task at each delivery;
 -- watcher:stop(). While a watcher exists, INT and TERM no longer end the binary.
 function neap.signal(sig, fn)
-  if type(sig) ~= "string" and type(sig) ~= "number" then argerr("signal", 1, "signal name or number expected") end
+  util.checksig("signal", 1, sig)
   if type(fn) ~= "function" then argerr("signal", 2, "function expected, got " .. type(fn)) end
   return core.signal(sig, fn, signal_task)
 end

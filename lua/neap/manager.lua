@@ -73,7 +73,7 @@ end
 local function end_error(s)
   if s:is_closed() then return nil end
   local _, err, code = s:read(1, { timeout = 0 })
-  if code ~= "eof" and code ~= "closed" and code ~= "timeout" then return err, code end
+  if code ~= "eof" and code ~= "ECLOSED" and code ~= "timeout" then return err, code end
 end
 
 -- The last bytes of 's' (the rest with no delimiter, or all of it): with
@@ -106,7 +106,7 @@ local function read_frames(m, ch)
       m:_emit(ch, { type = "read", status = "ok", data = a, delimiter = exp and b or nil })
     elseif c == "frame too large" then
       m:_emit(ch, { type = "read", status = "ok", data = s:read(65536) })
-    elseif c == "eof" or c == "closed" then
+    elseif c == "eof" or c == "ECLOSED" then
       m:_emit(ch, { type = "read", status = "eof", data = "" })
       ch.closed = true
       return
@@ -150,7 +150,7 @@ end
 function Channel:write_stream(data)
   if type(data) ~= "string" then argerr("write_stream", 1, "string expected, got " .. type(data)) end
   if self.kind ~= "write" then error("write_stream: not a write channel", 2) end
-  if self.closed then return nil, "closed", "closed" end
+  if self.closed then return nil, "closed", "ECLOSED" end
   if not self.outq then
     self.outq = neap.queue()
     -- ioman's queue has no bound: the writer never parks in write_stream
@@ -270,7 +270,7 @@ function M:make_server_sock(kind, host, port, backlog)
     while true do
       local s, e, cd = srv:accept()
       if s then m:_emit(c, { type = "accept", stream = s })
-      elseif cd == "closed" then return
+      elseif cd == "ECLOSED" then return
       else m:_emit(c, { type = "accept", status = "error", err = e, code = cd }) neap.sleep(0.05) end
     end
   end

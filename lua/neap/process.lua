@@ -4,7 +4,7 @@
 -- and pipelines built from OS pipes so the data never passes through Lua.
 local core = require "neap.core"
 local util = require "neap.util"
-local argerr, checkopts, mode_flags = util.argerr, util.checkopts, util.mode_flags
+local argerr, checkopts, checksig, mode_flags = util.argerr, util.checkopts, util.checksig, util.mode_flags
 local tpack, tunpack = table.pack, table.unpack
 
 local M = {}
@@ -81,7 +81,9 @@ local function check(fname, spec, over, lvl, argn)
 end
 
 -- The normalised spawn; stdio overrides (for pipelines) as a table {[0]=,[1]=,[2]=}.
-local function spawn(fname, spec, over)
+-- A program that cannot start is named in the message after 'what'
+-- ("spawn prog: no such file or directory", as Node.js says it).
+local function spawn(fname, spec, over, what)
   local n, env = check(fname, spec, over, 4)   -- 4: the user's call (M.spawn tail-calls)
   local opened, stdio = {}, {}
   local function cleanup()
@@ -99,7 +101,7 @@ local function spawn(fname, spec, over)
   end
   local h, pid, code = core.spawn { file = spec[1], args = { table.unpack(spec, 1, n) }, env = env,
                                     cwd = spec.cwd, detached = spec.detached, stdio = stdio }
-  if not h then cleanup() return nil, pid, code end
+  if not h then cleanup() return nil, (what or "spawn " .. spec[1]) .. ": " .. pid, code end
   for _, fd in ipairs(opened) do core.close_fd(fd) end
   for i = 1, 3 do   -- a stream handed to a child is the child's now
     if stdio[i].kind == "stream" then stdio[i].stream:close() end
@@ -129,22 +131,54 @@ local function drain_pipes(p, d)
   end
 end
 
---- p:wait{timeout=} -> code, signal | nil, "timeout", "timeout"
+-- The 'kill' option of wait and communicate: nil, "process" or "group".
+local function checkkill(fname, i, opts)
+  if opts ~= nil and type(opts) ~= "table" then util.notopts(fname, i, opts, 5) end
+  local k = opts and opts.kill
+  if k ~= nil and k ~= "process" and k ~= "group" then
+    argerr(fname, i, "kill must be \"process\" or \"group\"", 4)
+  end
+  return k
+end
+
+-- Ends what a timed-out wait leaves: the child ("process") or the group it
+-- leads ("group"; a child that leads none is killed alone).
+local function kill_for(p, how, sig)
+  if how == "group" and p._h:kill(sig, { group = true }) then return end
+  p._h:kill(sig)
+end
+
+--- p:wait{timeout=, kill=} -> code, signal | nil, "timeout", "timeout"
 -- While it waits, the child's output pipes are read even if no task reads
 -- them, so a child cannot block on a full pipe; the output stays readable.
+-- With kill ("process" or "group"), a timeout also ends the child (or its
+-- group) with KILL and reaps it.
 function Process:wait(opts)
+  local how = checkkill("wait", 2, opts)
   drain_pipes(self, 1)
   local r = tpack(pcall(self._h.wait, self._h, opts))
   drain_pipes(self, -1)
   if not r[1] then error(r[2], 0) end
+  if how and r[2] == nil and r[3] == "timeout" then
+    kill_for(self, how, "KILL")
+    self._h:wait()
+    if self.stdin then self.stdin:close() end
+    return nil, "timeout", "timeout"
+  end
   if r[2] ~= nil or r[3] ~= "timeout" then   -- gone: nobody reads its stdin now
     if self.stdin then self.stdin:close() end
   end
   return tunpack(r, 2, r.n)
 end
 
---- p:kill([sig]) -> true | nil, err, code
-function Process:kill(sig) return self._h:kill(sig) end
+--- p:kill([sig] [, {group = true}]) -> true | nil, err, code
+-- With group, the signal goes to the process group the child leads
+-- (detached = true), grandchildren included.
+function Process:kill(sig, opts)
+  if sig ~= nil then checksig("kill", 2, sig) end
+  if opts ~= nil and type(opts) ~= "table" then argerr("kill", 3, "options table expected, got " .. type(opts)) end
+  return self._h:kill(sig, opts)
+end
 
 --- p:status() -> "running" | "exited" | "signalled"
 function Process:status() return self._h:status() end
@@ -203,6 +237,7 @@ local function communicate(fname, stdin, stdout, stderr, input, opts, wait, kill
     argerr(fname, 1, "input must be a string, a stream or an fd")
   end
   opts = checkopts(fname, 2, opts)
+  local how = checkkill(fname, 2, opts) or "process"
   if not core.current() then   -- before any reader starts: nothing is lost
     error(fname .. ": a wait must run inside a task (neap.task or neap.run)", 2)
   end
@@ -232,7 +267,7 @@ local function communicate(fname, stdin, stdout, stderr, input, opts, wait, kill
     if r[1] == nil and r[2] == "timeout" then timed_out = true end
   end
   if timed_out then
-    kill("KILL")
+    kill("KILL", how)
     for _, t in ipairs(tasks) do t:cancel() end
     wait({ timeout = 5 })
     return buffered(stdout), buffered(stderr), nil, "timeout"
@@ -245,12 +280,13 @@ local function communicate(fname, stdin, stdout, stderr, input, opts, wait, kill
   return result(dout), result(derr), tunpack(r, 1, r.n)
 end
 
---- p:communicate([input] [, {timeout=}]) -> out, err, code, signal
+--- p:communicate([input] [, {timeout=, kill=}]) -> out, err, code, signal
 -- input (a string, a stream or an fd) is written while stdout and stderr are
--- drained; on timeout the child is killed: out, err, nil, "timeout".
+-- drained; on timeout the child (kill = "group": its group) is killed:
+-- out, err, nil, "timeout".
 function Process:communicate(input, opts)
   return communicate("communicate", self.stdin, self.stdout, self.stderr, input, opts,
-    function(o) return self._h:wait(o) end, function(sig) self._h:kill(sig) end)
+    function(o) return self._h:wait(o) end, function(sig, how) kill_for(self, how, sig) end)
 end
 
 -- ============================================================ pipelines
@@ -287,7 +323,8 @@ function M.pipeline(...)
     over[0] = (i == 1) and (specs[i].stdin or opts.stdin) or fds[2 * (i - 1) - 1]
     over[1] = (i == n) and (specs[i].stdout or opts.stdout) or fds[2 * i]
     over[2] = specs[i].stderr or opts.stderr
-    local p, err, code = spawn("pipeline", specs[i], over)
+    local p, err, code = spawn("pipeline", specs[i], over,
+                               "pipeline stage " .. i .. " (" .. specs[i][1] .. ")")
     if not p then
       for _, q in ipairs(stages) do q:kill("KILL") q:close() end
       for _, fd in ipairs(fds) do core.close_fd(fd) end
@@ -338,9 +375,15 @@ function Pipeline:wait(opts)
   return res
 end
 
---- pl:kill([sig]): signals every stage still running
-function Pipeline:kill(sig)
-  for _, p in ipairs(self.stages) do if p:status() == "running" then p:kill(sig) end end
+--- pl:kill([sig] [, {group = true}]): signals every stage still running;
+-- with group, the group of every stage that leads one (detached stages)
+function Pipeline:kill(sig, opts)
+  if sig ~= nil then checksig("kill", 2, sig) end
+  if opts ~= nil and type(opts) ~= "table" then argerr("kill", 3, "options table expected, got " .. type(opts)) end
+  local group = opts and opts.group
+  for _, p in ipairs(self.stages) do
+    if group then p._h:kill(sig, opts) elseif p:status() == "running" then p._h:kill(sig) end
+  end
   return true
 end
 
@@ -351,14 +394,18 @@ function Pipeline:communicate(input, opts)
       local r, e, c = self:wait(o)
       if not r then return nil, e, c end
       return r[#r].code, r[#r].signal
-    end, function(sig) self:kill(sig) end)
+    end, function(sig, how)
+      for _, p in ipairs(self.stages) do
+        if p:status() == "running" or how == "group" then kill_for(p, how, sig) end
+      end
+    end)
 end
 
 
 --- neap.signum(name) -> the number of a signal ("TERM" -> 15)
 function M.signum(name)
-  if type(name) ~= "string" and type(name) ~= "number" then argerr("signum", 1, "signal name or number expected") end
-  return core.signum(name)
+  local n = checksig("signum", 1, name)   -- (not a tail call: the error names our caller)
+  return n
 end
 
 return M

@@ -12,7 +12,9 @@ local function out(...)
 end
 
 --- repl.run([opts]) -> runs the prompt until end of input, then exits the
--- process; opts.prompt and opts.prompt2 replace "> " and ">> ".
+-- process (status 1 when the input ends inside an unfinished chunk: that
+-- is a syntax error, reported as lua5.4 reports it for a chunk);
+-- opts.prompt and opts.prompt2 replace "> " and ">> ".
 function repl.run(opts)
   opts = opts or {}
   local prompt, prompt2 = opts.prompt or "> ", opts.prompt2 or ">> "
@@ -47,6 +49,12 @@ function repl.run(opts)
     end
   end
   out("\n")
+  if pending then   -- "for" and then the end: the chunk can never be finished
+    local _, err = load(pending .. "\n", "=stdin", "t")   -- (as lua5.4 - reads it)
+    io.stderr:write("neap: ", err, "\n")
+    io.stderr:flush()
+    os.exit(1, true)
+  end
   os.exit(0, true)
 end
 

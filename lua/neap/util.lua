@@ -7,12 +7,19 @@ function util.argerr(fname, i, msg, level)
   error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), level or 3)
 end
 
+--- util.notopts(fname, i, v [, level]): raises "options table expected, got
+-- <type>"; for a number, says how to give it as a timeout (one rule: a bare
+-- number is never a timeout).
+function util.notopts(fname, i, v, level)
+  local msg = "options table expected, got " .. type(v)
+  if type(v) == "number" then msg = msg .. "; use { timeout = " .. tostring(v) .. " }" end
+  util.argerr(fname, i, msg, level or 4)
+end
+
 --- util.checkopts(fname, i, opts) -> opts or {}: a table whose timeout, if
 -- any, is a number >= 0; raises at the public function's caller.
 function util.checkopts(fname, i, opts)
-  if opts ~= nil and type(opts) ~= "table" then
-    util.argerr(fname, i, "options table expected, got " .. type(opts), 4)
-  end
+  if opts ~= nil and type(opts) ~= "table" then util.notopts(fname, i, opts, 5) end
   local t = opts and opts.timeout
   if t ~= nil and (type(t) ~= "number" or not (t >= 0)) then
     util.argerr(fname, i, "timeout must be a number >= 0", 4)
@@ -40,6 +47,14 @@ function util.check_port(fname, i, port, level)
   local n = math.tointeger(port)
   if not n then util.argerr(fname, i, "number has no integer representation", level) end
   if n < 0 or n > 65535 then util.argerr(fname, i, "port out of range", level) end
+  return n
+end
+
+--- util.checksig(fname, i, sig) -> the number of signal 'sig' (a name or a
+-- number); raises at the caller of the public function on a bad one.
+function util.checksig(fname, i, sig)
+  local n, why = require("neap.core").signal_number(sig)
+  if not n then util.argerr(fname, i, why, 4) end
   return n
 end
 

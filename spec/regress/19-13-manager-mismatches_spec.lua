@@ -12,7 +12,7 @@ describe("neap.manager (19.13)", function()
     assert.is_false(ok)
     assert.matches("bad argument #1 to 'next_event' (timeout must be a number >= 0)", err, 1, true)
     ok, err = pcall(m.next_event, m, 5)
-    assert.matches("bad argument #1 to 'next_event' (options table expected, got number)", err, 1, true)
+    assert.matches("bad argument #1 to 'next_event' (options table expected, got number; use { timeout = 5 })", err, 1, true)
     m:close()
   end)
 
