@@ -39,15 +39,6 @@ static void watch_vt_release (neap_handle *h) {
   free(w->q);
 }
 
-/* Pushes nil, "closed", "ECLOSED". */
-static int push_closed (lua_State *L, void *ud) {
-  (void)ud;
-  lua_pushnil(L);
-  lua_pushliteral(L, "closed");
-  lua_pushliteral(L, "ECLOSED");
-  return 3;
-}
-
 /* Close: a waiting task wakes with nil, "closed", "ECLOSED" (not during
 ** teardown, which must not touch Lua); the memory goes in the close callback. */
 static void watch_vt_close (neap_handle *h) {
@@ -57,7 +48,7 @@ static void watch_vt_close (neap_handle *h) {
   w->waiter = NULL;
   if (t != NULL && !h->host->dying) {
     t->parked_on = NULL;
-    neap__sched_wake_with(t, push_closed, NULL);
+    neap__sched_wake_closed(t);
   }
   neap__handle_uvclose(h, (uv_handle_t *)&w->ev);
 }
@@ -196,7 +187,7 @@ static int watch_next (lua_State *L) {
   neap_watch *w = (neap_watch *)*box;
   double timeout = neap__opt_timeout(L, 2, "next");
   neap_task *t;
-  if (w == NULL) return push_closed(L, NULL);
+  if (w == NULL) return neap__push_closed(L);
   if (w->count > 0) {   /* (taken off the queue once its table is made) */
     push_event(L, &w->q[w->head]);
     free(w->q[w->head].name);
