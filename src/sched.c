@@ -800,8 +800,9 @@ static int sched_sleep (lua_State *L) {
 static void core_unpark (neap_task *t) { (void)t; }
 
 static int sched_park (lua_State *L) {
-  double timeout = neap__opt_seconds(L, 1, "park");
-  neap_task *t = neap__sched_check(L, "park");
+  const char *fname = luaL_optstring(L, 2, "park");   /* the Lua wait's name */
+  double timeout = neap__opt_seconds(L, 1, fname);
+  neap_task *t = neap__sched_check(L, fname);
   return neap__sched_park(L, t, timeout, core_unpark, NULL);
 }
 

@@ -264,17 +264,39 @@ static neap_stream *stream_check_reader (lua_State *L, const char *fname) {
   return s;
 }
 
-static int stream_read_frame_post (lua_State *L, neap_stream *s, int optidx,
-                                   const char *fname, lua_KFunction post);
+/*
+** A read's options, taken before the read touches its stream: an options
+** table's __index is user code, which may close the stream or start
+** another read on it.
+*/
+typedef struct read_opts {
+  double timeout;
+  int keep;
+} read_opts;
 
-static int stream_read_frame (lua_State *L, neap_stream *s, int optidx,
-                              const char *fname) {
-  return stream_read_frame_post(L, s, optidx, fname, NULL);
+static void read_options (lua_State *L, int idx, const char *fname,
+                          read_opts *o) {
+  o->timeout = neap__opt_timeout(L, idx, fname);
+  o->keep = 0;
+  if (lua_istable(L, idx)) {
+    lua_getfield(L, idx, "keep");
+    o->keep = lua_toboolean(L, -1);
+    lua_pop(L, 1);   /* pop keep */
+  }
 }
 
-static int stream_read_frame_post (lua_State *L, neap_stream *s, int optidx,
-                                   const char *fname, lua_KFunction post) {
-  double timeout = neap__opt_timeout(L, optidx, fname);
+static int stream_read_frame_post (lua_State *L, neap_stream *s,
+                                   double timeout, const char *fname,
+                                   lua_KFunction post);
+
+static int stream_read_frame (lua_State *L, neap_stream *s, double timeout,
+                              const char *fname) {
+  return stream_read_frame_post(L, s, timeout, fname, NULL);
+}
+
+static int stream_read_frame_post (lua_State *L, neap_stream *s,
+                                   double timeout, const char *fname,
+                                   lua_KFunction post) {
   int r;
   neap_task *t;
   s->rq.f.scan = 0;
@@ -306,9 +328,11 @@ static int stream_read_frame_post (lua_State *L, neap_stream *s, int optidx,
 
 /* s:read([n] [, opts]) -> up to n bytes (default 64 KiB) | nil, err, code */
 static int stream_read (lua_State *L) {
-  neap_stream *s = stream_check_reader(L, "read");
+  neap_stream *s;
   int opt = 2;
   lua_Integer n = READ_CHUNK;
+  read_opts o;
+  neap__stream_check_io(L, 1);
   if (lua_type(L, 2) == LUA_TNUMBER) {
     n = luaL_checkinteger(L, 2);
     luaL_argcheck(L, n > 0, 2, "size must be positive");
@@ -316,42 +340,41 @@ static int stream_read (lua_State *L) {
   }
   else if (!lua_isnoneornil(L, 2) && !lua_istable(L, 2))
     luaL_typeerror(L, 2, "number or options table");
-  if (s == NULL) return neap__push_closed(L);
+  read_options(L, opt, "read", &o);
+  if ((s = stream_check_reader(L, "read")) == NULL) return neap__push_closed(L);
   s->rq.f.kind = NEAP_FRAME_READ;
   s->rq.f.n = (size_t)n;
-  return stream_read_frame(L, s, opt, "read");
+  return stream_read_frame(L, s, o.timeout, "read");
 }
 
 /* s:read_exactly(n [, opts]) -> n bytes | nil, "eof", "eof" (bytes stay) */
 static int stream_read_exactly (lua_State *L) {
-  neap_stream *s = stream_check_reader(L, "read_exactly");
-  lua_Integer n = luaL_checkinteger(L, 2);
+  neap_stream *s;
+  lua_Integer n;
+  read_opts o;
+  neap__stream_check_io(L, 1);
+  n = luaL_checkinteger(L, 2);
   luaL_argcheck(L, n >= 0, 2, "size must be >= 0");
-  if (s == NULL) return neap__push_closed(L);
+  read_options(L, 3, "read_exactly", &o);
+  if ((s = stream_check_reader(L, "read_exactly")) == NULL)
+    return neap__push_closed(L);
   s->rq.f.kind = NEAP_FRAME_EXACTLY;
   s->rq.f.n = (size_t)n;
-  return stream_read_frame(L, s, 3, "read_exactly");
-}
-
-/* The 'keep' field of an options table at 'idx' (false when there is none). */
-static int opt_keep (lua_State *L, int idx) {
-  int keep = 0;
-  if (lua_istable(L, idx)) {
-    lua_getfield(L, idx, "keep");
-    keep = lua_toboolean(L, -1);
-    lua_pop(L, 1);   /* pop keep */
-  }
-  return keep;
+  return stream_read_frame(L, s, o.timeout, "read_exactly");
 }
 
 /* s:read_line{timeout=, keep=false} -> line | nil, err, code */
 static int stream_read_line (lua_State *L) {
-  neap_stream *s = stream_check_reader(L, "read_line");
-  if (s == NULL) return neap__push_closed(L);
+  neap_stream *s;
+  read_opts o;
+  neap__stream_check_io(L, 1);
+  read_options(L, 2, "read_line", &o);
+  if ((s = stream_check_reader(L, "read_line")) == NULL)
+    return neap__push_closed(L);
   s->rq.f.kind = NEAP_FRAME_LINE;
-  s->rq.f.keep = opt_keep(L, 2);
+  s->rq.f.keep = o.keep;
   s->rq.f.max = s->max_frame;
-  return stream_read_frame(L, s, 2, "read_line");
+  return stream_read_frame(L, s, o.timeout, "read_line");
 }
 
 /*
@@ -377,16 +400,19 @@ static int lines_post (lua_State *L, int status, lua_KContext ctx) {
 
 static int lines_iter (lua_State *L) {
   neap_stream *s;
+  read_opts o;
   int n;
   lua_settop(L, 0);
   lua_pushvalue(L, lua_upvalueindex(1));   /* the stream at 1 */
   lua_pushvalue(L, lua_upvalueindex(2));   /* the options at 2 */
+  neap__stream_check_io(L, 1);
+  read_options(L, 2, "lines", &o);
   s = stream_check_reader(L, "lines");
   if (s == NULL) return 0;   /* closed: the loop ends */
   s->rq.f.kind = NEAP_FRAME_LINE;
-  s->rq.f.keep = opt_keep(L, 2);
+  s->rq.f.keep = o.keep;
   s->rq.f.max = s->max_frame;
-  n = stream_read_frame_post(L, s, 2, "lines", lines_post);
+  n = stream_read_frame_post(L, s, o.timeout, "lines", lines_post);
   return lines_post(L, LUA_OK, (lua_KContext)n);
 }
 
@@ -442,23 +468,31 @@ static void stream_get_delims (lua_State *L, neap_stream *s, int idx,
 
 /* s:read_until(delims [, opts]) -> data, delimiter | nil, err, code */
 static int stream_read_until (lua_State *L) {
-  neap_stream *s = stream_check_reader(L, "read_until");
-  if (s == NULL) return neap__push_closed(L);
+  neap_stream *s;
+  read_opts o;
+  neap__stream_check_io(L, 1);
   lua_settop(L, 3);   /* the delimiters' strings go above the options */
-  stream_get_delims(L, s, 2, "read_until");
+  read_options(L, 3, "read_until", &o);
+  if ((s = stream_check_reader(L, "read_until")) == NULL)
+    return neap__push_closed(L);
+  stream_get_delims(L, s, 2, "read_until");   /* (raw gets: no user code) */
   s->rq.f.kind = NEAP_FRAME_UNTIL;
-  s->rq.f.keep = opt_keep(L, 3);
+  s->rq.f.keep = o.keep;
   s->rq.f.max = s->max_frame;
-  return stream_read_frame(L, s, 3, "read_until");
+  return stream_read_frame(L, s, o.timeout, "read_until");
 }
 
 /* s:read_all{timeout=} -> everything up to EOF (maybe "") */
 static int stream_read_all (lua_State *L) {
-  neap_stream *s = stream_check_reader(L, "read_all");
-  if (s == NULL) return neap__push_closed(L);
+  neap_stream *s;
+  read_opts o;
+  neap__stream_check_io(L, 1);
+  read_options(L, 2, "read_all", &o);
+  if ((s = stream_check_reader(L, "read_all")) == NULL)
+    return neap__push_closed(L);
   s->rq.f.kind = NEAP_FRAME_ALL;
   if (s->err && neap__buf_len(&s->rb) == 0) return neap__push_error(L, s->err);
-  return stream_read_frame(L, s, 2, "read_all");
+  return stream_read_frame(L, s, o.timeout, "read_all");
 }
 
 /*
@@ -467,9 +501,10 @@ static int stream_read_all (lua_State *L) {
 ** are buffered, or the end came), consuming nothing.
 */
 static int stream_wait_readable (lua_State *L) {
-  neap_stream *s = stream_check_reader(L, "wait_readable");
+  neap_stream *s;
   lua_Integer above = 0;
-  if (s == NULL) return neap__push_closed(L);
+  read_opts o;
+  neap__stream_check_io(L, 1);
   if (lua_istable(L, 2)) {   /* {above = n}: wait for more than n bytes */
     if (lua_getfield(L, 2, "above") != LUA_TNIL &&
         (!lua_isinteger(L, -1) || (above = lua_tointeger(L, -1)) < 0))
@@ -477,9 +512,12 @@ static int stream_wait_readable (lua_State *L) {
                         "an integer >= 0)");
     lua_pop(L, 1);
   }
+  read_options(L, 2, "wait_readable", &o);
+  if ((s = stream_check_reader(L, "wait_readable")) == NULL)
+    return neap__push_closed(L);
   s->rq.f.kind = NEAP_FRAME_PEEK;
   s->rq.f.n = (size_t)above;
-  return stream_read_frame(L, s, 2, "wait_readable");
+  return stream_read_frame(L, s, o.timeout, "wait_readable");
 }
 
 /* s:_callback_task(task | nil): only that task may read (s:on's pump) */

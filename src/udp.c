@@ -175,9 +175,12 @@ static void udp_unpark (neap_task *t) {
 
 /* u:recv{timeout=} -> data, host, port | nil, err, code */
 static int udp_recv (lua_State *L) {
-  neap_udp *u = udp_check(L, 1);
-  double timeout = neap__opt_timeout(L, 2, "recv");
+  neap_udp *u;
+  double timeout;
   neap_task *t;
+  udp_check(L, 1);
+  timeout = neap__opt_timeout(L, 2, "recv");   /* (user code: before 'u') */
+  u = udp_check(L, 1);
   u->started = 1;
   if (u->err && !u->qhead) {
     int e = u->err;
@@ -186,11 +189,11 @@ static int udp_recv (lua_State *L) {
   }
   if (u->qhead) {
     dgram *d = u->qhead;
+    lua_pushlstring(L, d->data, d->len);   /* (first: no memory loses nothing) */
+    push_addr(L, (struct sockaddr *)&d->from);
     u->qhead = d->next;
     if (u->qhead == NULL) u->qtail = NULL;
     u->qlen--;
-    lua_pushlstring(L, d->data, d->len);
-    push_addr(L, (struct sockaddr *)&d->from);
     free(d);
     udp_flow(u);
     return 3;

@@ -84,7 +84,7 @@ function neap.first(...)
       end
     end)
   end
-  local ok, i, r, code = pcall(core.park, opts.timeout)
+  local ok, i, r, code = pcall(core.park, opts.timeout, "first")
   for j = 1, n do if j ~= i then tasks[j]:cancel() end end
   if not ok then error(i, 0) end   -- this task was cancelled
   if type(i) ~= "number" then
@@ -153,9 +153,9 @@ local function wl_remove(l, e)
 end
 
 --- parks the running task as entry e of list l; e leaves l however the wait ends
-local function wl_park(l, e, timeout)
+local function wl_park(l, e, timeout, fname)
   wl_add(l, e)
-  local ok, a, b, c = pcall(core.park, timeout)
+  local ok, a, b, c = pcall(core.park, timeout, fname)
   if not ok then wl_remove(l, e); error(a, 0) end   -- cancelled
   if a == nil then wl_remove(l, e) end             -- timeout
   return a, b, c
@@ -192,7 +192,7 @@ function Queue:put(v, opts)
   if self:count() < self.size then q_push(self, v); return true end
   local me = core.current()
   if not me then error("put: the queue is full and a wait must run inside a task", 2) end
-  local ok, err, code = wl_park(self.putters, { task = me, value = v }, opts.timeout)
+  local ok, err, code = wl_park(self.putters, { task = me, value = v }, opts.timeout, "put")
   if not ok then return nil, err, code end
   return true
 end
@@ -216,7 +216,7 @@ function Queue:get(opts)
   end
   local me = core.current()
   if not me then error("get: the queue is empty and a wait must run inside a task", 2) end
-  local v, err, code = wl_park(self.getters, { task = me }, opts.timeout)
+  local v, err, code = wl_park(self.getters, { task = me }, opts.timeout, "get")
   if v == nil then return nil, err, code end
   return v
 end
