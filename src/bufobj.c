@@ -184,35 +184,20 @@ static void keep_delims (lua_State *L, bufobj *o, const neap_delim *d, int n) {
 static int bufobj_read_until (lua_State *L) {
   bufobj *o = check(L);
   neap_frame f;
-  neap_delim d[NEAP_MAX_DELIMS];
-  int i, n;
+  neap_delim d[NEAP_MAX_DELIMS], *dp;
+  int n;
   memset(&f, 0, sizeof f);
   f.kind = NEAP_FRAME_UNTIL;
   f.max = o->max_frame;
-  if (lua_type(L, 2) == LUA_TSTRING) {
-    d[0].p = lua_tolstring(L, 2, &d[0].len);
-    n = 1;
-  }
-  else {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    n = (int)lua_rawlen(L, 2);
-    luaL_argcheck(L, n >= 1 && n <= NEAP_MAX_DELIMS, 2, "1 to 16 delimiters expected");
-    for (i = 0; i < n; i++) {
-      lua_rawgeti(L, 2, i + 1);
-      if (lua_type(L, -1) != LUA_TSTRING) luaL_argerror(L, 2, "delimiters must be strings");
-      d[i].p = lua_tolstring(L, -1, &d[i].len);
-      lua_pop(L, 1);  /* the table still holds the string */
-    }
-  }
-  for (i = 0; i < n; i++)
-    luaL_argcheck(L, d[i].len > 0, 2, "empty delimiter");
+  lua_settop(L, 3);   /* the delimiters' strings go above the options */
+  n = neap__check_delims(L, 2, "read_until", d, NEAP_MAX_DELIMS, &dp);
   if (lua_istable(L, 3)) {
     lua_getfield(L, 3, "keep");
     f.keep = lua_toboolean(L, -1);
     lua_pop(L, 1);
   }
-  if (!same_delims(o, d, n)) {   /* other delimiters: scan from the start */
-    keep_delims(L, o, d, n);
+  if (!same_delims(o, dp, n)) {   /* other delimiters: scan from the start */
+    keep_delims(L, o, dp, n);
     if (o->kind == NEAP_FRAME_UNTIL) o->kind = -1;
   }
   f.delims = o->d;

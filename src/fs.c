@@ -55,14 +55,9 @@ static neap_fwrite *fwrite_new (neap_stream *s, uv_buf_t *bufs, int nb,
 
 /* Drops 'n' written bytes from the front of w's buffers. */
 static void fwrite_advance (neap_fwrite *w, size_t n) {
-  int k = 0;
-  while (k < w->nb && n >= w->bufs[k].len) n -= w->bufs[k++].len;
+  int k = neap__bufs_advance(w->bufs, w->nb, n);
   memmove(w->bufs, w->bufs + k, (w->nb - k) * sizeof(uv_buf_t));
   w->nb -= k;
-  if (w->nb > 0) {
-    w->bufs[0].base += n;
-    w->bufs[0].len -= n;
-  }
 }
 
 static void fwrite_free (neap_stream *s, neap_fwrite *w) {
@@ -225,18 +220,12 @@ static int file_write (neap_stream *s, uv_buf_t *bufs, int nb, size_t total,
 int neap__file_write_sync (neap_stream *s, uv_buf_t *bufs, int nb) {
   while (nb > 0) {
     uv_fs_t req;
-    int r = uv_fs_write(NULL, &req, s->fd, bufs, nb, -1, NULL);
+    int k, r = uv_fs_write(NULL, &req, s->fd, bufs, nb, -1, NULL);
     uv_fs_req_cleanup(&req);
     if (r < 0) return r;
-    while (nb > 0 && (size_t)r >= bufs[0].len) {
-      r -= (int)bufs[0].len;
-      bufs++;
-      nb--;
-    }
-    if (nb > 0) {
-      bufs[0].base += r;
-      bufs[0].len -= r;
-    }
+    k = neap__bufs_advance(bufs, nb, (size_t)r);
+    bufs += k;
+    nb -= k;
   }
   return 0;
 }

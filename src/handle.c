@@ -256,33 +256,3 @@ void neap__handle_close_all (neap_host *host) {
   }
 }
 
-/* A metatable with methods in __index, like liolib's createmeta. */
-/*
-** The metatable of a handle type: 'meth' as methods, __gc and __close
-** closing the handle, and __tostring when 'tostring' is given.
-*/
-void neap__newhandlemeta (lua_State *L, const char *name, const luaL_Reg *meth,
-                          lua_CFunction tostring) {
-  const luaL_Reg metameth[] = {
-    {"__index", NULL},
-    {"__gc", neap__handle_gc},
-    {"__close", neap__handle_gc},
-    {tostring ? "__tostring" : NULL, tostring},
-    {NULL, NULL}
-  };
-  neap__newmeta(L, name, meth, metameth);
-}
-
-void neap__newmeta (lua_State *L, const char *name, const luaL_Reg *meth,
-                    const luaL_Reg *metameth) {
-  luaL_newmetatable(L, name);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, name);   /* for neap__handle_check */
-  luaL_setfuncs(L, metameth, 0);
-  lua_newtable(L);
-  luaL_setfuncs(L, meth, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushstring(L, name);
-  lua_setfield(L, -2, "__name");
-  lua_pop(L, 1);  /* pop metatable */
-}

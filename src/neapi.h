@@ -79,7 +79,6 @@ void neap__idle_noop (uv_idle_t *idle);
 ** written as several buffers, never truncated.
 */
 #define NEAP_WRITE_PIECE ((size_t)1 << 30)
-uint64_t neap__ms (double seconds);   /* seconds to libuv ms, clamped */
 int neap__host_owns_fd (neap_host *h, int fd);   /* one of the loop's own */
 void neap__host_uvclose (neap_host *host, uv_handle_t *uvh, uv_close_cb cb);
 void neap__host_uvclose_counted (neap_host *host, uv_handle_t *uvh,
@@ -136,10 +135,6 @@ void neap__handle_anchor (lua_State *L, neap_handle *h, int idx);
 void neap__handle_unanchor (neap_handle *h);
 int neap__handle_gc (lua_State *L);
 void neap__handle_close_all (neap_host *host);
-void neap__newmeta (lua_State *L, const char *name, const luaL_Reg *meth,
-                    const luaL_Reg *metameth);
-void neap__newhandlemeta (lua_State *L, const char *name, const luaL_Reg *meth,
-                          lua_CFunction tostring);   /* __gc, __close, __tostring */
 
 /* ====================================================== tasks */
 
@@ -184,16 +179,28 @@ void neap__sched_wake_closed (neap_task *t);
 int neap__sched_park_post (lua_State *L, neap_task *t, double timeout,
                            neap_unpark_fn unpark, void *on, lua_KFunction post);
 void neap__sched_ready (neap_host *h, neap_task *t);
-double neap__opt_timeout (lua_State *L, int idx, const char *fname);  /* {timeout=} */
-double neap__opt_seconds (lua_State *L, int idx, const char *fname);  /* a number */
-double neap__check_seconds (lua_State *L, double t, int idx, const char *fname);
 int neap__sched_open (lua_State *L);
 void neap__sched_run_ready (neap_host *h);
 void neap__sched_close_all (neap_host *h);
 
-/* ====================================================== errors */
+/* ====================================================== the auxiliary library (auxlib.c) */
+
+double neap__opt_timeout (lua_State *L, int idx, const char *fname);  /* {timeout=} */
+double neap__opt_seconds (lua_State *L, int idx, const char *fname);  /* a number */
+double neap__check_seconds (lua_State *L, double t, int idx, const char *fname);
+void neap__newmeta (lua_State *L, const char *name, const luaL_Reg *meth,
+                    const luaL_Reg *metameth);
+void neap__newhandlemeta (lua_State *L, const char *name, const luaL_Reg *meth,
+                          lua_CFunction tostring);   /* __gc, __close, __tostring */
+uint64_t neap__ms (double seconds);   /* seconds to libuv ms, clamped */
 
 int neap__pcall (lua_State *L, lua_CFunction f, void *ud);
+struct sockaddr;
+struct sockaddr_storage;
+int neap__parse_addr (const char *host, int port, struct sockaddr_storage *ss);
+int neap__push_addr (lua_State *L, const struct sockaddr *sa, int family);
+int neap__check_delims (lua_State *L, int idx, const char *fname,
+                        neap_delim *d, int room, neap_delim **out);
 int neap__push_error (lua_State *L, int uverr);    /* nil, msg, code: 3 */
 int neap__push_fail (lua_State *L, const char *word);  /* nil, w, w: 3 */
 int neap__push_closed (lua_State *L);  /* nil, "closed", "ECLOSED": 3 */
@@ -286,6 +293,7 @@ void neap__stream_drop_pending (neap_stream *s);
 void neap__stream_flush_pending (neap_stream *s);
 void neap__stream_undirty (neap_stream *s);
 int neap__stream_write_open (lua_State *L);
+int neap__bufs_advance (uv_buf_t *bufs, int nb, size_t n);
 /* stream methods defined in other files; stream.c installs them all */
 extern const luaL_Reg neap__stream_write_meth[], neap__tcp_stream_meth[],
                       neap__fs_stream_meth[], neap__fsops_stream_meth[];

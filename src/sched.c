@@ -65,55 +65,6 @@ neap_task *neap__sched_check (lua_State *L, const char *fname) {
   return t;
 }
 
-/* The 'timeout' field of an options table at 'idx': seconds, or -1. */
-double neap__opt_timeout (lua_State *L, int idx, const char *fname) {
-  double t;
-  if (lua_isnoneornil(L, idx)) return -1;
-  if (lua_type(L, idx) == LUA_TNUMBER)   /* one rule: a bare number is never a timeout */
-    luaL_error(L, "bad argument #%d to '%s' (options table expected, got "
-               "number; use { timeout = %s })", idx, fname,
-               lua_tostring(L, idx));
-  if (!lua_istable(L, idx))
-    luaL_error(L, "bad argument #%d to '%s' (options table expected, got %s)",
-               idx, fname, luaL_typename(L, idx));
-  if (lua_getfield(L, idx, "timeout") == LUA_TNIL) {
-    lua_pop(L, 1);  /* pop nil */
-    return -1;
-  }
-  if (lua_type(L, -1) != LUA_TNUMBER)
-    luaL_error(L, "bad argument #%d to '%s' (timeout must be a number)",
-               idx, fname);
-  t = lua_tonumber(L, -1);
-  lua_pop(L, 1);  /* pop timeout */
-  return neap__check_seconds(L, t, idx, fname);
-}
-
-/*
-** A timeout given in seconds (nil: none) to the core's own functions,
-** which the Lua layer calls with the 'timeout' of its options table.
-*/
-double neap__opt_seconds (lua_State *L, int idx, const char *fname) {
-  if (lua_isnoneornil(L, idx)) return -1;
-  return neap__check_seconds(L, luaL_checknumber(L, idx), idx, fname);
-}
-
-/* 't' seconds as a timeout: raises below 0; math.huge: none (-1). */
-double neap__check_seconds (lua_State *L, double t, int idx,
-                            const char *fname) {
-  if (!(t >= 0))
-    luaL_error(L, "bad argument #%d to '%s' (timeout must be >= 0)", idx,
-               fname);
-  if (t >= NEAP_FOREVER) return -1;   /* math.huge: no timeout */
-  return t;
-}
-
-/* Seconds to libuv's milliseconds, rounded; math.huge and beyond: the most. */
-uint64_t neap__ms (double seconds) {
-  double ms = seconds * 1000 + 0.5;
-  if (!(ms < 1.8e19)) return UINT64_MAX;   /* libuv clamps its deadline */
-  return ms > 0 ? (uint64_t)ms : 0;
-}
-
 /* ====================================================== ready queue */
 
 void neap__idle_noop (uv_idle_t *idle) {

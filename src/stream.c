@@ -428,54 +428,20 @@ static int stream_lines (lua_State *L) {
   return 1;
 }
 
-/* Fills the request's delimiters from a string or a list at 'idx'. */
-static void stream_get_delims (lua_State *L, neap_stream *s, int idx,
-                               const char *fname) {
-  neap_frame *f = &s->rq.f;
-  neap_delim *d = s->rq.d;
-  int i, n;
-  if (lua_type(L, idx) == LUA_TSTRING) {
-    d[0].p = lua_tolstring(L, idx, &d[0].len);
-    n = 1;
-  }
-  else if (lua_istable(L, idx)) {
-    n = (int)lua_rawlen(L, idx);
-    if (n < 1 || n > NEAP_MAX_DELIMS)
-      luaL_error(L, "bad argument #%d to '%s' (1 to %d delimiters expected)",
-                 idx, fname, NEAP_MAX_DELIMS);
-    if (n > NEAP_INLINE_DELIMS)   /* lives on this call's stack while it waits */
-      d = lua_newuserdatauv(L, n * sizeof *d, 0);
-    luaL_checkstack(L, n, "too many delimiters");
-    for (i = 0; i < n; i++) {
-      if (lua_rawgeti(L, idx, i + 1) != LUA_TSTRING)
-        luaL_error(L, "bad argument #%d to '%s' (delimiter %d is not a "
-                   "string)", idx, fname, i + 1);
-      d[i].p = lua_tolstring(L, -1, &d[i].len);
-      /* the string stays on this call's stack: the caller may change the
-      ** table while the read waits */
-    }
-  }
-  else {
-    luaL_typeerror(L, idx, "string or list of strings");
-    return;
-  }
-  for (i = 0; i < n; i++)
-    if (d[i].len == 0)
-      luaL_error(L, "bad argument #%d to '%s' (empty delimiter)", idx, fname);
-  f->delims = d;
-  f->ndelims = n;
-}
-
 /* s:read_until(delims [, opts]) -> data, delimiter | nil, err, code */
 static int stream_read_until (lua_State *L) {
   neap_stream *s;
+  neap_delim *d;
   read_opts o;
   neap__stream_check_io(L, 1);
   lua_settop(L, 3);   /* the delimiters' strings go above the options */
   read_options(L, 3, "read_until", &o);
   if ((s = stream_check_reader(L, "read_until")) == NULL)
     return neap__push_closed(L);
-  stream_get_delims(L, s, 2, "read_until");   /* (raw gets: no user code) */
+  s->rq.f.ndelims = neap__check_delims(L, 2, "read_until", s->rq.d,
+                                       NEAP_INLINE_DELIMS, &d);
+  s->rq.f.delims = d;
+  /* (raw gets: no user code; the strings stay on this stack while it waits) */
   s->rq.f.kind = NEAP_FRAME_UNTIL;
   s->rq.f.keep = o.keep;
   s->rq.f.max = s->max_frame;
@@ -680,9 +646,11 @@ static int stream_queued (lua_State *L) {
   return 1;
 }
 
+/* The names of the NEAP_S_* kinds, for s:kind() and tostring. */
+static const char *const kinds[] = {"tcp", "pipe", "tty", "file", "poll",
+                                    "none"};
+
 static int stream_tostring (lua_State *L) {
-  static const char *const kinds[] = {"tcp", "pipe", "tty", "file", "poll",
-                                      "none"};
   neap_handle **box = luaL_checkudata(L, 1, STREAM_MT);
   if (*box == NULL) lua_pushliteral(L, "neap.stream (closed)");
   else lua_pushfstring(L, "neap.stream (%s %p)",
@@ -691,8 +659,6 @@ static int stream_tostring (lua_State *L) {
 }
 
 static int stream_kind (lua_State *L) {
-  static const char *const kinds[] = {"tcp", "pipe", "tty", "file", "poll",
-                                      "none"};
   neap_stream *s = neap__stream_check(L, 1);
   lua_pushstring(L, kinds[s->kind]);
   return 1;

@@ -23,6 +23,21 @@ typedef struct write_req {
 /* ====================================================== writes */
 
 /*
+** Drops 'n' written bytes from the front of 'bufs' (nb of them): returns
+** the index of the first buffer with bytes left (nb when all went), whose
+** start is moved past what was written of it.
+*/
+int neap__bufs_advance (uv_buf_t *bufs, int nb, size_t n) {
+  int k = 0;
+  while (k < nb && n >= bufs[k].len) n -= bufs[k++].len;
+  if (k < nb) {
+    bufs[k].base += n;
+    bufs[k].len -= n;
+  }
+  return k;
+}
+
+/*
 ** Appends 'len' bytes at 'p' to 'out' as buffers of at most 'piece' bytes;
 ** returns how many it made (write_npieces counts them first).
 */
@@ -183,13 +198,8 @@ void neap__stream_flush_pending (neap_stream *s) {
   if (s->nwrites == 0) {
     int n = uv_try_write(&s->u->stream, s->pbufs, s->npb);
     if (n > 0) {
-      size_t done = (size_t)n;
-      left -= done;
-      while (k < s->npb && done >= s->pbufs[k].len) done -= s->pbufs[k++].len;
-      if (k < s->npb) {
-        s->pbufs[k].base += done;
-        s->pbufs[k].len -= done;
-      }
+      left -= (size_t)n;
+      k = neap__bufs_advance(s->pbufs, s->npb, (size_t)n);
     }
     else if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
       s->werr = n;
@@ -310,16 +320,12 @@ static int stream_write (lua_State *L) {
   if (s->be->write == NULL && s->nwrites == 0 && s->npb == 0) {
     int n = uv_try_write(&s->u->stream, bufs, nb);
     if (n > 0) {
-      size_t left = (size_t)n;
-      int k = 0;
-      total -= left;
-      while (k < nb && left >= bufs[k].len) left -= bufs[k++].len;
+      int k = neap__bufs_advance(bufs, nb, (size_t)n);
+      total -= (size_t)n;
       if (k == nb) {
         lua_settop(L, 1);
         return 1;
       }
-      bufs[k].base += left;
-      bufs[k].len -= left;
       memmove(bufs, bufs + k, (nb - k) * sizeof *bufs);
       nb -= k;
     }

@@ -37,36 +37,6 @@ typedef struct neap_server {
   ino_t ino;
 } neap_server;
 
-/* ====================================================== addresses */
-
-static int push_sockaddr (lua_State *L, const struct sockaddr_storage *ss) {
-  char ip[INET6_ADDRSTRLEN];
-  int port;
-  if (ss->ss_family == AF_INET) {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-    uv_ip4_name(a, ip, sizeof ip);
-    port = ntohs(a->sin_port);
-  }
-  else if (ss->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-    uv_ip6_name(a, ip, sizeof ip);
-    port = ntohs(a->sin6_port);
-  }
-  else return 0;
-  lua_pushstring(L, ip);
-  lua_pushinteger(L, port);
-  lua_pushstring(L, ss->ss_family == AF_INET ? "inet" : "inet6");
-  return 3;
-}
-
-/* Parses a numeric IPv4 or IPv6 address; 0 or a UV error. */
-static int parse_addr (const char *host, int port, struct sockaddr_storage *ss) {
-  memset(ss, 0, sizeof *ss);
-  if (strchr(host, ':'))
-    return uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss);
-  return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
-}
-
 /* ====================================================== servers */
 
 static neap_server *server_check (lua_State *L, int idx) {
@@ -237,7 +207,7 @@ static int server_address (lua_State *L) {
     int len = sizeof ss, r = uv_tcp_getsockname(&sv->u.tcp,
                                                 (struct sockaddr *)&ss, &len);
     if (r < 0) return neap__push_error(L, r);
-    return push_sockaddr(L, &ss);
+    return neap__push_addr(L, (struct sockaddr *)&ss, 1);
   }
   else {
     char path[1024];
@@ -289,7 +259,7 @@ static int tcp_listen (lua_State *L) {
   int reuse = lua_toboolean(L, 4);
   struct sockaddr_storage ss;
   neap_server *sv;
-  int r = parse_addr(ip, port, &ss);
+  int r = neap__parse_addr(ip, port, &ss);
   if (r < 0) return neap__push_error(L, r);
   sv = server_new(L, NEAP_S_TCP);
   r = uv_tcp_init_ex(host->loop, &sv->u.tcp, ss.ss_family);
@@ -462,7 +432,7 @@ static int tcp_connect (lua_State *L) {
   int r;
   lua_settop(L, 3);
   ss = lua_newuserdatauv(L, sizeof *ss, 0);           /* kept on the stack */
-  r = parse_addr(ip, port, ss);
+  r = neap__parse_addr(ip, port, ss);
   if (r < 0) return neap__push_error(L, r);
   s = neap__stream_new(L, NEAP_S_TCP);                 /* ss, stream */
   r = uv_tcp_init(host->loop, &s->u->tcp);
@@ -598,7 +568,7 @@ static int stream_address (lua_State *L, int peer, const char *fname) {
   if (peer) r = uv_tcp_getpeername(&s->u->tcp, (struct sockaddr *)&ss, &len);
   else r = uv_tcp_getsockname(&s->u->tcp, (struct sockaddr *)&ss, &len);
   if (r < 0) return neap__push_error(L, r);
-  return push_sockaddr(L, &ss);
+  return neap__push_addr(L, (struct sockaddr *)&ss, 1);
 }
 
 /* s:peer_address() -> host, port, family */

@@ -68,21 +68,6 @@ static const neap_handle_vt udp_vt = {
   UDP_MT, "udp socket", udp_vt_close, udp_vt_close, udp_vt_release
 };
 
-static int push_addr (lua_State *L, const struct sockaddr *sa) {
-  char ip[INET6_ADDRSTRLEN] = "";
-  int port = 0;
-  if (sa->sa_family == AF_INET) {
-    uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof ip);
-    port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
-  }
-  else if (sa->sa_family == AF_INET6) {
-    uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof ip);
-    port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-  }
-  lua_pushstring(L, ip);
-  lua_pushinteger(L, port);
-  return 2;
-}
 
 static void udp_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
   neap_udp *u = hd->data;
@@ -101,7 +86,7 @@ typedef struct dgram_push {
 static int push_dgram_p (lua_State *L, void *ud) {
   dgram_push *dp = ud;
   lua_pushlstring(L, dp->data, dp->len);
-  return 1 + push_addr(L, dp->addr);
+  return 1 + neap__push_addr(L, dp->addr, 0);
 }
 
 static void udp_recv_cb (uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
@@ -190,7 +175,7 @@ static int udp_recv (lua_State *L) {
   if (u->qhead) {
     dgram *d = u->qhead;
     lua_pushlstring(L, d->data, d->len);   /* (first: no memory loses nothing) */
-    push_addr(L, (struct sockaddr *)&d->from);
+    neap__push_addr(L, (struct sockaddr *)&d->from, 0);
     u->qhead = d->next;
     if (u->qhead == NULL) u->qtail = NULL;
     u->qlen--;
@@ -218,12 +203,6 @@ static void udp_send_cb (uv_udp_send_t *req, int status) {
   free(s);
 }
 
-static int parse_addr (const char *host, int port, struct sockaddr_storage *ss) {
-  memset(ss, 0, sizeof *ss);
-  if (strchr(host, ':'))
-    return uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss);
-  return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
-}
 
 /* u:send(data [, host, port]) -> true | nil, err, code (host: an IP address) */
 static int udp_send_m (lua_State *L) {
@@ -241,7 +220,7 @@ static int udp_send_m (lua_State *L) {
   if (!lua_isnoneornil(L, 3)) {
     const char *host = luaL_checkstring(L, 3);
     int port = (int)luaL_checkinteger(L, 4);
-    r = parse_addr(host, port, &ss);
+    r = neap__parse_addr(host, port, &ss);
     if (r < 0) return neap__push_error(L, r);
     to = (struct sockaddr *)&ss;
   }
@@ -272,7 +251,7 @@ static int udp_connect_m (lua_State *L) {
   const char *host = luaL_checkstring(L, 2);
   int port = (int)luaL_checkinteger(L, 3);
   struct sockaddr_storage ss;
-  int r = parse_addr(host, port, &ss);
+  int r = neap__parse_addr(host, port, &ss);
   if (r == 0) r = uv_udp_connect(&u->udp, (struct sockaddr *)&ss);
   if (r < 0) return neap__push_error(L, r);
   lua_settop(L, 1);
@@ -286,7 +265,7 @@ static int udp_address (lua_State *L) {
   int len = sizeof ss;
   int r = uv_udp_getsockname(&u->udp, (struct sockaddr *)&ss, &len);
   if (r < 0) return neap__push_error(L, r);
-  return push_addr(L, (struct sockaddr *)&ss);
+  return neap__push_addr(L, (struct sockaddr *)&ss, 0);
 }
 
 /* u:dropped() -> datagrams dropped because nobody read them in time */
@@ -322,7 +301,7 @@ static int udp_new (lua_State *L) {
   uv_unref((uv_handle_t *)&u->udp);
   if (ip != NULL) {
     struct sockaddr_storage ss;
-    r = parse_addr(ip, port, &ss);
+    r = neap__parse_addr(ip, port, &ss);
     if (r == 0)
       r = uv_udp_bind(&u->udp, (struct sockaddr *)&ss, reuse ? UV_UDP_REUSEADDR : 0);
     if (r < 0) {
