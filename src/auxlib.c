@@ -71,7 +71,7 @@ static int err_strerror (lua_State *L) {
   return 2;
 }
 
-int neap__err_open (lua_State *L) {
+int neap__auxlib_open (lua_State *L) {
   lua_pushcfunction(L, err_strerror);
   lua_setfield(L, -2, "strerror");
   return 0;

@@ -207,7 +207,7 @@ typedef struct neap_family {
 
 static const neap_family families[] = {
   {"sched", neap__sched_open, NULL},
-  {"err", neap__err_open, NULL},
+  {"auxlib", neap__auxlib_open, NULL},
   {"stream", neap__stream_open, NULL},
   {"stream_write", neap__stream_write_open, NULL},
   {"tcp", neap__tcp_open, NULL},

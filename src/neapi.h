@@ -204,7 +204,7 @@ int neap__check_delims (lua_State *L, int idx, const char *fname,
 int neap__push_error (lua_State *L, int uverr);    /* nil, msg, code: 3 */
 int neap__push_fail (lua_State *L, const char *word);  /* nil, w, w: 3 */
 int neap__push_closed (lua_State *L);  /* nil, "closed", "ECLOSED": 3 */
-int neap__err_open (lua_State *L);
+int neap__auxlib_open (lua_State *L);
 
 /* ====================================================== streams */
 
