@@ -1,7 +1,7 @@
 # neap: build, test, run. Dependencies are Debian packages (make deps).
 CC ?= cc
-PKGS = lua5.4 libuv
-DEBS = lua5.4 liblua5.4-dev libuv1-dev lua-busted luarocks pkg-config gcc make clang valgrind
+PKGS = lua5.4 libuv openssl
+DEBS = lua5.4 liblua5.4-dev libuv1-dev libssl-dev openssl lua-busted luarocks pkg-config gcc make clang valgrind
 LUA ?= lua5.4
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -10,10 +10,10 @@ CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra -Werror -fPIC $(PKG_CFLAGS) $(CFLAG
 LDLIBS_ALL = $(PKG_LIBS) -lm $(LDFLAGS)
 B ?= build
 
-CORE = buf err handle sched host stream stream_write tcp timer process fs signal udp bufobj
+CORE = buf err handle sched host stream stream_write tcp timer process fs signal udp bufobj tls
 LUAFILES = $(wildcard lua/neap/*.lua)
 OBJS = $(CORE:%=$(B)/obj/%.o)
-HDRS = src/neap.h src/neapi.h src/buf.h
+HDRS = src/neap.h src/neapi.h src/buf.h src/tls.h
 
 .PHONY: all deps run test asan valgrind gcstress fuzz soak clean bench check-docs install uninstall rock rock-install
 
@@ -68,7 +68,7 @@ $(B)/libneap.so.$(VERSION): $(LIBOBJS)
 $(B)/neap.pc: Makefile
 	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: neap' 'Description: An event host for Lua 5.4 on libuv' 'Version: $(VERSION)' \
-	  'Requires: lua5.4 libuv' 'Libs: -L$${libdir} -lneap' 'Cflags: -I$${includedir}' > $@
+	  'Requires: lua5.4 libuv' 'Requires.private: openssl' 'Libs: -L$${libdir} -lneap' 'Cflags: -I$${includedir}' > $@
 
 $(B)/neap: src/main.c $(B)/libneap.a
 	$(CC) $(CFLAGS_ALL) -o $@ src/main.c $(B)/libneap.a $(LDLIBS_ALL) -Wl,-E
@@ -76,13 +76,18 @@ $(B)/neap: src/main.c $(B)/libneap.a
 # The C module for a stock lua5.4: require "neap.core" (Lua files from lua/).
 $(B)/lib/neap/core.so: $(OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $(OBJS) $(shell pkg-config --libs libuv) $(LDFLAGS)
+	$(CC) -shared -o $@ $(OBJS) $(shell pkg-config --libs libuv openssl) $(LDFLAGS)
 
 $(B)/obj:
 	mkdir -p $@
 
 $(B)/test_buf: spec/c/test_buf.c src/buf.c src/buf.h
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ spec/c/test_buf.c src/buf.c
+
+# The TLS engine alone (it makes its certificates with spec/c/mkcerts.sh).
+$(B)/test_tls: spec/c/test_tls.c src/tls.c src/tls.h src/buf.c src/buf.h
+	$(CC) $(CFLAGS_ALL) -Isrc -o $@ spec/c/test_tls.c src/tls.c src/buf.c \
+	  $(shell pkg-config --libs openssl) $(LDFLAGS)
 
 # deps first, then a fresh make that sees the installed pkg-config files
 run: deps
@@ -91,7 +96,7 @@ run: deps
 
 # The whole suite; the last line is "N passed, M failed".
 test: deps
-	@$(MAKE) --no-print-directory all $(B)/test_buf $(B)/embed $(CPROGS:%=$(B)/%)
+	@$(MAKE) --no-print-directory all $(B)/test_buf $(B)/test_tls $(B)/embed $(CPROGS:%=$(B)/%)
 	@sh spec/run.sh $(B)
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer (any
@@ -99,7 +104,7 @@ test: deps
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan: deps
 	@$(MAKE) --no-print-directory B=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" \
-	  all build-asan/test_buf build-asan/embed $(CPROGS:%=build-asan/%)
+	  all build-asan/test_buf build-asan/test_tls build-asan/embed $(CPROGS:%=build-asan/%)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 NEAP_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  sh spec/run.sh build-asan
 
