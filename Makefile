@@ -85,7 +85,7 @@ $(B)/test_buf: spec/c/test_buf.c src/buf.c src/buf.h
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ spec/c/test_buf.c src/buf.c
 
 # The TLS engine alone (it makes its certificates with spec/c/mkcerts.sh).
-$(B)/test_tls: spec/c/test_tls.c src/tls.c src/tls.h src/buf.c src/buf.h
+$(B)/test_tls: spec/c/test_tls.c src/tls.c src/tls.h src/buf.c src/buf.h | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ spec/c/test_tls.c src/tls.c src/buf.c \
 	  $(shell pkg-config --libs openssl) $(LDFLAGS)
 

@@ -221,17 +221,20 @@ static int ctx_use_cert (SSL_CTX *ctx, const char *cert, const char *key,
     return -1;
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-    snprintf(what, sizeof what, "cannot load key %s", key);
-    tls_queue_error(err, errsz, what);
-    return -1;
+    unsigned long e = ERR_peek_error();
+    if (ERR_GET_LIB(e) != ERR_LIB_X509 ||
+        (ERR_GET_REASON(e) != X509_R_KEY_VALUES_MISMATCH &&
+         ERR_GET_REASON(e) != X509_R_KEY_TYPE_MISMATCH)) {
+      snprintf(what, sizeof what, "cannot load key %s", key);
+      tls_queue_error(err, errsz, what);
+      return -1;
+    }
   }
-  if (SSL_CTX_check_private_key(ctx) != 1) {
-    snprintf(what, sizeof what, "key %s does not match certificate %s", key,
-             cert);
-    tls_queue_error(err, errsz, what);
-    return -1;
-  }
-  return 0;
+  else if (SSL_CTX_check_private_key(ctx) == 1)
+    return 0;
+  snprintf(err, errsz, "key %s does not match certificate %s", key, cert);
+  ERR_clear_error();
+  return -1;
 }
 
 /* Trusts the certificates of 'ca' (a file or a directory; NULL: system's). */
