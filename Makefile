@@ -81,11 +81,11 @@ $(B)/lib/neap/core.so: $(OBJS)
 $(B)/obj:
 	mkdir -p $@
 
-$(B)/test_buf: spec/c/test_buf.c src/buf.c src/buf.h
+$(B)/test_buf: spec/c/test_buf.c spec/c/test.h src/buf.c src/buf.h
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ spec/c/test_buf.c src/buf.c
 
 # The TLS engine alone (it makes its certificates with spec/c/mkcerts.sh).
-$(B)/test_tls: spec/c/test_tls.c src/tls.c src/tls.h src/buf.c src/buf.h | $(B)/obj
+$(B)/test_tls: spec/c/test_tls.c spec/c/test.h src/tls.c src/tls.h src/buf.c src/buf.h | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ spec/c/test_tls.c src/tls.c src/buf.c \
 	  $(shell pkg-config --libs openssl) $(LDFLAGS)
 

@@ -762,7 +762,7 @@ const char *neap__tls_version (const neap_tls *t) {
   return SSL_get_version(t->ssl);
 }
 
-/* The cipher suite's name; NULL before the handshake. */
+/* The cipher suite's name ("(NONE)" before the handshake). */
 const char *neap__tls_cipher (const neap_tls *t) {
   return SSL_get_cipher_name(t->ssl);
 }
