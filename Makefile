@@ -162,9 +162,10 @@ VALGRIND_SKIP = --filter-out="1,000 concurrent" --filter-out="2,000 spawns" --fi
   --filter-out="200 short%-lived" --filter-out="100 MB" --filter-out="200 pipelines" \
   --filter-out="leaks no descriptor" --filter-out="cannot start" --filter-out="PATH of the env" --filter-out="cwd that does not exist"
 valgrind: deps
-	@$(MAKE) --no-print-directory all $(B)/embed $(CPROGS:%=$(B)/%)
+	@$(MAKE) --no-print-directory all $(B)/embed $(B)/test_tls $(CPROGS:%=$(B)/%)
 	NEAP_VALGRIND=1 $(VG) $(B)/neap /usr/bin/busted $(VALGRIND_SKIP) $(VALGRIND_SPECS)
 	$(VG) $(B)/embed examples/embed/script.lua
+	$(VG) $(B)/test_tls
 	@echo "valgrind: clean"
 
 # Socket and process specs with a full garbage collection at every task switch.
