@@ -475,6 +475,11 @@ void neap__tls_ctx_unref (neap_tls_ctx *c) {
     ctx_free(c);
 }
 
+/* The SSL_CTX underneath, for settings the options do not have (tests). */
+SSL_CTX *neap__tls_ctx_ssl (neap_tls_ctx *c) {
+  return c->ctx;
+}
+
 /* }====================================================== */
 
 

@@ -71,6 +71,7 @@ neap_tls_ctx *neap__tls_ctx_new (const neap_tls_opts *o, char *err,
                                  size_t errsz);
 void neap__tls_ctx_ref (neap_tls_ctx *c);
 void neap__tls_ctx_unref (neap_tls_ctx *c);
+struct ssl_ctx_st *neap__tls_ctx_ssl (neap_tls_ctx *c);   /* SSL_CTX */
 
 /* ---- connections ---- */
 
