@@ -1,7 +1,7 @@
 # neap: build, test, run. Dependencies are Debian packages (make deps).
 CC ?= cc
-PKGS = lua5.4 libuv
-DEBS = lua5.4 liblua5.4-dev libuv1-dev lua-busted luarocks pkg-config gcc make clang valgrind
+PKGS = lua5.4 libuv openssl
+DEBS = lua5.4 liblua5.4-dev libuv1-dev libssl-dev openssl lua-busted luarocks pkg-config gcc make clang valgrind
 LUA ?= lua5.4
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -10,10 +10,10 @@ CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra -Werror -fPIC $(PKG_CFLAGS) $(CFLAG
 LDLIBS_ALL = $(PKG_LIBS) -lm $(LDFLAGS)
 B ?= build
 
-CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj
+CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj tls
 LUAFILES = $(wildcard lua/neap/*.lua)
 OBJS = $(CORE:%=$(B)/obj/%.o)
-HDRS = src/neap.h src/neapi.h src/buf.h
+HDRS = src/neap.h src/neapi.h src/buf.h src/tls.h
 
 .PHONY: all deps run test asan valgrind gcstress fuzz soak clean bench check-docs install uninstall rock rock-install
 
@@ -69,7 +69,7 @@ $(B)/libneap.so.$(VERSION): $(LIBOBJS)
 # installed under (a file in $(B) would keep the PREFIX of an earlier install).
 PC_LINES = 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
   'Name: neap' 'Description: An event host for Lua 5.4 on libuv' 'Version: $(VERSION)' \
-  'Requires: lua5.4 libuv' 'Libs: -L$${libdir} -lneap' 'Cflags: -I$${includedir}'
+  'Requires: lua5.4 libuv' 'Requires.private: openssl' 'Libs: -L$${libdir} -lneap' 'Cflags: -I$${includedir}'
 
 $(B)/neap: src/main.c $(B)/libneap.a
 	$(CC) $(CFLAGS_ALL) -o $@ src/main.c $(B)/libneap.a $(LDLIBS_ALL) -Wl,-E
@@ -77,13 +77,18 @@ $(B)/neap: src/main.c $(B)/libneap.a
 # The C module for a stock lua5.4: require "neap.core" (Lua files from lua/).
 $(B)/lib/neap/core.so: $(OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $(OBJS) $(shell pkg-config --libs libuv) $(LDFLAGS)
+	$(CC) -shared -o $@ $(OBJS) $(shell pkg-config --libs libuv openssl) $(LDFLAGS)
 
 $(B)/obj:
 	mkdir -p $@
 
-$(B)/test_buf: spec/c/test_buf.c src/buf.c src/buf.h
+$(B)/test_buf: spec/c/test_buf.c spec/c/test.h src/buf.c src/buf.h
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ spec/c/test_buf.c src/buf.c
+
+# The TLS engine alone (it makes its certificates with spec/c/mkcerts.sh).
+$(B)/test_tls: spec/c/test_tls.c spec/c/test.h src/tls.c src/tls.h src/buf.c src/buf.h | $(B)/obj
+	$(CC) $(CFLAGS_ALL) -Isrc -o $@ spec/c/test_tls.c src/tls.c src/buf.c \
+	  $(shell pkg-config --libs openssl) $(LDFLAGS)
 
 # deps first, then a fresh make that sees the installed pkg-config files
 run: deps
@@ -92,7 +97,7 @@ run: deps
 
 # The whole suite; the last line is "N passed, M failed".
 test: deps
-	@$(MAKE) --no-print-directory all $(B)/test_buf $(B)/embed $(CPROGS:%=$(B)/%)
+	@$(MAKE) --no-print-directory all $(B)/test_buf $(B)/test_tls $(B)/embed $(CPROGS:%=$(B)/%)
 	@sh spec/run.sh $(B)
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer (any
@@ -100,7 +105,7 @@ test: deps
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan: deps
 	@$(MAKE) --no-print-directory B=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" \
-	  all build-asan/test_buf build-asan/embed $(CPROGS:%=build-asan/%)
+	  all build-asan/test_buf build-asan/test_tls build-asan/embed $(CPROGS:%=build-asan/%)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 NEAP_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  sh spec/run.sh build-asan
 
@@ -159,9 +164,10 @@ VALGRIND_SKIP = --filter-out="1,000 concurrent" --filter-out="2,000 spawns" --fi
   --filter-out="leaks no descriptor" --filter-out="cannot start" --filter-out="PATH of the env" --filter-out="cwd that does not exist" \
   --filter-out="4 GiB"
 valgrind: deps
-	@$(MAKE) --no-print-directory all $(B)/embed $(CPROGS:%=$(B)/%)
+	@$(MAKE) --no-print-directory all $(B)/embed $(B)/test_tls $(CPROGS:%=$(B)/%)
 	NEAP_VALGRIND=1 $(VG) $(B)/neap /usr/bin/busted $(VALGRIND_SKIP) $(VALGRIND_SPECS)
 	$(VG) $(B)/embed examples/embed/script.lua
+	$(VG) $(B)/test_tls
 	@echo "valgrind: clean"
 
 # Socket and process specs with a full garbage collection at every task switch.
@@ -184,18 +190,22 @@ soak: deps
 	@$(MAKE) --no-print-directory all
 	ulimit -n 16384 && SOAK_SECONDS=$(SOAK_SECONDS) $(B)/neap spec/soak.lua
 
-# libFuzzer targets (clang): the buffer's framing against a reference, and
-# neap.proto with the HTTP parser example. FUZZ_SECONDS each (CI: 60).
+# libFuzzer targets (clang): the buffer's framing against a reference,
+# neap.proto with the HTTP parser example, and a server-side TLS engine fed
+# random bytes. FUZZ_SECONDS each (CI: 60).
 FUZZ_SECONDS ?= 60
 FZ = -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_SRCS = $(CORE:%=src/%.c)
 fuzz: deps
-	@mkdir -p build-fuzz/corpus_buf build-fuzz/corpus_proto
+	@mkdir -p build-fuzz/corpus_buf build-fuzz/corpus_proto build-fuzz/corpus_tls
 	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc spec/fuzz/fuzz_buf.c src/buf.c -o build-fuzz/fuzz_buf
 	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) spec/fuzz/fuzz_proto.c $(FUZZ_SRCS) \
 	  -o build-fuzz/fuzz_proto $(PKG_LIBS) -lm
+	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) spec/fuzz/fuzz_tls.c src/tls.c src/buf.c \
+	  -o build-fuzz/fuzz_tls $(shell pkg-config --libs openssl)
 	cp spec/fuzz/corpus_buf/* build-fuzz/corpus_buf/
 	cp spec/fuzz/corpus_proto/* build-fuzz/corpus_proto/
+	cp spec/fuzz/corpus_tls/* build-fuzz/corpus_tls/
 	build-fuzz/fuzz_buf -max_total_time=$(FUZZ_SECONDS) -seed=1 -artifact_prefix=build-fuzz/ \
 	  build-fuzz/corpus_buf spec/fuzz/regress_buf > build-fuzz/buf.log 2>&1 \
 	  || { tail -n 40 build-fuzz/buf.log; exit 1; }
@@ -204,6 +214,9 @@ fuzz: deps
 	  -max_len=4096 -artifact_prefix=build-fuzz/ build-fuzz/corpus_proto spec/fuzz/regress_proto \
 	  > build-fuzz/proto.log 2>&1 || { tail -n 40 build-fuzz/proto.log; exit 1; }
 	@tail -n 1 build-fuzz/proto.log
+	build-fuzz/fuzz_tls -max_total_time=$(FUZZ_SECONDS) -seed=1 -max_len=8192 -artifact_prefix=build-fuzz/ \
+	  build-fuzz/corpus_tls > build-fuzz/tls.log 2>&1 || { tail -n 40 build-fuzz/tls.log; exit 1; }
+	@tail -n 1 build-fuzz/tls.log
 	@echo "fuzz: no crash"
 
 clean:

@@ -22,6 +22,10 @@ external_dependencies = {
       header = "uv.h",
       library = "uv",
    },
+   OPENSSL = {
+      header = "openssl/ssl.h",
+      library = "ssl",
+   },
 }
 build = {
    type = "make",

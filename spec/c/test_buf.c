@@ -1,77 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for the byte buffer (reserve, commit, append, consume) and its
    framing (READ, EXACTLY, LINE, UNTIL, ALL) in src/buf.c, without libuv or Lua. */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "test.h"
 
-/* ---- the harness ---- */
-
-static int t_failed;          /* the running test has failed */
-static char t_msg[2048];      /* why: the first failure of the running test */
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void fail_at (const char *file, int line, const char *fmt, ...) {
-  va_list ap;
-  int n;
-  if (t_failed) return;
-  t_failed = 1;
-  n = snprintf(t_msg, sizeof t_msg, "%s:%d: ", file, line);
-  if (n < 0 || (size_t)n >= sizeof t_msg) return;
-  va_start(ap, fmt);
-  vsnprintf(t_msg + n, sizeof t_msg - (size_t)n, fmt, ap);
-  va_end(ap);
-}
-
-/* Writes 'p[0..n)' to 'out' (of size 'sz') with C escapes, truncated. */
-static const char *escape (char *out, size_t sz, const char *p, size_t n) {
-  size_t o = 0, i;
-  for (i = 0; i < n && o + 8 < sz; i++) {
-    unsigned char c = (unsigned char)p[i];
-    if (c == '\n') o += (size_t)snprintf(out + o, sz - o, "\\n");
-    else if (c == '\r') o += (size_t)snprintf(out + o, sz - o, "\\r");
-    else if (c == 0) o += (size_t)snprintf(out + o, sz - o, "\\0");
-    else if (c == '"' || c == '\\') o += (size_t)snprintf(out + o, sz - o, "\\%c", c);
-    else if (c < 32 || c > 126) o += (size_t)snprintf(out + o, sz - o, "\\x%02x", c);
-    else out[o++] = (char)c;
-  }
-  if (i < n && o + 4 <= sz) { memcpy(out + o, "...", 3); o += 3; }
-  out[o] = '\0';
-  return out;
-}
-
-#define FAIL(...) \
-  do { fail_at(__FILE__, __LINE__, __VA_ARGS__); return; } while (0)
-
-#define ASSERT_TRUE(c) \
-  do { if (!(c)) FAIL("assertion failed: %s", #c); } while (0)
-
-#define ASSERT_EQ(a, b) \
-  do { \
-    long long a_ = (long long)(a), b_ = (long long)(b); \
-    if (a_ != b_) FAIL("%s == %s: got %lld, expected %lld", #a, #b, a_, b_); \
-  } while (0)
-
-/* p[0..n) must equal s[0..sn) */
-#define ASSERT_STR(p, n, s, sn) \
-  do { \
-    const char *p_ = (p), *s_ = (s); \
-    size_t n_ = (n), sn_ = (sn); \
-    if (n_ != sn_ || (n_ > 0 && memcmp(p_, s_, n_) != 0)) { \
-      char e1_[300], e2_[300]; \
-      FAIL("%s: got \"%s\" (%zu bytes), expected \"%s\" (%zu bytes)", #p, \
-           escape(e1_, sizeof e1_, p_, n_), n_, \
-           escape(e2_, sizeof e2_, s_, sn_), sn_); \
-    } \
-  } while (0)
-
-/* Returns from the caller when a helper it called has failed. */
-#define CHECK() do { if (t_failed) return; } while (0)
+/* ---- helpers ---- */
 
 /* The frame at the head of 'b' must be the string literal 'lit'. */
 #define ASSERT_FRAME(b, f, lit) \
@@ -1311,13 +1247,6 @@ static void test_until_random_inner (void) {
 
 /* ---- the runner ---- */
 
-typedef struct test {
-  const char *name;
-  void (*fn) (void);
-} test;
-
-#define T(name) { #name, name }
-
 static const test tests[] = {
   T(test_init_free),
   T(test_reserve_commit),
@@ -1356,21 +1285,5 @@ static const test tests[] = {
 };
 
 int main (void) {
-  size_t i, ntests = sizeof tests / sizeof tests[0];
-  int passed = 0, failed = 0;
-  for (i = 0; i < ntests; i++) {
-    t_failed = 0;
-    t_msg[0] = '\0';
-    tests[i].fn();
-    t_release();
-    if (t_failed) {
-      failed++;
-      printf("FAIL %s: %s\n", tests[i].name, t_msg);
-    }
-    else
-      passed++;
-  }
-  printf("%d passed, %d failed\n", passed, failed);
-  fflush(stdout);
-  return failed == 0 ? 0 : 1;
+  return run_tests(tests, sizeof tests / sizeof tests[0], t_release);
 }
