@@ -10,7 +10,7 @@ CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra -Werror -fPIC $(PKG_CFLAGS) $(CFLAG
 LDLIBS_ALL = $(PKG_LIBS) -lm $(LDFLAGS)
 B ?= build
 
-CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj tls
+CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj tls tlsstream
 LUAFILES = $(wildcard lua/neap/*.lua)
 OBJS = $(CORE:%=$(B)/obj/%.o)
 HDRS = src/neap.h src/neapi.h src/buf.h src/tls.h

@@ -219,6 +219,7 @@ static const neap_family families[] = {
   {"signal", neap__signal_open, neap__signal_free},
   {"timer", neap__timer_open, NULL},
   {"buffer", neap__bufobj_open, NULL},
+  {"tls", neap__tlsstream_open, NULL},
   {NULL, NULL, NULL}
 };
 

@@ -266,6 +266,9 @@ struct neap_stream {
   int pevents;             /* polls: the events watched */
   neap_task *cb_task;      /* s:on's pump: the only task that may read */
   int release_at_eof;      /* a child's output pipe: close the fd at EOF */
+  struct neap_tls *tls;    /* a TLS stream's engine (tlsstream.c), or NULL */
+  int tls_hs;              /* its handshake is under way */
+  neap_task *hs_waiter;    /* the task waiting for the handshake */
   int released;            /* its fd was given back at EOF (the handle lives on) */
 };
 
@@ -293,10 +296,23 @@ void neap__stream_drop_pending (neap_stream *s);
 void neap__stream_flush_pending (neap_stream *s);
 void neap__stream_undirty (neap_stream *s);
 int neap__stream_write_open (lua_State *L);
+int neap__stream_write_owned (neap_stream *s, neap_buf *b, size_t len);
+void neap__stream_release_pending (neap_stream *s);
+void neap__stream_mark_dirty (neap_stream *s);
+int neap__stream_push_err (lua_State *L, neap_stream *s, int err);
+void neap__stream_wake_err (neap_task *t, neap_stream *s, int err);
+/* TLS inside a stream (tlsstream.c); NEAP_ETLS: the engine says why */
+#define NEAP_ETLS (-30001)
+void neap__tls_input (neap_stream *s, ssize_t nread);
+void neap__tls_flush_pending (neap_stream *s);
+void neap__tls_shutdown_stream (neap_stream *s);
+int neap__tls_push_error (lua_State *L, neap_stream *s);
+int neap__tlsstream_open (lua_State *L);
 int neap__bufs_advance (uv_buf_t *bufs, int nb, size_t n);
 /* stream methods defined in other files; stream.c installs them all */
 extern const luaL_Reg neap__stream_write_meth[], neap__tcp_stream_meth[],
-                      neap__fs_stream_meth[], neap__fsops_stream_meth[];
+                      neap__fs_stream_meth[], neap__fsops_stream_meth[],
+                      neap__tls_stream_meth[];
 int neap__file_write_sync (neap_stream *s, uv_buf_t *bufs, int nb);
 int neap__stream_init_poll (neap_stream *s, int fd);
 int neap__fs_open (lua_State *L);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "neapi.h"
+#include "tls.h"
 
 #define STREAM_MT "neap.stream"
 #define READ_CHUNK (64 * 1024)
@@ -49,7 +50,7 @@ void neap__stream_ref (neap_stream *s, int on) {
   (void)on;   /* (the state says it: reasons are a parked reader or writer) */
   if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_NONE) return;
   if ((s->h.flags & NEAP_H_UVCLOSE) || s->released) return;
-  if (s->reader || s->writers) uv_ref(&s->u->handle);
+  if (s->reader || s->writers || s->hs_waiter) uv_ref(&s->u->handle);
   else uv_unref(&s->u->handle);
 }
 
@@ -59,6 +60,30 @@ static void stream_wake_closed (neap_task **slot) {
   if (t == NULL) return;
   *slot = NULL;
   neap__sched_wake_closed(t);
+}
+
+/* Pushes nil, message, code for the error 'err' of 's' (ETLS: the engine's words). */
+int neap__stream_push_err (lua_State *L, neap_stream *s, int err) {
+  if (err == NEAP_ETLS && s->tls) return neap__tls_push_error(L, s);
+  return neap__push_error(L, err);
+}
+
+typedef struct err_push {
+  neap_stream *s;
+  int err;
+} err_push;
+
+static int push_stream_err (lua_State *L, void *ud) {
+  err_push *ep = ud;
+  return neap__stream_push_err(L, ep->s, ep->err);
+}
+
+/* Wakes 't' with the error 'err' of 's'. */
+void neap__stream_wake_err (neap_task *t, neap_stream *s, int err) {
+  err_push ep;
+  ep.s = s;
+  ep.err = err;
+  neap__sched_wake_with(t, push_stream_err, &ep);
 }
 
 /* ====================================================== uv streams */
@@ -99,8 +124,11 @@ static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
   neap_stream *s = hd->data;
   size_t avail = 0;
   char *p;
-  stream_take_buf(s);
-  p = neap__buf_reserve(&s->rb, READ_CHUNK, &avail);
+  if (s->tls) p = neap__buf_reserve(neap__tls_in(s->tls), READ_CHUNK, &avail);
+  else {
+    stream_take_buf(s);
+    p = neap__buf_reserve(&s->rb, READ_CHUNK, &avail);
+  }
   (void)suggested;
   if (avail > (1u << 30)) avail = 1u << 30;   /* (a uv_buf_t length is 32 bits) */
   *buf = uv_buf_init(p, p ? (unsigned)avail : 0);
@@ -109,6 +137,14 @@ static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
 static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   neap_stream *s = st->data;
   (void)buf;
+  if (s->tls) {   /* ciphertext: the engine decrypts into the buffer */
+    if (nread == 0) return;
+    if (nread > 0) neap__buf_commit(neap__tls_in(s->tls), (size_t)nread);
+    if (s->h.host->dying) return;
+    neap__tls_input(s, nread);
+    stream_deliver(s);
+    return;
+  }
   if (nread > 0) neap__buf_commit(&s->rb, (size_t)nread);
   else if (nread == UV_EOF) s->eof = 1;
   else if (nread < 0) s->err = (int)nread;
@@ -170,7 +206,7 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
   switch (r) {
     case NEAP_FRAME_OK:
       if (f->kind == NEAP_FRAME_ALL && f->len == 0 && s->err)
-        return neap__push_error(L, s->err);   /* an error, not an empty end */
+        return neap__stream_push_err(L, s, s->err);   /* an error, not an empty end */
       if (f->kind == NEAP_FRAME_PEEK) {
         lua_pushinteger(L, (lua_Integer)f->len);
         return 1;
@@ -194,7 +230,7 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
         lua_pushinteger(L, 0);   /* readable: at the end */
         return 1;
       }
-      if (s->err) return neap__push_error(L, s->err);
+      if (s->err) return neap__stream_push_err(L, s, s->err);
       if (s->eof) return neap__push_fail(L, "eof");
       return neap__push_closed(L);
   }
@@ -457,7 +493,7 @@ static int stream_read_all (lua_State *L) {
   if ((s = stream_check_reader(L, "read_all")) == NULL)
     return neap__push_closed(L);
   s->rq.f.kind = NEAP_FRAME_ALL;
-  if (s->err && neap__buf_len(&s->rb) == 0) return neap__push_error(L, s->err);
+  if (s->err && neap__buf_len(&s->rb) == 0) return neap__stream_push_err(L, s, s->err);
   return stream_read_frame(L, s, o.timeout, "read_all");
 }
 
@@ -541,8 +577,11 @@ static void stream_vt_close (neap_handle *h) {
   neap__stream_undirty(s);
   if (h->host->dying) neap__stream_drop_pending(s);
   else neap__stream_flush_pending(s);   /* what was written before close is sent */
+  if (s->tls && !h->host->dying && !s->shut)
+    neap__tls_shutdown_stream(s);   /* close_notify, if it can go at once */
   if (!h->host->dying) {
     stream_wake_closed(&s->reader);
+    stream_wake_closed(&s->hs_waiter);
     neap__stream_wake_writers_closed(s);
   }
   if (s->reading && s->kind != NEAP_S_FILE && !s->released) {
@@ -563,6 +602,7 @@ static void stream_vt_force (neap_handle *h) {
 static void stream_vt_release (neap_handle *h) {
   neap_stream *s = (neap_stream *)h;
   if (s->be->release) s->be->release(s);
+  if (s->tls) neap__tls_free(s->tls);
   free(s->pbufs);
   neap__buf_free(&s->rb);
 }
@@ -653,14 +693,14 @@ static const char *const kinds[] = {"tcp", "pipe", "tty", "file", "poll",
 static int stream_tostring (lua_State *L) {
   neap_handle **box = luaL_checkudata(L, 1, STREAM_MT);
   if (*box == NULL) lua_pushliteral(L, "neap.stream (closed)");
-  else lua_pushfstring(L, "neap.stream (%s %p)",
-                       kinds[((neap_stream *)*box)->kind], (void *)*box);
+  else lua_pushfstring(L, "neap.stream (%s %p)", ((neap_stream *)*box)->tls
+                       ? "tls" : kinds[((neap_stream *)*box)->kind], (void *)*box);
   return 1;
 }
 
 static int stream_kind (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
-  lua_pushstring(L, kinds[s->kind]);
+  lua_pushstring(L, s->tls ? "tls" : kinds[s->kind]);
   return 1;
 }
 
@@ -843,7 +883,7 @@ int neap__stream_open (lua_State *L) {
   /* the methods of other files: writes, sockets, files, stat */
   static const luaL_Reg *const more[] = {
     neap__stream_write_meth, neap__tcp_stream_meth, neap__fs_stream_meth,
-    neap__fsops_stream_meth, NULL
+    neap__fsops_stream_meth, neap__tls_stream_meth, NULL
   };
   int i;
   neap__newhandlemeta(L, STREAM_MT, meth, stream_tostring);

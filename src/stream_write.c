@@ -12,12 +12,14 @@
 #include <string.h>
 
 #include "neapi.h"
+#include "tls.h"
 
 typedef struct write_req {
   uv_write_t req;          /* (libuv keeps its own copy of the buffer list) */
   neap_stream *s;
   size_t len;
   int ref;               /* registry ref of the string (or table) written */
+  char *mem;             /* or memory of ours to free (TLS records) */
 } write_req;
 
 /* ====================================================== writes */
@@ -75,7 +77,7 @@ void neap__stream_wake_writer (neap_stream *s) {
     }
     *pp = t->link;
     t->link = NULL;
-    if (s->werr) neap__sched_wake_error(t, s->werr);
+    if (s->werr) neap__stream_wake_err(t, s, s->werr);
     else {
       lua_pushvalue(t->co, 1);   /* write and flush return the stream */
       neap__sched_wake(t, 1);
@@ -123,6 +125,7 @@ static void stream_write_cb (uv_write_t *req, int status) {
   s->queued -= w->len;
   s->nwrites--;
   if (!host->dying) luaL_unref(host->L, LUA_REGISTRYINDEX, w->ref);
+  free(w->mem);
   free(w);
   if (status < 0 && status != UV_ECANCELED && !s->werr) s->werr = status;
   if (host->dying) return;
@@ -143,7 +146,6 @@ static void stream_write_cb (uv_write_t *req, int status) {
 */
 static void stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
                            const uv_buf_t *bufs, int nb, size_t total) {
-  neap_host *host = s->h.host;
   int i;
   if (s->npb + nb > s->capb) {
     int ncap = s->capb ? s->capb * 2 : 16;
@@ -169,15 +171,50 @@ static void stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
   s->npb += nb;
   s->pending += total;
   s->queued += total;
-  if (!s->dirty) {
-    s->dirty = 1;
-    s->next_dirty = host->dirty;
-    host->dirty = s;
+  neap__stream_mark_dirty(s);
+}
+
+/* Puts 's' on its host's list of streams to flush after the turn. */
+void neap__stream_mark_dirty (neap_stream *s) {
+  neap_host *host = s->h.host;
+  if (s->dirty) return;
+  s->dirty = 1;
+  s->next_dirty = host->dirty;
+  host->dirty = s;
+}
+
+/*
+** Writes what 'b' holds, taking its memory: libuv gets it without a copy,
+** the write callback frees it, and 'b' is left empty. 'len' bytes leave
+** the queue's count then. 0 or a UV error.
+*/
+int neap__stream_write_owned (neap_stream *s, neap_buf *b, size_t len) {
+  write_req *w = malloc(sizeof *w);
+  uv_buf_t ub;
+  int r;
+  if (w == NULL) return UV_ENOMEM;
+  w->s = s;
+  w->len = len;
+  w->ref = LUA_NOREF;
+  w->mem = b->base;
+  ub = uv_buf_init(b->base + b->head, (unsigned)(b->tail - b->head));
+  r = uv_write(&w->req, &s->u->stream, &ub, 1, stream_write_cb);
+  if (r < 0) {
+    free(w);
+    return r;
   }
+  memset(b, 0, sizeof *b);   /* (the counts of 'consumed' start over) */
+  s->nwrites++;
+  return 0;
 }
 
 void neap__stream_drop_pending (neap_stream *s) {
   s->queued -= s->pending;
+  neap__stream_release_pending(s);
+}
+
+/* Lets go of the gathered writes' strings (still counted in 'queued'). */
+void neap__stream_release_pending (neap_stream *s) {
   if (s->pref != LUA_NOREF && !s->h.host->dying)
     luaL_unref(s->h.host->L, LUA_REGISTRYINDEX, s->pref);
   s->pref = LUA_NOREF;
@@ -190,6 +227,12 @@ void neap__stream_flush_pending (neap_stream *s) {
   int k = 0;
   size_t left = s->pending;
   if (s->npb == 0) return;
+  if (s->tls) {
+    if (!(s->werr || (s->h.flags & NEAP_H_UVCLOSE))) {
+      neap__tls_flush_pending(s);
+      return;
+    }
+  }
   s->pn_hint = s->pn;
   if (s->werr || (s->h.flags & NEAP_H_UVCLOSE) || s->released) {
     neap__stream_drop_pending(s);
@@ -219,6 +262,7 @@ void neap__stream_flush_pending (neap_stream *s) {
       w->s = s;
       w->len = left;
       w->ref = s->pref;
+      w->mem = NULL;
       r = uv_write(&w->req, &s->u->stream, s->pbufs + k, s->npb - k,
                    stream_write_cb);
       if (r < 0) free(w);
@@ -296,7 +340,7 @@ static int stream_write (lua_State *L) {
     const char *p = lua_tolstring(L, i + 2, &len);
     nb += write_pieces(bufs + nb, p, len, piece);
   }
-  if (s->werr) return neap__push_error(L, s->werr);
+  if (s->werr) return neap__stream_push_err(L, s, s->werr);
   if (s->shut) return neap__push_error(L, UV_EPIPE);
   if (total == 0) {
     lua_settop(L, 1);
@@ -313,7 +357,8 @@ static int stream_write (lua_State *L) {
       return 1;
     }
   }
-  if (s->be->write == NULL && !s->sync_writes && s->h.host->in_tasks) {
+  if (s->be->write == NULL && !s->sync_writes &&
+      (s->h.host->in_tasks || s->tls)) {   /* (TLS: encrypted at the flush) */
     stream_gather(L, s, 2, nargs, bufs, nb, total);
     goto written;
   }
@@ -361,6 +406,7 @@ static int stream_write (lua_State *L) {
     w->s = s;
     w->len = total;
     w->ref = ref;
+    w->mem = NULL;
     r = uv_write(&w->req, &s->u->stream, bufs, nb, stream_write_cb);
     if (r < 0) {
       luaL_unref(L, LUA_REGISTRYINDEX, ref);
@@ -387,7 +433,7 @@ static int stream_flush (lua_State *L) {
   if (s == NULL) return neap__push_closed(L);
   neap__stream_undirty(s);
   neap__stream_flush_pending(s);
-  if (s->werr) return neap__push_error(L, s->werr);
+  if (s->werr) return neap__stream_push_err(L, s, s->werr);
   if (s->nwrites == 0) {
     lua_settop(L, 1);
     return 1;
@@ -411,6 +457,7 @@ static int stream_shutdown (lua_State *L) {
   if (s->shut) return 1;
   neap__stream_undirty(s);
   neap__stream_flush_pending(s);   /* the queue goes out before the FIN */
+  if (s->tls) neap__tls_shutdown_stream(s);   /* and close_notify */
   s->shut = 1;
   if (s->kind == NEAP_S_TCP || s->kind == NEAP_S_PIPE) {
     uv_shutdown_t *req = malloc(sizeof *req);

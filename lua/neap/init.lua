@@ -224,6 +224,14 @@ end
 -- ============================================================ streams
 
 local Stream = core.stream_meta.__index
+
+-- TLS servers: what they hand out connections with (neap.tls)
+local tls_servers = setmetatable({}, { __mode = "k" })
+
+--- s:starttls(opts) -> s | nil, err, code: TLS on a connected stream (neap.tls)
+function Stream.starttls(s, opts)
+  return require("neap.tls").starttls(s, opts)
+end
 local Server = core.server_meta.__index
 
 --- neap.fd(n) -> stream: wraps an inherited descriptor (pipe, socket, TTY,
@@ -314,12 +322,43 @@ end
 
 --- server:on("connection", fn) -> server: fn(conn) runs in a task per
 -- connection (conn stays open until the callback code closes it).
+-- The C accept hands out connections as they come; a TLS server's go
+-- through their handshake first (in their own task for serve and on, so a
+-- slow handshake holds up no other connection).
+local raw_accept = Server.accept
+
+--- server:accept{timeout=} -> stream | nil, err, code (a TLS server: after
+-- the handshake; one that fails closes that connection, and accept goes on)
+function Server.accept(srv, opts)
+  local info = tls_servers[srv]
+  if not info then return raw_accept(srv, opts) end
+  local t = checkopts("accept", 1, opts).timeout
+  local deadline = t and core.now() + t
+  while true do
+    local c, err, code = raw_accept(srv, { timeout = deadline and math.max(0, deadline - core.now()) })
+    if not c then return nil, err, code end
+    c = require("neap.tls").accepted(c, info)
+    if c then return c end
+  end
+end
+
+-- fn(c) once a TLS connection's handshake is done (a failed one: closed)
+local function after_handshake(srv, fn)
+  local info = tls_servers[srv]
+  if not info then return fn end
+  local tls = require "neap.tls"
+  return function(c, ...)
+    if tls.accepted(c, info) then return fn(c, ...) end
+  end
+end
+
 function Server.on(srv, event, fn)
   if event ~= "connection" then argerr("on", 1, "\"connection\" expected, got " .. tostring(event)) end
   if type(fn) ~= "function" then argerr("on", 2, "function expected, got " .. type(fn)) end
+  fn = after_handshake(srv, fn)
   return core.task(function()
     while not srv:is_closed() do
-      local c, _, code = srv:accept()
+      local c, _, code = raw_accept(srv)
       if c then core.task(fn, c)
       elseif code == "ECLOSED" then return
       else core.sleep(0.05) end
@@ -360,7 +399,13 @@ end
 --- neap.listen("tcp", host, port, {backlog=, reuseport=}) -> server | nil, err, code
 --- neap.listen("unix", path, {backlog=}) -> server | nil, err, code
 function neap.listen(kind, host, port, opts)
-  if kind == "tcp" then
+  if kind == "tls" then
+    if type(host) ~= "string" then argerr("listen", 2, "host must be a string") end
+    local info = require("neap.tls").server_info(opts, "listen")
+    local srv, err, code = neap.listen("tcp", host, port, opts)
+    if srv then tls_servers[srv] = info end
+    return srv, err, code
+  elseif kind == "tcp" then
     if type(host) ~= "string" then argerr("listen", 2, "host must be a string") end
     nonul("listen", 2, host, "host")
     port = check_port("listen", 3, port)
@@ -377,13 +422,23 @@ function neap.listen(kind, host, port, opts)
     check_backlog(3, opts.backlog)
     return core.listen_unix(host, opts.backlog or 511)
   end
-  argerr("listen", 1, "\"tcp\" or \"unix\" expected, got " .. tostring(kind))
+  argerr("listen", 1, "\"tcp\", \"tls\" or \"unix\" expected, got " .. tostring(kind))
 end
 
 --- neap.connect("tcp", host, port, {timeout=}) -> stream | nil, err, code
 --- neap.connect("unix", path, {timeout=}) -> stream | nil, err, code
 function neap.connect(kind, host, port, opts)
-  if kind == "tcp" then
+  if kind == "tls" then
+    if type(host) ~= "string" then argerr("connect", 2, "host must be a string") end
+    nonul("connect", 2, host, "host")
+    port = check_port("connect", 3, port)
+    opts = checkopts("connect", 4, opts)
+    local deadline = opts.timeout and core.now() + opts.timeout
+    local s, err, code = neap.connect("tcp", host, port, opts)
+    if not s then return nil, err, code end
+    local left = deadline and math.max(0, deadline - core.now())
+    return require("neap.tls").client(s, host, opts, left, "connect")
+  elseif kind == "tcp" then
     if type(host) ~= "string" then argerr("connect", 2, "host must be a string") end
     nonul("connect", 2, host, "host")
     port = check_port("connect", 3, port)
@@ -406,7 +461,7 @@ function neap.connect(kind, host, port, opts)
     opts = checkopts("connect", 3, port)
     return core.connect_unix(host, opts.timeout)
   end
-  argerr("connect", 1, "\"tcp\" or \"unix\" expected, got " .. tostring(kind))
+  argerr("connect", 1, "\"tcp\", \"tls\" or \"unix\" expected, got " .. tostring(kind))
 end
 
 local function report(what, err)
@@ -424,6 +479,7 @@ function Server.serve(srv, fn, ...)
     fn = function(c) return proto.attach(c, p, table.unpack(args, 1, args.n)) end
   end
   if type(fn) ~= "function" then argerr("serve", 1, "function or protocol expected, got " .. type(fn)) end
+  fn = after_handshake(srv, fn)
   local function handle(c)
     local ok, err = xpcall(fn, debug.traceback, c)
     c:close()
@@ -431,7 +487,7 @@ function Server.serve(srv, fn, ...)
   end
   return core.task(function()
     while not srv:is_closed() do   -- closed before this task ran: nothing to do
-      local c, err, code = srv:accept()
+      local c, err, code = raw_accept(srv)
       if c then
         core.task(handle, c)
       elseif code == "ECLOSED" or code == "cancelled" then
