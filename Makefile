@@ -3,6 +3,8 @@ CC ?= cc
 PKGS = lua5.4 libuv openssl
 DEBS = lua5.4 liblua5.4-dev libuv1-dev libssl-dev openssl lua-busted luarocks pkg-config gcc make clang valgrind
 LUA ?= lua5.4
+# busted's script, run by neap (Debian's starts Lua 5.1): from PATH, or BUSTED=...
+BUSTED ?= $(shell command -v busted 2>/dev/null || echo /usr/bin/busted)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT ?= -O2 -g
@@ -13,11 +15,11 @@ B ?= build
 CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj tls tlsstream
 LUAFILES = $(wildcard lua/neap/*.lua)
 OBJS = $(CORE:%=$(B)/obj/%.o)
-HDRS = src/neap.h src/neapi.h src/buf.h src/tls.h
 
 .PHONY: all deps run test asan valgrind gcstress fuzz soak clean bench check-docs install uninstall rock rock-install
 
-VERSION = 0.1.0
+# The version is neap.h's NEAP_VERSION, the one place it is written.
+VERSION := $(shell sed -n 's/^#define NEAP_VERSION "\(.*\)"/\1/p' src/neap.h)
 SOMAJOR = 0
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -45,14 +47,17 @@ deps:
 	  fi; \
 	fi
 
-$(B)/obj/%.o: src/%.c $(HDRS) | $(B)/obj
-	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+# -MMD: each object also depends on the headers it includes (build/obj/*.d)
+$(B)/obj/%.o: src/%.c | $(B)/obj
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
 
-$(B)/obj/embed.o: $(B)/lua_embed.c $(HDRS) | $(B)/obj
-	$(CC) $(CFLAGS_ALL) -Isrc -c -o $@ $<
+$(B)/obj/embed.o: $(B)/lua_embed.c | $(B)/obj
+	$(CC) $(CFLAGS_ALL) -MMD -MP -Isrc -c -o $@ $<
 
-$(B)/obj/host_embed.o: src/host.c $(HDRS) | $(B)/obj
-	$(CC) $(CFLAGS_ALL) -DNEAP_EMBED_LUA -c -o $@ $<
+$(B)/obj/host_embed.o: src/host.c | $(B)/obj
+	$(CC) $(CFLAGS_ALL) -MMD -MP -DNEAP_EMBED_LUA -c -o $@ $<
+
+-include $(wildcard $(B)/obj/*.d)
 
 $(B)/lua_embed.c: $(LUAFILES) tools/embed.lua | $(B)/obj
 	$(LUA) tools/embed.lua $@ $(LUAFILES)
@@ -165,7 +170,7 @@ VALGRIND_SKIP = --filter-out="1,000 concurrent" --filter-out="2,000 spawns" --fi
   --filter-out="4 GiB"
 valgrind: deps
 	@$(MAKE) --no-print-directory all $(B)/embed $(B)/test_tls $(CPROGS:%=$(B)/%)
-	NEAP_VALGRIND=1 $(VG) $(B)/neap /usr/bin/busted $(VALGRIND_SKIP) $(VALGRIND_SPECS)
+	NEAP_VALGRIND=1 $(VG) $(B)/neap $(BUSTED) $(VALGRIND_SKIP) $(VALGRIND_SPECS)
 	$(VG) $(B)/embed examples/embed/script.lua
 	$(VG) $(B)/test_tls
 	@echo "valgrind: clean"
@@ -177,7 +182,7 @@ LOAD_SKIP = --filter-out="1,000 concurrent" --filter-out="2,000 spawns" --filter
   --filter-out="200 short%-lived" --filter-out="100 MB" --filter-out="200 pipelines" --filter-out="4 GiB"
 gcstress: deps
 	@$(MAKE) --no-print-directory all
-	NEAP_GC_STRESS=1 $(B)/neap /usr/bin/busted $(LOAD_SKIP) spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua \
+	NEAP_GC_STRESS=1 $(B)/neap $(BUSTED) $(LOAD_SKIP) spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua \
 	  spec/manager_spec.lua $(wildcard spec/process_spec.lua spec/pipeline_spec.lua) spec/regress
 
 # Every public name (luaL_Reg methods, lua/neap functions) has a heading in docs/.

@@ -6,7 +6,7 @@ export NEAP_BUILD="$B"
 export NEAP_SRC="${NEAP_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"   # (test_tls runs spec/c/mkcerts.sh)
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-"$B/neap" /usr/bin/busted ${BUSTED_ARGS:-spec} 2>&1 </dev/null | tee "$out"
+"$B/neap" "${BUSTED:-$(command -v busted || echo /usr/bin/busted)}" ${BUSTED_ARGS:-spec} 2>&1 </dev/null | tee "$out"
 sum=$(grep -E '^[0-9]+ success' "$out" | tail -n 1)
 bp=$(echo "$sum" | sed -n 's/^\([0-9]*\) success.*/\1/p')
 bf=$(echo "$sum" | sed -n 's/.* \([0-9]*\) failure.*/\1/p')
