@@ -84,7 +84,7 @@ void neap__host_uvclose (neap_host *host, uv_handle_t *uvh, uv_close_cb cb);
 void neap__host_uvclose_counted (neap_host *host, uv_handle_t *uvh,
                                  uv_close_cb cb);   /* cb calls neap__host_closed */
 extern lua_State *volatile neap__sched_running;   /* the task thread being resumed */
-void neap__fs_free (neap_host *h);   /* teardown: release and wait for opens in flight */   /* the task thread being resumed, or NULL */   /* the idle handle's callback */
+void neap__fs_free (neap_host *h);   /* teardown: release and wait for opens in flight */
 void neap__host_closed (neap_host *h);  /* a uv_close callback has run */
 void neap__host_set_error (neap_host *h, const char *msg);
 

@@ -281,10 +281,6 @@ static void stream_unpark_reader (neap_task *t) {
 }
 
 /*
-** The shared body of every read: answer from the buffer when it can,
-** else park the running task as the stream's reader.
-*/
-/*
 ** Raises unless a read may use 's' now. Called before a read touches the
 ** request, which belongs to the parked reader while there is one. NULL:
 ** the stream is closed (the read returns nil, "closed", "ECLOSED").
@@ -330,6 +326,10 @@ static int stream_read_frame (lua_State *L, neap_stream *s, double timeout,
   return stream_read_frame_post(L, s, timeout, fname, NULL);
 }
 
+/*
+** The shared body of every read: answer from the buffer when it can,
+** else park the running task as the stream's reader.
+*/
 static int stream_read_frame_post (lua_State *L, neap_stream *s,
                                    double timeout, const char *fname,
                                    lua_KFunction post) {
