@@ -157,6 +157,8 @@ struct neap_task {
   int is_main;             /* a main chunk: its failure ends the binary */
   int closing;             /* a failing task's <close> handlers are running */
   lua_KFunction post_k;    /* see neap__sched_park_post */
+  int (*fill) (lua_State *L, void *ud);   /* see neap__sched_wake_fill */
+  void *fill_ud;
   int nargs;               /* values waiting on co's stack for the resume */
   int timed_out_ok;        /* a timeout is a normal wake (sleep) */
   uv_timer_t *timer;       /* timeouts; made on first use */
@@ -176,6 +178,8 @@ typedef int (*neap_push_fn) (lua_State *L, void *ud);
 int neap__sched_wake_with (neap_task *t, neap_push_fn push, void *ud);
 void neap__sched_wake_error (neap_task *t, int uverr);
 void neap__sched_wake_closed (neap_task *t);
+void neap__sched_wake_fill (neap_task *t, neap_push_fn fill, void *ud);
+void neap__sched_fill_now (neap_task *t);
 int neap__sched_park_post (lua_State *L, neap_task *t, double timeout,
                            neap_unpark_fn unpark, void *on, lua_KFunction post);
 void neap__sched_ready (neap_host *h, neap_task *t);
@@ -265,6 +269,8 @@ struct neap_stream {
   int append;              /* files: opened for appending */
   int pevents;             /* polls: the events watched */
   neap_task *cb_task;      /* s:on's pump: the only task that may read */
+  neap_task *filling;      /* woken with a frame it has not taken yet */
+  int fill_r;              /* that frame's outcome (NEAP_FRAME_*) */
   int release_at_eof;      /* a child's output pipe: close the fd at EOF */
   struct neap_tls *tls;    /* a TLS stream's engine (tlsstream.c), or NULL */
   int tls_hs;              /* its handshake is under way */

@@ -111,6 +111,10 @@ static void task_close_timer (neap_task *t) {
 ** Wakes a parked task whose results were pushed on its stack: 'n' values.
 */
 static void task_wake (neap_task *t, int n) {
+  if (t->status == NEAP_T_READY) {   /* a fill built now: its values only */
+    t->nargs = n;
+    return;
+  }
   t->nargs = n;
   t->status = NEAP_T_READY;
   t->timed_out_ok = 0;
@@ -236,12 +240,37 @@ static int park_k (lua_State *L, int status, lua_KContext ctx) {
     t->post_k = NULL;
     return park_raise_cancelled(L);
   }
+  if (t->fill) {   /* the results are built here, in the task itself */
+    neap_push_fn fill = t->fill;
+    t->fill = NULL;
+    t->resume_n = fill(L, t->fill_ud);
+  }
   if (t->post_k) {   /* the waiting function wants to see the results */
     lua_KFunction k = t->post_k;
     t->post_k = NULL;
     return k(L, LUA_YIELD, (lua_KContext)t->resume_n);
   }
   return t->resume_n;
+}
+
+/*
+** Wakes the parked task 't' with the values 'fill(L, ud)' will push when it
+** resumes, in its own thread (lua_resume protects it, at no cost): the hot
+** path of a read. Whoever calls this keeps what 'fill' reads valid until
+** then, or calls neap__sched_fill_now first.
+*/
+void neap__sched_wake_fill (neap_task *t, neap_push_fn fill, void *ud) {
+  task_wake(t, 0);
+  t->fill = fill;
+  t->fill_ud = ud;
+}
+
+/* Builds the values of a pending fill now (what it reads is going away). */
+void neap__sched_fill_now (neap_task *t) {
+  neap_push_fn fill = t->fill;
+  if (fill == NULL || t->status != NEAP_T_READY) return;
+  t->fill = NULL;
+  neap__sched_wake_with(t, fill, t->fill_ud);   /* (sets nargs; queued again) */
 }
 
 /* A park that does not happen undoes what its caller registered ('unpark'). */

@@ -37,7 +37,14 @@ neap_stream *neap__stream_check (lua_State *L, int idx) {
 ** mistake. Raises when 'idx' is not a stream.
 */
 neap_stream *neap__stream_check_io (lua_State *L, int idx) {
-  neap_handle **box = luaL_checkudata(L, idx, STREAM_MT);
+  neap_handle **box = lua_touserdata(L, idx);
+  int ok = 0;
+  if (box != NULL && lua_getmetatable(L, idx)) {   /* (no lookup by name) */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, STREAM_MT);
+    ok = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);   /* pop both metatables */
+  }
+  if (!ok) box = luaL_checkudata(L, idx, STREAM_MT);   /* the usual error */
   return (neap_stream *)*box;
 }
 
@@ -246,6 +253,31 @@ static int push_frame (lua_State *L, void *ud) {
   return stream_push_frame(L, fp->s, fp->r);
 }
 
+static int push_frame_p (lua_State *L) {
+  return push_frame(L, lua_touserdata(L, 1));
+}
+
+/*
+** The frame a woken reader takes when it resumes, in its own thread: no
+** protected call on the hot path. A large frame is pushed protected, so
+** that no memory for it is nil, "not enough memory", "ENOMEM"; a small
+** allocation that fails raises Lua's memory error in the task.
+*/
+static int stream_fill (lua_State *L, void *ud) {
+  neap_stream *s = ud;
+  frame_push fp;
+  int top = lua_gettop(L);
+  fp.s = s;
+  fp.r = s->fill_r;
+  s->filling = NULL;
+  if (fp.r != NEAP_FRAME_OK || s->rq.f.len < 65536) return push_frame(L, &fp);
+  lua_pushcfunction(L, push_frame_p);
+  lua_pushlightuserdata(L, &fp);
+  if (lua_pcall(L, 1, LUA_MULTRET, 0) == LUA_OK) return lua_gettop(L) - top;
+  lua_settop(L, top);
+  return neap__push_error(L, UV_ENOMEM);
+}
+
 /*
 ** New bytes, the end or an error arrived: satisfy the parked reader. When
 ** reading cannot go on (no memory to grow the buffer), that error is the
@@ -261,7 +293,9 @@ void neap__stream_deliver (neap_stream *s) {
       fp.r = neap__buf_frame(&s->rb, &s->rq.f, neap__stream_at_end(s));
       if (fp.r != NEAP_FRAME_MORE) {
         s->reader = NULL;
-        neap__sched_wake_with(t, push_frame, &fp);
+        s->filling = t;   /* the frame stays put until the task takes it */
+        s->fill_r = fp.r;
+        neap__sched_wake_fill(t, stream_fill, s);
         neap__stream_ref(s, 0);
       }
     }
@@ -286,12 +320,14 @@ static void stream_unpark_reader (neap_task *t) {
 ** the stream is closed (the read returns nil, "closed", "ECLOSED").
 */
 static neap_stream *stream_check_reader (lua_State *L, const char *fname) {
-  neap_stream *s = neap__stream_check_io(L, 1);
+  /* (1 is a stream: the caller checked it before the options; only what the
+  ** box points at, the struct or NULL once closed, can have changed) */
+  neap_stream *s = *(neap_stream **)lua_touserdata(L, 1);
   if (s == NULL) return NULL;
   if (s->cb_task && neap__sched_current(L) != s->cb_task)
     luaL_error(L, "%s: this stream delivers its data to callbacks "
                "(s:on); call s:off() first", fname);
-  if (s->reader)
+  if (s->reader || s->filling)
     luaL_error(L, "%s: another task is already reading this stream", fname);
   return s;
 }
@@ -441,7 +477,7 @@ static int lines_iter (lua_State *L) {
   lua_settop(L, 0);
   lua_pushvalue(L, lua_upvalueindex(1));   /* the stream at 1 */
   lua_pushvalue(L, lua_upvalueindex(2));   /* the options at 2 */
-  neap__stream_check_io(L, 1);
+  /* (a stream: stream_lines checked it) */
   read_options(L, 2, "lines", &o);
   s = stream_check_reader(L, "lines");
   if (s == NULL) return 0;   /* closed: the loop ends */
@@ -574,6 +610,11 @@ static int stream_buffered (lua_State *L) {
 */
 static void stream_vt_close (neap_handle *h) {
   neap_stream *s = (neap_stream *)h;
+  if (s->filling && !h->host->dying) {   /* a woken reader's frame: take it now */
+    neap_task *t = s->filling;
+    neap__sched_fill_now(t);
+    s->filling = NULL;
+  }
   neap__stream_undirty(s);
   if (h->host->dying) neap__stream_drop_pending(s);
   else neap__stream_flush_pending(s);   /* what was written before close is sent */
