@@ -12,6 +12,24 @@ local error, pcall, xpcall, type, tostring, ipairs = error, pcall, xpcall, type,
 local Stream = core.stream_meta.__index
 local Server = core.server_meta.__index
 
+--- accept_loop(srv, on_conn [, on_error]): the one accept loop, run by
+-- server:serve, server:on("connection") and neap.manager in a task of
+-- their own. on_conn(conn) gets each connection, until srv is closed or the
+-- task is cancelled. Any other failure goes to on_error(err, code), then the
+-- loop backs off 50 ms: out of descriptors (EMFILE, ENFILE), connections
+-- need time to finish, and a failure that repeats at once must not spin.
+local function accept_loop(srv, on_conn, on_error)
+  while not srv:is_closed() do   -- closed before the loop ran: nothing to do
+    local c, err, code = srv:accept()
+    if c then on_conn(c)
+    elseif code == "ECLOSED" or code == "cancelled" then return
+    else
+      if on_error then on_error(err, code) end
+      core.sleep(0.05)
+    end
+  end
+end
+
 -- ============================================================ streams
 
 --- neap.fd(n) -> stream: wraps an inherited descriptor (pipe, socket, TTY,
@@ -105,14 +123,7 @@ end
 function Server.on(srv, event, fn)
   if event ~= "connection" then argerr("on", 1, "\"connection\" expected, got " .. tostring(event)) end
   if type(fn) ~= "function" then argerr("on", 2, "function expected, got " .. type(fn)) end
-  return core.task(function()
-    while not srv:is_closed() do
-      local c, _, code = srv:accept()
-      if c then core.task(fn, c)
-      elseif code == "ECLOSED" then return
-      else core.sleep(0.05) end
-    end
-  end)
+  return core.task(accept_loop, srv, function(c) core.task(fn, c) end)
 end
 
 --- stdio(_, k) -> neap.stdin, neap.stdout or neap.stderr (made at first use),
@@ -219,18 +230,7 @@ function Server.serve(srv, fn, ...)
     c:close()
     if not ok then report("serve handler failed", err) end
   end
-  return core.task(function()
-    while not srv:is_closed() do   -- closed before this task ran: nothing to do
-      local c, err, code = srv:accept()
-      if c then
-        core.task(handle, c)
-      elseif code == "ECLOSED" or code == "cancelled" then
-        return
-      elseif code == "EMFILE" or code == "ENFILE" then
-        core.sleep(0.05)   -- out of descriptors: let connections finish
-      end
-    end
-  end)
+  return core.task(accept_loop, srv, function(c) core.task(handle, c) end)
 end
 
 -- ============================================================ udp
@@ -310,4 +310,5 @@ return {
   fd = fd, stdio = stdio,
   resolve = resolve, listen = listen, connect = connect,
   udp = udp,
+  accept_loop = accept_loop,   -- for neap.manager
 }
