@@ -9,6 +9,7 @@ local util = require "neap.util"
 local argerr, checkopts, nonul, check_port = util.argerr, util.checkopts, util.nonul, util.check_port
 local error, pcall, xpcall, type, tostring, ipairs = error, pcall, xpcall, type, tostring, ipairs
 
+local net = {}
 local Stream = core.stream_meta.__index
 local Server = core.server_meta.__index
 
@@ -34,7 +35,7 @@ end
 
 --- neap.fd(n) -> stream: wraps an inherited descriptor (pipe, socket, TTY,
 -- regular file, or anything pollable); closing the stream closes n.
-local function fd(n)
+function net.fd(n)
   if math.type(n) ~= "integer" or n < 0 then argerr("fd", 1, "descriptor must be an integer >= 0") end
   return core.wrap_fd(n)
 end
@@ -144,7 +145,7 @@ local function is_ip(host)
 end
 
 --- neap.resolve(host, {timeout=}) -> list of addresses | nil, err, code
-local function resolve(host, opts)
+function net.resolve(host, opts)
   if type(host) ~= "string" then argerr("resolve", 1, "host must be a string") end
   nonul("resolve", 1, host, "host")
   opts = checkopts("resolve", 2, opts)
@@ -160,14 +161,14 @@ end
 
 --- neap.listen("tcp", host, port, {backlog=, reuseport=}) -> server | nil, err, code
 --- neap.listen("unix", path, {backlog=}) -> server | nil, err, code
-local function listen(kind, host, port, opts)
+function net.listen(kind, host, port, opts)
   if kind == "tcp" then
     if type(host) ~= "string" then argerr("listen", 2, "host must be a string") end
     nonul("listen", 2, host, "host")
     port = check_port("listen", 3, port)
     opts = checkopts("listen", 4, opts)
     check_backlog(4, opts.backlog)
-    local addrs, err, code = resolve(host)
+    local addrs, err, code = net.resolve(host)
     if not addrs then return nil, err, code end
     if #addrs == 0 then return nil, "no address for " .. host, "ENOENT" end
     return core.listen_tcp(addrs[1], port, opts.backlog or 511, opts.reuseport)
@@ -183,14 +184,14 @@ end
 
 --- neap.connect("tcp", host, port, {timeout=}) -> stream | nil, err, code
 --- neap.connect("unix", path, {timeout=}) -> stream | nil, err, code
-local function connect(kind, host, port, opts)
+function net.connect(kind, host, port, opts)
   if kind == "tcp" then
     if type(host) ~= "string" then argerr("connect", 2, "host must be a string") end
     nonul("connect", 2, host, "host")
     port = check_port("connect", 3, port)
     opts = checkopts("connect", 4, opts)
     local deadline = opts.timeout and core.now() + opts.timeout
-    local addrs, err, code = resolve(host, { timeout = opts.timeout })
+    local addrs, err, code = net.resolve(host, { timeout = opts.timeout })
     if not addrs then return nil, err, code end
     if #addrs == 0 then return nil, "no address for " .. host, "ENOENT" end
     for _, a in ipairs(addrs) do
@@ -236,7 +237,7 @@ end
 -- ============================================================ udp
 
 --- neap.udp{host=, port=, reuseaddr=, family="inet6"} -> socket | nil, err, code
-local function udp(opts)
+function net.udp(opts)
   opts = checkopts("udp", 1, opts)
   local host = opts.host
   if host ~= nil and type(host) ~= "string" then argerr("udp", 1, "host must be a string") end
@@ -245,7 +246,7 @@ local function udp(opts)
     argerr("udp", 1, "port must be an integer from 0 to 65535")
   end
   if host and not is_ip(host) then
-    local addrs, err, code = resolve(host)
+    local addrs, err, code = net.resolve(host)
     if not addrs then return nil, err, code end
     host = addrs[1]
   end
@@ -263,7 +264,7 @@ local udp_send, udp_connect = Udp.send, Udp.connect
 -- goes through for the core to reject.
 local function udp_host(host)
   if type(host) ~= "string" or is_ip(host) then return host end
-  local addrs, err, code = resolve(host)
+  local addrs, err, code = net.resolve(host)
   if not addrs then return nil, err, code end
   if #addrs == 0 then return nil, "no address for " .. host, "ENOENT" end
   for _, a in ipairs(addrs) do
@@ -306,9 +307,7 @@ function Udp.connect(u, host, port)
   return udp_connect(u, h, port)
 end
 
-return {
-  fd = fd, stdio = stdio,
-  resolve = resolve, listen = listen, connect = connect,
-  udp = udp,
-  accept_loop = accept_loop,   -- for neap.manager
-}
+net.stdio = stdio               -- the facade's __index
+net.accept_loop = accept_loop   -- for neap.manager
+
+return net
