@@ -10,7 +10,7 @@ describe("reliability", function()
   helpers.leakcheck()
 
   describe("descriptors", function()
-    it("10,000 connections opened and closed leave the descriptor count where it was", function()
+    it("10,000 connections opened and closed leave the descriptor count where it was #load", function()
       run(function()
         local srv, port = helpers.server(nil, { backlog = 512 })
         local active = 0
@@ -40,7 +40,7 @@ describe("reliability", function()
   end)
 
   describe("memory", function()
-    it("a 100 MB line with no newline gets 'frame too large' and memory stays bounded", function()
+    it("a 100 MB line with no newline gets 'frame too large' and memory stays bounded #load", function()
       run(function()
         local a, b = helpers.pair()
         collectgarbage() collectgarbage()

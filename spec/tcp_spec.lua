@@ -80,7 +80,7 @@ describe("neap tcp", function()
   end)
 
   describe("server:serve()", function()
-    it("gives 1,000 concurrent connections their own lines back", function()
+    it("gives 1,000 concurrent connections their own lines back #load", function()
       run(function()
         local srv, port = helpers.server(nil, { backlog = 1024 })
         local handled = 0
