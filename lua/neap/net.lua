@@ -153,6 +153,29 @@ function net.resolve(host, opts)
   return core.resolve(host, opts.timeout)
 end
 
+-- lookup(host [, timeout]) -> the addresses of host, at least one | nil, err, code
+local function lookup(host, timeout)
+  local addrs, err, code = net.resolve(host, { timeout = timeout })
+  if not addrs then return nil, err, code end
+  if #addrs == 0 then return nil, "no address for " .. host, "ENOENT" end
+  return addrs
+end
+
+-- The endpoint arguments of listen and connect (fname): a host and a port
+-- (-> the port as an integer), or a Unix socket's path. Raise at the caller
+-- of the public function, one level further up than its own checks.
+local function check_hostport(fname, host, port)
+  if type(host) ~= "string" then argerr(fname, 2, "host must be a string", 4) end
+  nonul(fname, 2, host, "host", 5)
+  local n = check_port(fname, 3, port, 5)   -- not a tail call: the level counts this function
+  return n
+end
+
+local function check_path(fname, path)
+  if type(path) ~= "string" then argerr(fname, 2, "path must be a string", 4) end
+  nonul(fname, 2, path, "path", 5)
+end
+
 local function check_backlog(i, backlog)
   if backlog ~= nil and (math.type(backlog) ~= "integer" or backlog < 1) then
     argerr("listen", i, "backlog must be an integer >= 1", 4)
@@ -163,18 +186,14 @@ end
 --- neap.listen("unix", path, {backlog=}) -> server | nil, err, code
 function net.listen(kind, host, port, opts)
   if kind == "tcp" then
-    if type(host) ~= "string" then argerr("listen", 2, "host must be a string") end
-    nonul("listen", 2, host, "host")
-    port = check_port("listen", 3, port)
+    port = check_hostport("listen", host, port)
     opts = checkopts("listen", 4, opts)
     check_backlog(4, opts.backlog)
-    local addrs, err, code = net.resolve(host)
+    local addrs, err, code = lookup(host)
     if not addrs then return nil, err, code end
-    if #addrs == 0 then return nil, "no address for " .. host, "ENOENT" end
     return core.listen_tcp(addrs[1], port, opts.backlog or 511, opts.reuseport)
   elseif kind == "unix" then
-    if type(host) ~= "string" then argerr("listen", 2, "path must be a string") end
-    nonul("listen", 2, host, "path")
+    check_path("listen", host)
     opts = checkopts("listen", 3, port)
     check_backlog(3, opts.backlog)
     return core.listen_unix(host, opts.backlog or 511)
@@ -186,14 +205,11 @@ end
 --- neap.connect("unix", path, {timeout=}) -> stream | nil, err, code
 function net.connect(kind, host, port, opts)
   if kind == "tcp" then
-    if type(host) ~= "string" then argerr("connect", 2, "host must be a string") end
-    nonul("connect", 2, host, "host")
-    port = check_port("connect", 3, port)
+    port = check_hostport("connect", host, port)
     opts = checkopts("connect", 4, opts)
     local deadline = opts.timeout and core.now() + opts.timeout
-    local addrs, err, code = net.resolve(host, { timeout = opts.timeout })
+    local addrs, err, code = lookup(host, opts.timeout)
     if not addrs then return nil, err, code end
-    if #addrs == 0 then return nil, "no address for " .. host, "ENOENT" end
     for _, a in ipairs(addrs) do
       local left = deadline and math.max(0, deadline - core.now())
       local s
@@ -203,8 +219,7 @@ function net.connect(kind, host, port, opts)
     end
     return nil, err, code
   elseif kind == "unix" then
-    if type(host) ~= "string" then argerr("connect", 2, "path must be a string") end
-    nonul("connect", 2, host, "path")
+    check_path("connect", host)
     opts = checkopts("connect", 3, port)
     return core.connect_unix(host, opts.timeout)
   end
@@ -264,9 +279,8 @@ local udp_send, udp_connect = Udp.send, Udp.connect
 -- goes through for the core to reject.
 local function udp_host(host)
   if type(host) ~= "string" or is_ip(host) then return host end
-  local addrs, err, code = net.resolve(host)
+  local addrs, err, code = lookup(host)
   if not addrs then return nil, err, code end
-  if #addrs == 0 then return nil, "no address for " .. host, "ENOENT" end
   for _, a in ipairs(addrs) do
     if not a:find(":", 1, true) then return a end   -- IPv4 first: sockets are IPv4 unless made inet6
   end
