@@ -54,8 +54,7 @@ describe("neap.dispatcher", function()
 
     it("connect calls handle_connect, and writable() decides handle_write", function()
       run(function()
-        local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
-        local _, port = srv:address()
+        local srv, port = helpers.server()
         local got
         srv:serve(function(c) got = c:read_line { timeout = 2 } end)
         local events = {}
@@ -207,8 +206,7 @@ describe("neap.dispatcher", function()
 
     it("set_socket after the end of the old socket starts afresh", function()
       run(function()
-        local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
-        local _, port = srv:address()
+        local srv, port = helpers.server()
         local frames = {}
         local a1 = assert(neap.connect("tcp", "127.0.0.1", port))
         local s1 = assert(srv:accept { timeout = 2 })

@@ -250,7 +250,7 @@ describe("neap.open", function()
       end)
     end)
 
-    it("reads a 100 MB file by lines with the same line count as wc -l", function()
+    it("reads a 100 MB file by lines with the same line count as wc -l #load", function()
       run(function()
         local d = tmpdir()
         local path = d .. "/big.txt"

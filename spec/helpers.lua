@@ -137,11 +137,29 @@ function helpers.write_file(path, s)
   f:close()
 end
 
---- helpers.pair() -> server-side stream, client-side stream, server: a
--- connected TCP pair on 127.0.0.1 (call inside a task).
-function helpers.pair()
-  local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
+--- helpers.server([handler] [, opts]) -> server, port [, task]: a TCP
+-- server on 127.0.0.1 at a free port (opts as neap.listen's, e.g.
+-- { backlog = 1024 }); with a handler, srv:serve(handler) runs it and its
+-- task is the third value.
+function helpers.server(handler, opts)
+  local srv = assert(neap.listen("tcp", "127.0.0.1", 0, opts))
   local _, port = srv:address()
+  if handler then return srv, port, srv:serve(handler) end
+  return srv, port
+end
+
+--- helpers.rss_kb() -> this process's resident memory in kB (VmRSS)
+function helpers.rss_kb()
+  for line in io.lines("/proc/self/status") do
+    local kb = line:match("^VmRSS:%s+(%d+)")
+    if kb then return tonumber(kb) end
+  end
+end
+
+--- helpers.pair() -> server-side stream, client-side stream: a connected
+-- TCP pair on 127.0.0.1 (call inside a task); the server is closed.
+function helpers.pair()
+  local srv, port = helpers.server()
   local accepted
   local t = neap.task(function() accepted = assert(srv:accept { timeout = 5 }) end)
   local c = assert(neap.connect("tcp", "127.0.0.1", port, { timeout = 5 }))

@@ -96,6 +96,32 @@ describe("require 'neap' from lua5.4", function()
     assert.equal("bye\n", out)
   end)
 
+  it("loads every file of lua/neap, and the binary loads the same from its embedded copy", function()
+    local code = [[
+      local names = {}
+      for path in io.popen("ls lua/neap/*.lua"):lines() do
+        names[#names + 1] = "neap" .. path:match("^lua/neap(.*)%.lua$"):gsub("^/init$", ""):gsub("/", ".")
+      end
+      table.sort(names)
+      for _, name in ipairs(names) do
+        local ok, m = pcall(require, name)
+        io.write(name, " ", ok and type(m) or tostring(m), "\n")
+      end
+    ]]
+    local out, rc = lua54(code)
+    assert.equal(0, rc, out)
+    for _, want in ipairs { "neap table", "neap.net table", "neap.queue table", "neap.task table",
+                            "neap.manager table", "neap.util table" } do
+      assert.truthy(out:find(want .. "\n", 1, true), out)
+    end
+    assert.falsy(out:find(" [^t][^\n]*\n"), out)   -- each loaded as a table
+    local path = helpers.tmpfile(code)
+    local out2, rc2 = sh(helpers.NEAP .. " " .. path .. " </dev/null")
+    os.remove(path)
+    assert.equal(0, rc2, out2)
+    assert.equal(out, out2)
+  end)
+
   it("runs the specs' own helpers under lua5.4 (busted-style use)", function()
     local out, rc = lua54([[
       package.path = "./spec/?.lua;" .. package.path

@@ -105,7 +105,7 @@ describe("neap.pipeline", function()
       end)
     end)
 
-    it("moves 100 MB through three stages and the last stage's count is right", function()
+    it("moves 100 MB through three stages and the last stage's count is right #load", function()
       run(function()
         -- 1 MiB of lines, 1 in 5 holding an x
         local lines, per_chunk, size = {}, 0, 0
@@ -238,7 +238,7 @@ describe("neap.pipeline", function()
     end)
   end)
 
-  describe("a stage that cannot start", function()
+  describe("a stage that cannot start #novalgrind", function()
     it("returns nil, message, 'ENOENT' and leaves no child or descriptor behind", function()
       run(function()
         neap.spawn({ "true" }):wait()
@@ -267,7 +267,7 @@ describe("neap.pipeline", function()
   end)
 
   describe("descriptors", function()
-    it("200 pipelines of three stages leave the descriptor count where it was", function()
+    it("200 pipelines of three stages leave the descriptor count where it was #load", function()
       run(function()
         neap.pipeline({ "true" }, { "true" }):wait()
         collectgarbage() collectgarbage()

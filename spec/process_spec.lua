@@ -108,7 +108,7 @@ describe("neap.spawn", function()
       end)
     end)
 
-    it("a program name is looked up in the PATH of the env given, as in Node.js", function()
+    it("a program name is looked up in the PATH of the env given, as in Node.js #novalgrind", function()
       run(function()
         local d = tmpdir()
         local f = assert(io.open(d .. "/neap-only-here", "w"))
@@ -209,7 +209,7 @@ describe("neap.spawn", function()
       os.execute("rm -rf " .. d)
     end)
 
-    it("a cwd that does not exist returns nil, message, 'ENOENT'", function()
+    it("a cwd that does not exist returns nil, message, 'ENOENT' #novalgrind", function()
       run(function()
         local p, err, code = neap.spawn { "true", cwd = "/nonexistent/neap/dir" }
         assert.is_nil(p)
@@ -482,7 +482,7 @@ describe("neap.spawn", function()
     end)
   end)
 
-  describe("a program that cannot start", function()
+  describe("a program that cannot start #novalgrind", function()
     it("returns nil, message, 'ENOENT' when it does not exist", function()
       run(function()
         for _, prog in ipairs { "neap-no-such-program", "/nonexistent/neap/prog" } do
@@ -555,7 +555,7 @@ describe("neap.spawn", function()
       return data
     end
 
-    it("moves 50 MB each way through cat without a deadlock", function()
+    it("moves 50 MB each way through cat without a deadlock #load", function()
       run(function()
         local data = fifty_mb()
         local p = assert(neap.spawn { "cat" })
@@ -567,7 +567,7 @@ describe("neap.spawn", function()
       end, 120)
     end)
 
-    it("moves 50 MB in and 50 MB out on stderr without a deadlock", function()
+    it("moves 50 MB in and 50 MB out on stderr without a deadlock #load", function()
       run(function()
         local data = fifty_mb()
         local p = assert(neap.spawn { "sh", "-c", "cat >&2" })
@@ -673,7 +673,7 @@ describe("neap.spawn", function()
       end)
     end)
 
-    it("200 short-lived children: none loses its last line", function()
+    it("200 short-lived children: none loses its last line #load", function()
       run(function()
         for i = 1, 200 do
           local p = assert(neap.spawn { "echo", "child " .. i })
@@ -742,7 +742,7 @@ describe("neap.spawn", function()
       end)
     end)
 
-    it("2,000 spawns of /bin/true, 50 at a time, leave descriptors and children where they started", function()
+    it("2,000 spawns of /bin/true, 50 at a time, leave descriptors and children where they started #load", function()
       run(function()
         neap.spawn { "/bin/true" }:wait()
         collectgarbage() collectgarbage()

@@ -4,23 +4,15 @@ local neap = require "neap"
 local helpers = require "helpers"
 local run, sh = helpers.run, helpers.sh
 
-local fd_count = helpers.fd_count
-
-local function rss_kb()
-  for line in io.lines("/proc/self/status") do
-    local kb = line:match("^VmRSS:%s+(%d+)")
-    if kb then return tonumber(kb) end
-  end
-end
+local fd_count, rss_kb = helpers.fd_count, helpers.rss_kb
 
 describe("reliability", function()
   helpers.leakcheck()
 
   describe("descriptors", function()
-    it("10,000 connections opened and closed leave the descriptor count where it was", function()
+    it("10,000 connections opened and closed leave the descriptor count where it was #load", function()
       run(function()
-        local srv = assert(neap.listen("tcp", "127.0.0.1", 0, { backlog = 512 }))
-        local _, port = srv:address()
+        local srv, port = helpers.server(nil, { backlog = 512 })
         local active = 0
         srv:serve(function(c) active = active + 1 c:read_line { timeout = 5 } active = active - 1 end)
         collectgarbage() collectgarbage()
@@ -48,7 +40,7 @@ describe("reliability", function()
   end)
 
   describe("memory", function()
-    it("a 100 MB line with no newline gets 'frame too large' and memory stays bounded", function()
+    it("a 100 MB line with no newline gets 'frame too large' and memory stays bounded #load", function()
       run(function()
         local a, b = helpers.pair()
         collectgarbage() collectgarbage()
@@ -113,8 +105,7 @@ describe("reliability", function()
 
   describe("hostile and broken peers", function()
     local function echo_server()
-      local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
-      local _, port = srv:address()
+      local srv, port = helpers.server()
       srv:serve(function(c)
         while true do
           local l = c:read_line { timeout = 0.5 }
@@ -135,8 +126,7 @@ describe("reliability", function()
 
     it("a peer that resets mid-write: the writer gets an error, the server goes on", function()
       run(function()
-        local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
-        local _, port = srv:address()
+        local srv, port = helpers.server()
         local result
         srv:serve(function(c)
           c:read_line { timeout = 2 }

@@ -3,22 +3,17 @@
 -- mismatched or lost line, or when resident memory at the end is more than
 -- 10% above memory after warm-up. Needs ulimit -n above 4,200.
 local neap = require "neap"
+package.path = "./spec/?.lua;" .. package.path
+local helpers = require "helpers"
 
 local SECONDS = tonumber(os.getenv("SOAK_SECONDS") or "60")
 local CONNS = tonumber(os.getenv("SOAK_CONNS") or "2000")
 
-local function rss_kb()
-  for line in io.lines("/proc/self/status") do
-    local kb = line:match("^VmRSS:%s+(%d+)")
-    if kb then return tonumber(kb) end
-  end
-end
+local rss_kb = helpers.rss_kb
 
-local srv = assert(neap.listen("tcp", "127.0.0.1", 0, { backlog = 4096 }))
-local _, port = srv:address()
-srv:serve(function(c)
+local srv, port = helpers.server(function(c)
   for line in c:lines() do c:write(line, "\n") end
-end)
+end, { backlog = 4096 })
 
 local stop = false
 local sent, ok_lines, mismatched, lost, errors = 0, 0, 0, 0, 0

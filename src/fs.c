@@ -564,8 +564,24 @@ const luaL_Reg neap__fs_stream_meth[] = {
   {NULL, NULL}
 };
 
+/*
+** Registers open, and core.O: libuv's open(2) flags, which neap.util turns
+** io.open modes into (their values differ between systems).
+*/
 int neap__fs_open (lua_State *L) {
+  static const struct { const char *name; int flag; } oflags[] = {
+    {"RDONLY", UV_FS_O_RDONLY}, {"WRONLY", UV_FS_O_WRONLY},
+    {"RDWR", UV_FS_O_RDWR}, {"CREAT", UV_FS_O_CREAT},
+    {"TRUNC", UV_FS_O_TRUNC}, {"APPEND", UV_FS_O_APPEND}
+  };
+  size_t i;
   lua_pushcfunction(L, fs_open);
   lua_setfield(L, -2, "open");
+  lua_createtable(L, 0, sizeof oflags / sizeof oflags[0]);
+  for (i = 0; i < sizeof oflags / sizeof oflags[0]; i++) {
+    lua_pushinteger(L, oflags[i].flag);
+    lua_setfield(L, -2, oflags[i].name);
+  }
+  lua_setfield(L, -2, "O");   /* core.O */
   return 0;
 }

@@ -1,6 +1,7 @@
 -- make check-docs: every public name must have a heading in docs/*.md.
 -- Names come from the luaL_Reg method tables of src/*.c (methods of the
--- userdata types) and from the public functions of lua/neap/*.lua.
+-- userdata types) and from the public functions of lua/neap/*.lua and the
+-- names the facade (lua/neap/init.lua) gives neap.
 local function read(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("a")
@@ -34,7 +35,9 @@ end
 for _, path in ipairs(ls("lua/neap/*.lua")) do
   if path:match("/util%.lua$") then goto next end   -- internal helpers
   for line in io.lines(path) do
-    local name = line:match("^function [%w_]+[.:]([%w_]+)%s*%(")
+    -- a function of a module or a method; in the facade (init.lua), each
+    -- neap.<name> = ... it takes from the file that owns it
+    local name = line:match("^function [%w_]+[.:]([%w_]+)%s*%(") or line:match("^neap%.([%w_]+)%s*=")
     if name and not name:match("^_") then names[name] = names[name] or path end
   end
   ::next::

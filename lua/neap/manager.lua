@@ -15,6 +15,7 @@ Channel.__index = Channel
 
 local util = require "neap.util"
 local argerr = util.argerr
+local accept_loop = require("neap.net").accept_loop
 
 --- manager.new([{queue=}]) -> manager; queue bounds the events waiting to
 -- be pulled (readers pause meanwhile, so nothing is dropped).
@@ -267,12 +268,8 @@ function M:make_server_sock(kind, host, port, backlog)
   ch = self:_channel("server")
   ch.server = srv
   ch.starter = function(m, c)
-    while true do
-      local s, e, cd = srv:accept()
-      if s then m:_emit(c, { type = "accept", stream = s })
-      elseif cd == "ECLOSED" then return
-      else m:_emit(c, { type = "accept", status = "error", err = e, code = cd }) neap.sleep(0.05) end
-    end
+    accept_loop(srv, function(s) m:_emit(c, { type = "accept", stream = s }) end,
+                function(e, cd) m:_emit(c, { type = "accept", status = "error", err = e, code = cd }) end)
   end
   return ch
 end

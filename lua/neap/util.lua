@@ -58,7 +58,7 @@ function util.checksig(fname, i, sig)
   return n
 end
 
-local O = { RDONLY = 0, WRONLY = 1, RDWR = 2, CREAT = 64, TRUNC = 512, APPEND = 1024 }
+local O = require("neap.core").O   -- libuv's UV_FS_O_* values (src/fs.c)
 local open_flags = {
   r = O.RDONLY, w = O.WRONLY | O.CREAT | O.TRUNC, a = O.WRONLY | O.CREAT | O.APPEND,
   ["r+"] = O.RDWR, ["w+"] = O.RDWR | O.CREAT | O.TRUNC, ["a+"] = O.RDWR | O.CREAT | O.APPEND,

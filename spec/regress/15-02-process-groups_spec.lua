@@ -162,7 +162,7 @@ describe("process groups (15.2)", function()
     end)
   end)
 
-  describe("a program that cannot start", function()
+  describe("a program that cannot start #novalgrind", function()
     it("is named in the message: 'spawn <prog>: ...'", function()
       helpers.run(function()
         assert.same({ nil, "spawn neap-no-such-program: no such file or directory", "ENOENT" },

@@ -8,15 +8,7 @@ local helpers = require "spec.helpers"
 
 local CLOSED = { nil, "closed", "ECLOSED" }
 
-local function pair()
-  local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
-  local _, port = srv:address()
-  local t = neap.task(function() return srv:accept { timeout = 5 } end)
-  local c = assert(neap.connect("tcp", "127.0.0.1", port, { timeout = 5 }))
-  local _, a = assert(t:join())
-  srv:close()
-  return a, c
-end
+local pair = helpers.pair   -- server-side stream, client-side stream
 
 describe("a closed stream (15.3)", function()
   helpers.leakcheck()

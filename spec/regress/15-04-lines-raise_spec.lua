@@ -5,15 +5,7 @@
 local neap = require "neap"
 local helpers = require "spec.helpers"
 
-local function pair()
-  local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
-  local _, port = srv:address()
-  local t = neap.task(function() return srv:accept { timeout = 5 } end)
-  local c = assert(neap.connect("tcp", "127.0.0.1", port, { timeout = 5 }))
-  local _, a = assert(t:join())
-  srv:close()
-  return a, c
-end
+local pair = helpers.pair   -- server-side stream, client-side stream
 
 describe("s:lines() (15.4)", function()
   helpers.leakcheck()

@@ -1,8 +1,8 @@
 -- Issue 18.6: a write of 4 GiB or more sent len mod 2^32 bytes and reported
 -- success (uv_buf_init(p, (unsigned)len)): 4 GiB + 5 bytes written to
 -- `wc -c` counted 5. A string is written as buffers of at most 1 GiB each.
--- The tests named "4 GiB" need 4 GiB of memory and some seconds: valgrind
--- and gcstress skip them (Makefile VALGRIND_SKIP, LOAD_SKIP); the others
+-- The test tagged #load needs 4 GiB of memory and some seconds: valgrind
+-- and gcstress skip it (--exclude-tags=load in the Makefile); the others
 -- check the splitting with a tiny piece size on every kind of stream.
 local neap = require "neap"
 local core = require "neap.core"
@@ -67,8 +67,7 @@ describe("writes longer than one buffer (18.6)", function()
         os.remove(path)
         assert.is_true(want == got)
 
-        local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
-        local _, port = srv:address()
+        local srv, port = helpers.server()
         local c = assert(neap.connect("tcp", "127.0.0.1", port, { timeout = 5 }))
         local d = assert(srv:accept { timeout = 5 })
         local reader = neap.task(function() return d:read_all { timeout = 20 } end)
@@ -88,7 +87,7 @@ describe("writes longer than one buffer (18.6)", function()
     u:close()
   end)
 
-  it("writes 4 GiB + 5 bytes to wc -c whole, and refuses it as a datagram (4 GiB)", function()
+  it("writes 4 GiB + 5 bytes to wc -c whole, and refuses it as a datagram (4 GiB) #load", function()
     helpers.run(function()
       local n = 4 * 1024 * 1024 * 1024 + 5
       local gib = ("x"):rep(1024 * 1024 * 1024)   -- (string.rep stops below 2 GiB)

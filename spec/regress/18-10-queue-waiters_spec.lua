@@ -47,7 +47,7 @@ describe("neap.queue (18.10)", function()
     end, 60)
   end)
 
-  it("hands over in order with many parked putters, some cancelled, in linear time", function()
+  it("hands over in order with many parked putters, some cancelled, in linear time #load", function()
     helpers.run(function()
       local q, n, tasks = neap.queue(1), 50000, {}
       for i = 1, n do tasks[i] = neap.task(function() q:put(i) end) end
