@@ -166,7 +166,10 @@ describe("TLS streams", function()
         assert.is_true(writer:join { timeout = 20 })
         assert.is_true(parked > 10, "the writer parked " .. parked .. " times")
         assert.is_true(maxq <= 2 * 64 * 1024 + 64 * 1024, "queue reached " .. maxq)
-        assert.is_true(maxrss - rss0 < 16 * 1024, "RSS grew by " .. (maxrss - rss0) .. " KiB for 32 MiB sent")
+        -- (ASan's quarantine and valgrind keep freed memory: RSS says nothing there)
+        if not helpers.BUILD:match("asan") and not os.getenv("NEAP_VALGRIND") then
+          assert.is_true(maxrss - rss0 < 16 * 1024, "RSS grew by " .. (maxrss - rss0) .. " KiB for 32 MiB sent")
+        end
         a:close()
       end, 60)
     end)
