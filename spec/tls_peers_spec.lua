@@ -379,11 +379,12 @@ describe("TLS with real peers", function()
       end)
     end)
 
-    it("session resumption between neap peers, TLS 1.2 and 1.3", function()
+    it("session resumption between neap peers (min_version 1.3 and 1.2; both negotiate TLS 1.3)", function()
       run(function()
         for _, v in ipairs { "1.3", "1.2" } do
           local srv = assert(neap.listen("tls", "127.0.0.1", 0, T.server_opts(d)))
-          srv:serve(function(c) c:write("hi\n") c:read_all { timeout = 10 } c:close() end)
+          local done = neap.queue()
+          srv:serve(function(c) c:write("hi\n") c:read_all { timeout = 10 } c:close() done:put(true) end)
           local _, port = srv:address()
           local opts = { ca = d .. "/ca.pem", timeout = 10, min_version = v }
           local c = assert(neap.connect("tls", "localhost", port, opts))
@@ -396,6 +397,7 @@ describe("TLS with real peers", function()
           assert.is_true(c:tls().resumed, v)
           assert.equal("hi", c:read_line { timeout = 10 })
           c:close()
+          assert(done:get { timeout = 10 } and done:get { timeout = 10 })
           srv:close()
         end
       end)
