@@ -83,6 +83,22 @@ describe("examples", function()
     assert.equal("output: " .. name .. "exit status: 0\n", out)
   end)
 
+  it("tls_echo.lua and tls_client.lua talk TLS to a local server of their own", function()
+    local out, rc = sh("timeout 30 " .. NEAP .. " examples/tls_echo.lua </dev/null")
+    assert.equal(0, rc, out)
+    if not out:find("skipped", 1, true) then
+      assert.matches("^client: TLSv1%.3, server is CN=localhost\nclient got: echo: hello\n" ..
+                     "client got: echo: over\nclient got: echo: TLS\n$", out)
+    end
+    out, rc = sh("timeout 30 " .. NEAP .. " examples/tls_client.lua </dev/null")
+    assert.equal(0, rc, out)
+    if not out:find("skipped", 1, true) then
+      assert.truthy(out:find("status: 200\n", 1, true), out)
+      assert.truthy(out:find("You asked: GET /index.txt HTTP/1.1\n", 1, true), out)
+      assert.truthy(out:find("untrusted: certificate verify failed: self-signed certificate\n", 1, true), out)
+    end
+  end)
+
   it("every other example runs and exits 0", function()
     local ls = io.popen("ls examples/*.lua")
     for path in ls:lines() do

@@ -167,14 +167,43 @@ static int tls_send (neap_stream *s, size_t plain) {
   return r;
 }
 
-/* Encrypts the gathered writes of 's' and sends them (from flush_pending). */
+/* The largest record's plaintext: small writes of a turn are joined up to this. */
+#define TLS_RECORD 16384
+
+/*
+** Encrypts the gathered writes of 's' and sends them (from flush_pending).
+** Each SSL_write makes at least one record, so the small strings of a turn
+** ("echo: ", line, "\n") are joined into one record first, as Node's
+** TLSWrap joins a writev's buffers; a string of a full record or more is
+** encrypted from where it is.
+*/
 void neap__tls_flush_pending (neap_stream *s) {
-  size_t plain = s->pending;
+  size_t plain = s->pending, used = 0;
+  char join[TLS_RECORD];
   int i;
   if (!neap__tls_done(s->tls)) return;   /* after the handshake */
-  for (i = 0; i < s->npb && !s->werr; i++)
-    if (neap__tls_write(s->tls, s->pbufs[i].base, s->pbufs[i].len) != NEAP_TLS_OK)
+  for (i = 0; i < s->npb && !s->werr; i++) {
+    const char *p = s->pbufs[i].base;
+    size_t n = s->pbufs[i].len;
+    if (used + n <= TLS_RECORD && n < TLS_RECORD) {
+      memcpy(join + used, p, n);
+      used += n;
+      continue;
+    }
+    if (used > 0 && neap__tls_write(s->tls, join, used) != NEAP_TLS_OK) {
       s->werr = NEAP_ETLS;
+      break;
+    }
+    used = 0;
+    if (n < TLS_RECORD) {
+      memcpy(join, p, n);
+      used = n;
+    }
+    else if (neap__tls_write(s->tls, p, n) != NEAP_TLS_OK)
+      s->werr = NEAP_ETLS;
+  }
+  if (used > 0 && !s->werr && neap__tls_write(s->tls, join, used) != NEAP_TLS_OK)
+    s->werr = NEAP_ETLS;
   /* the records hold the bytes now: the strings may go */
   neap__stream_release_pending(s);
   if (s->werr) {

@@ -53,18 +53,29 @@ local function context(opts, server, fname)
   return ctx
 end
 
+--- handshake(s, ...) -> s | nil, err, code: s:_starttls on a stream this
+-- module made; closed when it fails, and also when the waiting task is
+-- cancelled (or the wait raises): nobody else holds the stream then.
+local function handshake(s, ...)
+  local pok, ok, err, code = pcall(s._starttls, s, ...)
+  if not pok then
+    s:close()
+    error(ok, 0)
+  end
+  if not ok then
+    s:close()
+    return nil, err, code
+  end
+  return s
+end
+
 --- client(s, host, opts, timeout) -> s | nil, err, code: the client
 -- handshake on a connected stream (closed when it fails).
 local function client(s, host, opts, timeout, fname)
   local ctx = context(opts, false, fname)
   -- the name sent (SNI) and checked; an IP address is checked as one, not sent
   local name = opts.servername or host
-  local ok, err, code = s:_starttls(ctx, name, opts.session, timeout)
-  if not ok then
-    s:close()
-    return nil, err, code
-  end
-  return s
+  return handshake(s, ctx, name, opts.session, timeout)
 end
 
 --- server_info(opts) -> what a TLS server keeps to hand out connections
@@ -82,12 +93,7 @@ end
 --- accepted(c, info) -> c | nil, err, code: the server handshake of an
 -- accepted connection (closed when it fails or times out).
 local function accepted(c, info)
-  local ok, err, code = c:_starttls(info.ctx, nil, nil, info.timeout)
-  if not ok then
-    c:close()
-    return nil, err, code
-  end
-  return c
+  return handshake(c, info.ctx, nil, nil, info.timeout)
 end
 
 --- s:starttls(opts) -> s | nil, err, code: upgrades a connected stream in
