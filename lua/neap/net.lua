@@ -253,11 +253,11 @@ function net.connect(kind, host, port, opts)
     opts = checkopts("connect", 4, opts)
     local deadline = opts.timeout and core.now() + opts.timeout
     if kind == "tls" then
-      local ctx = require("neap.tls").context(opts, false, "connect")   -- (bad options raise first)
+      require("neap.tls").context(opts, false, "connect", 3)   -- (bad options raise first)
       local s, err, code = net.connect("tcp", host, port, { timeout = opts.timeout })
       if not s then return nil, err, code end
       local left = deadline and math.max(0, deadline - core.now())
-      return require("neap.tls").client(s, host, opts, left, "connect", ctx)
+      return require("neap.tls").client(s, host, opts, left, "connect")
     end
     local addrs, err, code = lookup(host, opts.timeout)
     if not addrs then return nil, err, code end

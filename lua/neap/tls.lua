@@ -38,7 +38,7 @@ end
 
 --- context(opts, server, fname) -> the shared context for these options
 -- (raises on bad ones: a missing file names its path and OpenSSL's reason).
-local function context(opts, server, fname)
+local function context(opts, server, fname, level)
   local key = ctx_key(opts, server)
   local ctx = contexts[key]
   if not ctx then
@@ -46,7 +46,7 @@ local function context(opts, server, fname)
     for _, k in ipairs(CTX_KEYS) do o[k] = opts[k] end
     o.server = server
     local ok, c = pcall(core.tls_context, o, fname)
-    if not ok then error(c, 4) end
+    if not ok then error(c, level or 4) end   -- (at the user's line)
     ctx = c
     contexts[key] = ctx
   end
