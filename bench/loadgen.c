@@ -17,15 +17,20 @@
 **       waits SETTLE_MS (1000), then reads the server's RSS.
 **   loadgen genlines FILE MIB SEED
 **       writes about MIB MiB of lines of mixed length; prints lines and bytes.
-**   loadgen tlsecho PORT CONNS DEPTH SIZE WARMUP SECS
+**   loadgen tlsecho PORT CONNS DEPTH SIZE WARMUP SECS [SERVERPID]
 **       echo over TLS: each connection does the client handshake first; the
 **       warm-up starts when every handshake is done; then the same
 **       pipelining and checks as echo.
-**   loadgen handshakes PORT COUNT PARALLEL SIZE RESUME
+**   loadgen handshakes PORT COUNT PARALLEL SIZE RESUME [SERVERPID]
 **       COUNT TLS connections, PARALLEL at a time, each: connect, full
 **       handshake, one line of SIZE bytes echoed and checked, close_notify,
 **       close. One untimed connection comes first; with RESUME 1 its session
 **       is kept and every timed connection resumes it (counted: resumed=).
+**   With SERVERPID, the server's CPU time (user + system, /proc) during the
+**   measurement is reported too: srv_cpu= (the share of one CPU it used) and
+**   per_cpu_s= (lines or handshakes per second of the server's CPU time),
+**   which tells the server's cost even when the load generator is the
+**   slower side.
 **
 ** TLS is OpenSSL on memory BIOs under libuv, the client side only; the
 ** server's certificate is not verified (its cost would land on the load
@@ -39,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -125,6 +131,38 @@ static int send_bytes (uv_stream_t *s, const char *data, size_t len) {
   int r = uv_write(&w->req, s, &w->buf, 1, on_written);
   if (r) free(w);
   return r;
+}
+
+/* ------------------------------------------------------------ server CPU */
+
+static int srv_pid;                /* 0: not measured */
+static long srv_ticks0, srv_ticks1;
+
+static long cpu_ticks (int pid) {  /* utime + stime, in clock ticks */
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');   /* the name may hold spaces */
+  unsigned long ut, st;
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return -1;
+  return (long)(ut + st);
+}
+
+static void srv_mark (long *t) {
+  if (srv_pid && (*t = cpu_ticks(srv_pid)) < 0) die("cannot read the server's CPU time", 0);
+}
+
+/* " srv_cpu=... per_cpu_s=..." for 'count' things in 'secs', or "" */
+static const char *srv_result (double count, double secs) {
+  static char out[128];
+  if (!srv_pid) return "";
+  double cpu = (double)(srv_ticks1 - srv_ticks0) / (double)sysconf(_SC_CLK_TCK);
+  snprintf(out, sizeof out, " srv_cpu=%.3f per_cpu_s=%.0f", cpu / secs, cpu > 0 ? count / cpu : 0);
+  return out;
 }
 
 /* ------------------------------------------------------------ TLS */
@@ -349,6 +387,7 @@ static void e_phase (uv_timer_t *t) {
   if (measuring == 0) {
     measuring = 1;
     m_lines0 = total_lines;
+    srv_mark(&srv_ticks0);
     t_start = uv_hrtime();
     uv_timer_start(t, e_phase, (uint64_t)(e_secs * 1000), 0);
   }
@@ -356,6 +395,7 @@ static void e_phase (uv_timer_t *t) {
     measuring = 2;
     m_lines1 = total_lines;
     t_end = uv_hrtime();
+    srv_mark(&srv_ticks1);
     stopping = 1;
     for (int i = 0; i < e_conns; i++) e_drain(&conns[i]);
   }
@@ -371,6 +411,7 @@ static int cmd_echo (int argc, char **argv) {
   if (argc < 8) return 1;
   e_conns = atoi(argv[3]); e_depth = atoi(argv[4]); e_size = atoi(argv[5]);
   e_warm = atof(argv[6]); e_secs = atof(argv[7]);
+  srv_pid = argc > 8 ? atoi(argv[8]) : 0;
   if (e_conns < 1 || e_depth < 1 || e_size < 2 || e_secs <= 0) return 1;
   conns = calloc((size_t)e_conns, sizeof *conns);
   sendbuf = malloc((size_t)e_depth * (size_t)e_size);
@@ -392,8 +433,9 @@ static int cmd_echo (int argc, char **argv) {
   if (measuring != 2) die("the run did not finish", 0);
   double secs = (double)(t_end - t_start) / 1e9;
   double lines = (double)(m_lines1 - m_lines0);
-  printf("RESULT msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.0f p99_us=%.0f lines=%.0f secs=%.3f\n",
-         lines / secs, lines * e_size / secs / 1e6, hist_pct(0.5), hist_pct(0.99), lines, secs);
+  printf("RESULT msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.0f p99_us=%.0f lines=%.0f secs=%.3f%s\n",
+         lines / secs, lines * e_size / secs / 1e6, hist_pct(0.5), hist_pct(0.99), lines, secs,
+         srv_result(lines, secs));
   return 0;
 }
 
@@ -533,12 +575,14 @@ static void h_closed (uv_handle_t *h) {
   c->ssl = NULL;
   if (h_priming) {   /* the timed part starts: PARALLEL connections at once */
     h_priming = 0;
+    srv_mark(&srv_ticks0);
     t_start = uv_hrtime();
     for (int i = 0; i < h_par; i++) h_start(&hss[i]);
   }
   else if (h_started < h_count) h_start(c);
   else if (++h_finished == h_par || h_finished == h_count) {
     t_end = uv_hrtime();
+    srv_mark(&srv_ticks1);
     uv_close((uv_handle_t *)&hard_timer, NULL);
   }
 }
@@ -616,6 +660,7 @@ static void h_start (hs *c) {
 static int cmd_handshakes (int argc, char **argv) {
   if (argc < 7) return 1;
   h_count = atoi(argv[3]); h_par = atoi(argv[4]); h_size = atoi(argv[5]); h_resume = atoi(argv[6]);
+  srv_pid = argc > 7 ? atoi(argv[7]) : 0;
   if (h_count < 1 || h_par < 1 || h_size < 2 || h_size > 4096) return 1;
   if (h_par > h_count) h_par = h_count;
   tls_init();
@@ -627,8 +672,8 @@ static int cmd_handshakes (int argc, char **argv) {
   uv_run(loop, UV_RUN_DEFAULT);
   if (h_done != h_count) die("not every handshake was done", 0);
   double secs = (double)(t_end - t_start) / 1e9;
-  printf("RESULT hs_per_s=%.0f p50_us=%.0f p99_us=%.0f handshakes=%d resumed=%d secs=%.3f\n",
-         h_count / secs, hist_pct(0.5), hist_pct(0.99), h_done, h_resumed, secs);
+  printf("RESULT hs_per_s=%.0f p50_us=%.0f p99_us=%.0f handshakes=%d resumed=%d secs=%.3f%s\n",
+         h_count / secs, hist_pct(0.5), hist_pct(0.99), h_done, h_resumed, secs, srv_result(h_count, secs));
   return 0;
 }
 
@@ -805,7 +850,7 @@ int main (int argc, char **argv) {
 usage:
   fprintf(stderr, "usage: loadgen wait PORT [SECS] | echo PORT CONNS DEPTH SIZE WARMUP SECS |\n"
                   "       churn PORT PARALLEL SIZE WARMUP SECS | idle PORT COUNT SERVERPID [SETTLE_MS] |\n"
-                  "       genlines FILE MIB SEED | tlsecho PORT CONNS DEPTH SIZE WARMUP SECS |\n"
-                  "       handshakes PORT COUNT PARALLEL SIZE RESUME\n");
+                  "       genlines FILE MIB SEED | tlsecho PORT CONNS DEPTH SIZE WARMUP SECS [SERVERPID] |\n"
+                  "       handshakes PORT COUNT PARALLEL SIZE RESUME [SERVERPID]\n");
   return 1;
 }
