@@ -2,7 +2,7 @@
 # neap's benchmark suite (make bench): neap and its peers side by side, with
 # hand-written C on libuv as the ceiling. See bench/README.md.
 #
-#   bash bench/run.sh                 full run (about 8 minutes), 3 repetitions
+#   bash bench/run.sh                 full run (about 9 minutes), 3 repetitions
 #   BENCH_QUICK=1 bash bench/run.sh   smoke run (about 1 minute), 1 repetition
 #   BENCH_ONLY=tls bash bench/run.sh  only some benchmarks (a comma-separated
 #       list of tcp, idle, spawn, pipe, lines, timers, tls); the tables then
