@@ -1,7 +1,7 @@
 #!/bin/sh
-# Installs what the benchmarks need from Debian packages: a C compiler and
-# libuv for the C programs, lua5.4 with the peers luv and cqueues, Node.js
-# and Python 3. Only missing packages are installed; 'apt-get update' runs
+# Installs what the benchmarks need from Debian packages: a C compiler,
+# libuv and OpenSSL for the C programs, the openssl command (certificates),
+# lua5.4 with the peers luv and cqueues, Node.js and Python 3. Only missing packages are installed; 'apt-get update' runs
 # once, before the first install. A package that cannot be installed is
 # reported and its benchmarks are skipped by run.sh (never faked).
 # Writes bench/build/deps.txt: one line per package, "name ok|missing why".
@@ -33,7 +33,7 @@ install() {
   fi
 }
 # Tools the runner itself needs.
-for p in gcc make pkg-config libuv1-dev lua5.4 liblua5.4-dev util-linux procps; do install "$p"; done
+for p in gcc make pkg-config libuv1-dev libssl-dev openssl lua5.4 liblua5.4-dev util-linux procps; do install "$p"; done
 # Peers. Node.js may come from another source than Debian: a working 'node'
 # on PATH is taken as it is.
 install lua-luv

@@ -17,6 +17,25 @@
 **       waits SETTLE_MS (1000), then reads the server's RSS.
 **   loadgen genlines FILE MIB SEED
 **       writes about MIB MiB of lines of mixed length; prints lines and bytes.
+**   loadgen tlsecho PORT CONNS DEPTH SIZE WARMUP SECS [SERVERPID]
+**       echo over TLS: each connection does the client handshake first; the
+**       warm-up starts when every handshake is done; then the same
+**       pipelining and checks as echo.
+**   loadgen handshakes PORT COUNT PARALLEL SIZE RESUME [SERVERPID]
+**       COUNT TLS connections, PARALLEL at a time, each: connect, full
+**       handshake, one line of SIZE bytes echoed and checked, close_notify,
+**       close. One untimed connection comes first; with RESUME 1 its session
+**       is kept and every timed connection resumes it (counted: resumed=).
+**   With SERVERPID, the server's CPU time (user + system, /proc) during the
+**   measurement is reported too: srv_cpu= (the share of one CPU it used) and
+**   per_cpu_s= (lines or handshakes per second of the server's CPU time),
+**   which tells the server's cost even when the load generator is the
+**   slower side.
+**
+** TLS is OpenSSL on memory BIOs under libuv, the client side only; the
+** server's certificate is not verified (its cost would land on the load
+** generator's CPU, not the server's). TLS 1.2 at least, OpenSSL's defaults
+** otherwise (TLS 1.3, X25519, AES-128-GCM or whatever the server picks).
 **
 ** Output: one line "RESULT key=value ..." on stdout.
 */
@@ -25,7 +44,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #define HOST "127.0.0.1"
 #define PAT_SIZE 65536
@@ -111,6 +133,103 @@ static int send_bytes (uv_stream_t *s, const char *data, size_t len) {
   return r;
 }
 
+/* ------------------------------------------------------------ server CPU */
+
+static int srv_pid;                /* 0: not measured */
+static long srv_ticks0, srv_ticks1;
+
+static long cpu_ticks (int pid) {  /* utime + stime, in clock ticks */
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');   /* the name may hold spaces */
+  unsigned long ut, st;
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return -1;
+  return (long)(ut + st);
+}
+
+static void srv_mark (long *t) {
+  if (srv_pid && (*t = cpu_ticks(srv_pid)) < 0) die("cannot read the server's CPU time", 0);
+}
+
+/* " srv_cpu=... per_cpu_s=..." for 'count' things in 'secs', or "" */
+static const char *srv_result (double count, double secs) {
+  static char out[128];
+  if (!srv_pid) return "";
+  double cpu = (double)(srv_ticks1 - srv_ticks0) / (double)sysconf(_SC_CLK_TCK);
+  snprintf(out, sizeof out, " srv_cpu=%.3f per_cpu_s=%.0f", cpu / secs, cpu > 0 ? count / cpu : 0);
+  return out;
+}
+
+/* ------------------------------------------------------------ TLS */
+
+static SSL_CTX *tls_ctx;   /* set: the echo connections speak TLS */
+static char plain[1 << 16];  /* where SSL_read decrypts to */
+
+static void tls_die (const char *what) {
+  unsigned long e = ERR_get_error();
+  fprintf(stderr, "loadgen: %s: %s\n", what, e ? ERR_reason_error_string(e) : "failed");
+  exit(1);
+}
+
+static void tls_init (void) {
+  tls_ctx = SSL_CTX_new(TLS_client_method());
+  if (!tls_ctx) tls_die("SSL_CTX_new");
+  SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+}
+
+static SSL *tls_new (SSL_SESSION *resume) {
+  SSL *ssl = SSL_new(tls_ctx);
+  if (!ssl) tls_die("SSL_new");
+  SSL_set_bio(ssl, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+  SSL_set_connect_state(ssl);
+  if (resume) SSL_set_session(ssl, resume);
+  return ssl;
+}
+
+/* Sends what OpenSSL has written into the output BIO, as one uv_write. */
+static void tls_flush (uv_stream_t *s, SSL *ssl) {
+  BIO *w = SSL_get_wbio(ssl);
+  size_t n = BIO_ctrl_pending(w);
+  if (n == 0) return;
+  wreq *q = malloc(sizeof *q + n);
+  if (!q) die("malloc", 0);
+  if (BIO_read(w, (char *)(q + 1), (int)n) != (int)n) die("BIO_read", 0);
+  q->buf = uv_buf_init((char *)(q + 1), (unsigned)n);
+  int r = uv_write(&q->req, s, &q->buf, 1, on_written);
+  if (r) die("write", r);
+}
+
+static void tls_feed (SSL *ssl, const char *p, size_t n) {
+  if (BIO_write(SSL_get_rbio(ssl), p, (int)n) != (int)n) die("BIO_write", 0);
+}
+
+/* Drives the handshake; 1 once it is done, 0 while it wants more. */
+static int tls_handshake (uv_stream_t *s, SSL *ssl) {
+  int r = SSL_do_handshake(ssl);
+  tls_flush(s, ssl);
+  if (r == 1) return 1;
+  if (SSL_get_error(ssl, r) != SSL_ERROR_WANT_READ) tls_die("handshake");
+  return 0;
+}
+
+/* Decrypts what is there into 'plain': the number of bytes (0: nothing
+   yet), or -1 at the peer's close_notify. */
+static int tls_read (SSL *ssl) {
+  int r = SSL_read(ssl, plain, (int)sizeof plain);
+  if (r > 0) return r;
+  int e = SSL_get_error(ssl, r);
+  if (e == SSL_ERROR_WANT_READ) return 0;
+  if (e == SSL_ERROR_ZERO_RETURN) return -1;
+  tls_die("read");
+  return -1;
+}
+
 /* ------------------------------------------------------------ echo */
 
 typedef struct conn {
@@ -121,6 +240,8 @@ typedef struct conn {
   size_t rx;                /* bytes of the current expected line seen */
   uint64_t *ts;             /* send times, ring of depth */
   int closing;
+  SSL *ssl;                 /* TLS: the connection's engine */
+  int ready;                /* TLS: the handshake is done */
   char rbuf[65536];
 } conn;
 
@@ -147,6 +268,11 @@ static void e_send (conn *c, int n, uint64_t now) {
     c->ts[c->sent % (uint64_t)e_depth] = now;
     c->sent++;
   }
+  if (c->ssl) {
+    if (SSL_write(c->ssl, sendbuf, (int)len) != (int)len) tls_die("write");
+    tls_flush((uv_stream_t *)&c->h, c->ssl);
+    return;
+  }
   int r = send_bytes((uv_stream_t *)&c->h, sendbuf, len);
   if (r) die("write", r);
 }
@@ -155,7 +281,9 @@ static int e_closed;
 static uv_timer_t phase_timer, hard_timer;
 
 static void e_handle_closed (uv_handle_t *h) {
-  (void)h;
+  conn *c = h->data;
+  if (c->ssl) SSL_free(c->ssl);
+  c->ssl = NULL;
   if (++e_closed == e_conns) {
     uv_close((uv_handle_t *)&phase_timer, NULL);
     uv_close((uv_handle_t *)&hard_timer, NULL);
@@ -172,12 +300,20 @@ static void e_shut (uv_shutdown_t *req, int status) {
 static void e_drain (conn *c) {
   if (c->closing || c->recvd != c->sent) return;
   c->closing = 1;
+  if (c->ssl) {   /* close_notify, then the TCP write side */
+    SSL_shutdown(c->ssl);
+    tls_flush((uv_stream_t *)&c->h, c->ssl);
+  }
   uv_shutdown_t *req = malloc(sizeof *req);
   if (uv_shutdown(req, (uv_stream_t *)&c->h, e_shut) != 0) {
     free(req);
     uv_close((uv_handle_t *)&c->h, e_handle_closed);
   }
 }
+
+static int e_consume (conn *c, const char *p, size_t left, uint64_t now);
+static void e_phase (uv_timer_t *t);
+static double e_warm, e_secs;
 
 static void e_read (uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   conn *c = s->data;
@@ -191,8 +327,26 @@ static void e_read (uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
     exit(1);
   }
   uint64_t now = uv_hrtime();
-  const char *p = b->base;
-  size_t left = (size_t)n;
+  int done = 0;
+  if (!c->ssl) done = e_consume(c, b->base, (size_t)n, now);
+  else {
+    tls_feed(c->ssl, b->base, (size_t)n);
+    if (!c->ready) {
+      if (!tls_handshake(s, c->ssl)) return;
+      c->ready = 1;
+      if (++n_connected == (uint64_t)e_conns)   /* the warm-up starts now */
+        uv_timer_start(&phase_timer, e_phase, (uint64_t)(e_warm * 1000), 0);
+      e_send(c, e_depth, now);
+    }
+    int k;
+    while ((k = tls_read(c->ssl)) > 0) done += e_consume(c, plain, (size_t)k, now);
+  }
+  if (stopping) e_drain(c);
+  else if (done) e_send(c, done, now);
+}
+
+/* Checks 'n' echoed bytes; the number of lines they completed. */
+static int e_consume (conn *c, const char *p, size_t left, uint64_t now) {
   int done = 0;
   while (left > 0) {
     if (c->recvd >= c->sent) verify_fail("connection %ld: %ld bytes nobody sent", (long)c->id, (long)left);
@@ -210,8 +364,7 @@ static void e_read (uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
       c->recvd++; c->rx = 0; done++; total_lines++;
     }
   }
-  if (stopping) e_drain(c);
-  else if (done) e_send(c, done, now);
+  return done;
 }
 
 static void e_connected (uv_connect_t *req, int status) {
@@ -221,16 +374,20 @@ static void e_connected (uv_connect_t *req, int status) {
   if (stopping) die("connecting took longer than the whole run", 0);
   int r = uv_read_start((uv_stream_t *)&c->h, e_alloc, e_read);
   if (r) die("read_start", r);
+  if (tls_ctx) {   /* the lines go once the handshake is done */
+    c->ssl = tls_new(NULL);
+    if (tls_handshake((uv_stream_t *)&c->h, c->ssl)) die("handshake done without the server", 0);
+    return;
+  }
   n_connected++;
   e_send(c, e_depth, uv_hrtime());
 }
-
-static double e_warm, e_secs;
 
 static void e_phase (uv_timer_t *t) {
   if (measuring == 0) {
     measuring = 1;
     m_lines0 = total_lines;
+    srv_mark(&srv_ticks0);
     t_start = uv_hrtime();
     uv_timer_start(t, e_phase, (uint64_t)(e_secs * 1000), 0);
   }
@@ -238,6 +395,7 @@ static void e_phase (uv_timer_t *t) {
     measuring = 2;
     m_lines1 = total_lines;
     t_end = uv_hrtime();
+    srv_mark(&srv_ticks1);
     stopping = 1;
     for (int i = 0; i < e_conns; i++) e_drain(&conns[i]);
   }
@@ -253,6 +411,7 @@ static int cmd_echo (int argc, char **argv) {
   if (argc < 8) return 1;
   e_conns = atoi(argv[3]); e_depth = atoi(argv[4]); e_size = atoi(argv[5]);
   e_warm = atof(argv[6]); e_secs = atof(argv[7]);
+  srv_pid = argc > 8 ? atoi(argv[8]) : 0;
   if (e_conns < 1 || e_depth < 1 || e_size < 2 || e_secs <= 0) return 1;
   conns = calloc((size_t)e_conns, sizeof *conns);
   sendbuf = malloc((size_t)e_depth * (size_t)e_size);
@@ -267,14 +426,16 @@ static int cmd_echo (int argc, char **argv) {
   }
   uv_timer_init(loop, &phase_timer);
   uv_timer_init(loop, &hard_timer);
-  uv_timer_start(&phase_timer, e_phase, (uint64_t)(e_warm * 1000), 0);
+  if (!tls_ctx)   /* TLS: once every handshake is done */
+    uv_timer_start(&phase_timer, e_phase, (uint64_t)(e_warm * 1000), 0);
   uv_timer_start(&hard_timer, hard_stop, (uint64_t)((e_warm + e_secs) * 1000) + 30000, 0);
   uv_run(loop, UV_RUN_DEFAULT);
   if (measuring != 2) die("the run did not finish", 0);
   double secs = (double)(t_end - t_start) / 1e9;
   double lines = (double)(m_lines1 - m_lines0);
-  printf("RESULT msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.0f p99_us=%.0f lines=%.0f secs=%.3f\n",
-         lines / secs, lines * e_size / secs / 1e6, hist_pct(0.5), hist_pct(0.99), lines, secs);
+  printf("RESULT msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.0f p99_us=%.0f lines=%.0f secs=%.3f%s\n",
+         lines / secs, lines * e_size / secs / 1e6, hist_pct(0.5), hist_pct(0.99), lines, secs,
+         srv_result(lines, secs));
   return 0;
 }
 
@@ -380,6 +541,139 @@ static int cmd_churn (int argc, char **argv) {
   double n = (double)(c_m1 - c_m0);
   printf("RESULT conns_per_s=%.0f p50_us=%.0f p99_us=%.0f conns=%.0f secs=%.3f\n",
          n / secs, hist_pct(0.5), hist_pct(0.99), n, secs);
+  return 0;
+}
+
+/* ------------------------------------------------------------ handshakes */
+
+typedef struct hs {
+  uv_tcp_t h;
+  uv_connect_t creq;
+  SSL *ssl;
+  uint64_t id, t0;
+  size_t rx;
+  int ready;
+  char rbuf[16384];
+} hs;
+
+static int h_count, h_par, h_size, h_resume;
+static int h_started, h_done, h_resumed, h_finished;
+static int h_priming = 1;       /* the untimed first connection */
+static SSL_SESSION *h_session;  /* RESUME: the first connection's session */
+static hs *hss;
+static void h_start (hs *c);
+
+static void h_alloc (uv_handle_t *h, size_t sug, uv_buf_t *b) {
+  (void)sug;
+  hs *c = h->data;
+  *b = uv_buf_init(c->rbuf, sizeof c->rbuf);
+}
+
+static void h_closed (uv_handle_t *h) {
+  hs *c = h->data;
+  SSL_free(c->ssl);
+  c->ssl = NULL;
+  if (h_priming) {   /* the timed part starts: PARALLEL connections at once */
+    h_priming = 0;
+    srv_mark(&srv_ticks0);
+    t_start = uv_hrtime();
+    for (int i = 0; i < h_par; i++) h_start(&hss[i]);
+  }
+  else if (h_started < h_count) h_start(c);
+  else if (++h_finished == h_par || h_finished == h_count) {
+    t_end = uv_hrtime();
+    srv_mark(&srv_ticks1);
+    uv_close((uv_handle_t *)&hard_timer, NULL);
+  }
+}
+
+static void h_read (uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  hs *c = s->data;
+  if (n < 0) {
+    fprintf(stderr, "loadgen: handshake connection %lu: %s\n", (unsigned long)c->id, uv_strerror((int)n));
+    exit(1);
+  }
+  tls_feed(c->ssl, b->base, (size_t)n);
+  if (!c->ready) {
+    if (!tls_handshake(s, c->ssl)) return;
+    c->ready = 1;
+    if (!h_priming && SSL_session_reused(c->ssl)) h_resumed++;
+    char line[4096];
+    memcpy(line, pattern + line_off(c->id, 0), (size_t)h_size - 1);
+    line[h_size - 1] = '\n';
+    if (SSL_write(c->ssl, line, h_size) != h_size) tls_die("write");
+    tls_flush(s, c->ssl);
+  }
+  int k;
+  while ((k = tls_read(c->ssl)) > 0) {
+    size_t off = line_off(c->id, 0);
+    for (int i = 0; i < k; i++) {
+      char want = c->rx == (size_t)h_size - 1 ? '\n' : pattern[off + c->rx];
+      if (c->rx >= (size_t)h_size || plain[i] != want)
+        verify_fail("handshake connection %ld: byte %ld differs", (long)c->id, (long)c->rx);
+      c->rx++;
+    }
+  }
+  if (k < 0) verify_fail("handshake connection %ld: close_notify after %ld bytes", (long)c->id, (long)c->rx);
+  if (c->rx < (size_t)h_size) return;
+  if (h_priming) {
+    h_session = SSL_get1_session(c->ssl);
+    if (h_resume && (!h_session || !SSL_SESSION_is_resumable(h_session))) {
+      fprintf(stderr, "loadgen: the server gave no session to resume (no session ticket)\n");
+      exit(1);
+    }
+  }
+  else {
+    hist_add(uv_hrtime() - c->t0);
+    h_done++;
+  }
+  SSL_shutdown(c->ssl);   /* close_notify goes out before the close */
+  tls_flush(s, c->ssl);
+  uv_read_stop(s);
+  uv_close((uv_handle_t *)&c->h, h_closed);
+}
+
+static void h_connected (uv_connect_t *req, int status) {
+  hs *c = req->data;
+  if (status) {
+    fprintf(stderr, "loadgen: handshake connect %lu: %s\n", (unsigned long)c->id, uv_strerror(status));
+    exit(1);
+  }
+  uv_tcp_nodelay(&c->h, 1);
+  c->ssl = tls_new(h_resume && !h_priming ? h_session : NULL);
+  int r = uv_read_start((uv_stream_t *)&c->h, h_alloc, h_read);
+  if (r) die("handshake read_start", r);
+  if (tls_handshake((uv_stream_t *)&c->h, c->ssl)) die("handshake done without the server", 0);
+}
+
+static void h_start (hs *c) {
+  c->id = (uint64_t)h_started++;
+  c->rx = 0;
+  c->ready = 0;
+  c->t0 = uv_hrtime();
+  uv_tcp_init(loop, &c->h);
+  c->h.data = c; c->creq.data = c;
+  int r = uv_tcp_connect(&c->creq, &c->h, (struct sockaddr *)&addr, h_connected);
+  if (r) die("handshake connect", r);
+}
+
+static int cmd_handshakes (int argc, char **argv) {
+  if (argc < 7) return 1;
+  h_count = atoi(argv[3]); h_par = atoi(argv[4]); h_size = atoi(argv[5]); h_resume = atoi(argv[6]);
+  srv_pid = argc > 7 ? atoi(argv[7]) : 0;
+  if (h_count < 1 || h_par < 1 || h_size < 2 || h_size > 4096) return 1;
+  if (h_par > h_count) h_par = h_count;
+  tls_init();
+  hss = calloc((size_t)h_par, sizeof *hss);
+  uv_timer_init(loop, &hard_timer);
+  uv_timer_start(&hard_timer, hard_stop, 120000, 0);
+  h_start(&hss[0]);
+  h_started = 0;   /* the priming connection is not one of the COUNT */
+  uv_run(loop, UV_RUN_DEFAULT);
+  if (h_done != h_count) die("not every handshake was done", 0);
+  double secs = (double)(t_end - t_start) / 1e9;
+  printf("RESULT hs_per_s=%.0f p50_us=%.0f p99_us=%.0f handshakes=%d resumed=%d secs=%.3f%s\n",
+         h_count / secs, hist_pct(0.5), hist_pct(0.99), h_done, h_resumed, secs, srv_result(h_count, secs));
   return 0;
 }
 
@@ -548,12 +842,15 @@ int main (int argc, char **argv) {
   uv_ip4_addr(HOST, port, &addr);
   if (strcmp(argv[1], "wait") == 0) return cmd_wait(argc, argv);
   if (strcmp(argv[1], "echo") == 0) bad = cmd_echo(argc, argv);
+  else if (strcmp(argv[1], "tlsecho") == 0) { tls_init(); bad = cmd_echo(argc, argv); }
+  else if (strcmp(argv[1], "handshakes") == 0) bad = cmd_handshakes(argc, argv);
   else if (strcmp(argv[1], "churn") == 0) bad = cmd_churn(argc, argv);
   else if (strcmp(argv[1], "idle") == 0) bad = cmd_idle(argc, argv);
   if (!bad) return 0;
 usage:
   fprintf(stderr, "usage: loadgen wait PORT [SECS] | echo PORT CONNS DEPTH SIZE WARMUP SECS |\n"
                   "       churn PORT PARALLEL SIZE WARMUP SECS | idle PORT COUNT SERVERPID [SETTLE_MS] |\n"
-                  "       genlines FILE MIB SEED\n");
+                  "       genlines FILE MIB SEED | tlsecho PORT CONNS DEPTH SIZE WARMUP SECS [SERVERPID] |\n"
+                  "       handshakes PORT COUNT PARALLEL SIZE RESUME [SERVERPID]\n");
   return 1;
 }

@@ -22,6 +22,13 @@ local function col(key, head, fmt, scale) return { key = key, head = head, fmt =
 local ECHO_COLS = { col("msgs_per_s", "lines/s", "%.0f"), col("mb_per_s", "MB/s", "%.1f"),
                     col("p50_us", "p50 ms", "%.2f", 1e-3), col("p99_us", "p99 ms", "%.2f", 1e-3) }
 
+local TLS_ECHO_COLS = { col("msgs_per_s", "lines/s", "%.0f"), col("mb_per_s", "MB/s", "%.1f"),
+                       col("p50_us", "p50 ms", "%.2f", 1e-3), col("p99_us", "p99 ms", "%.2f", 1e-3),
+                       col("srv_cpu", "srv CPU", "%.0f%%", 100), col("per_cpu_s", "lines/CPU-s", "%.0f") }
+local HS_COLS = { col("per_cpu_s", "handshakes/CPU-s", "%.0f"), col("hs_per_s", "handshakes/s", "%.0f"),
+                  col("srv_cpu", "srv CPU", "%.0f%%", 100), col("p50_us", "p50 ms", "%.2f", 1e-3),
+                  col("p99_us", "p99 ms", "%.2f", 1e-3), col("resumed", "resumed", "%.0f") }
+
 local BENCHES = {
   { id = "echo64", title = "1a. TCP line echo, pipelined: 50 connections x 100 lines in flight, 64-byte lines",
     cols = ECHO_COLS, main = "msgs_per_s", higher = true },
@@ -50,6 +57,14 @@ local BENCHES = {
     cols = { col("bytes_per_conn", "bytes/conn", "%.0f"), col("rss_before_mib", "RSS before MiB", "%.1f"),
              col("rss_after_mib", "RSS after MiB", "%.1f"), col("conns", "conns", "%.0f") },
     main = "bytes_per_conn", higher = false },
+  { id = "tlsecho4k", title = "9a. TLS line echo, pipelined: 50 connections x 100 lines in flight, 4 KiB lines",
+    cols = TLS_ECHO_COLS, main = "msgs_per_s", higher = true, vs_node = true },
+  { id = "tlsecho64", title = "9b. TLS line echo, pipelined: 50 connections x 100 lines in flight, 64-byte lines",
+    cols = TLS_ECHO_COLS, main = "msgs_per_s", higher = true, vs_node = true },
+  { id = "tlshs", title = "9c. TLS handshakes, new sessions: connect, full handshake, one 64-byte line echoed, close (50 at once)",
+    cols = HS_COLS, main = "per_cpu_s", higher = true, vs_node = true },
+  { id = "tlsresume", title = "9d. TLS handshakes, resumed sessions (session tickets): the same, every connection resuming one session",
+    cols = HS_COLS, main = "per_cpu_s", higher = true, vs_node = true },
   { id = "timers", title = "8. Timers: concurrent sleeps of random length; lateness of each wake-up",
     cols = { col("total_s", "total s", "%.3f"), col("setup_s", "setup s", "%.3f"),
              col("late_p50_ms", "late p50 ms", "%.2f"), col("late_p99_ms", "late p99 ms", "%.2f"),
@@ -111,12 +126,15 @@ for _, b in ipairs(BENCHES) do
     local head = { "implementation" }
     for _, c in ipairs(b.cols) do head[#head + 1] = c.head end
     head[#head + 1] = "vs C"
+    if b.vs_node then head[#head + 1] = "vs Node" end
     if b.base then head[#head + 1] = b.base_head end
     head[#head + 1] = "runs"
     head[#head + 1] = "spread"
     local rows = { head }
     local cmed
     if br.c and #br.c.ok > 0 then cmed = median(values(br.c, b.main)) end
+    local nmed
+    if br.node and #br.node.ok > 0 then nmed = median(values(br.node, b.main)) end
     local extra = {}
     for _, impl in ipairs(IMPLS) do
       local r = br[impl]
@@ -133,6 +151,9 @@ for _, b in ipairs(BENCHES) do
           end
           local m = median(values(r, b.main))
           row[#row + 1] = (m and cmed and cmed ~= 0) and string.format("%.2fx", m / cmed) or "-"
+          if b.vs_node then
+            row[#row + 1] = (m and nmed and nmed ~= 0) and string.format("%.2fx", m / nmed) or "-"
+          end
           if b.base then
             local base = runs[b.base] and runs[b.base][impl]
             local bm = base and #base.ok > 0 and median(values(base, b.main))
@@ -165,6 +186,7 @@ for _, b in ipairs(BENCHES) do
     end
     emit(string.format("  vs C: median %s / C's median (%s is better); spread: (max - min) / median of %s",
       b.cols[1].head, b.higher and "higher" or "lower", b.cols[1].head))
+    if b.vs_node then emit(string.format("  vs Node: median %s / Node's median", b.cols[1].head)) end
     if b.base then
       emit(string.format("  %s: median %s here / the same implementation's median in %s", b.base_head,
         b.cols[1].head, b.base_head:sub(4)))

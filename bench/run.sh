@@ -2,8 +2,11 @@
 # neap's benchmark suite (make bench): neap and its peers side by side, with
 # hand-written C on libuv as the ceiling. See bench/README.md.
 #
-#   bash bench/run.sh                 full run (about 8 minutes), 3 repetitions
+#   bash bench/run.sh                 full run (about 9 minutes), 3 repetitions
 #   BENCH_QUICK=1 bash bench/run.sh   smoke run (about 1 minute), 1 repetition
+#   BENCH_ONLY=tls bash bench/run.sh  only some benchmarks (a comma-separated
+#       list of tcp, idle, spawn, pipe, lines, timers, tls); the tables then
+#       go to bench/build/results-only-LIST.txt, not bench/results.txt
 #
 # The program under test runs on CPU 0, the load (loadgen, cat) on CPU 1.
 # Everything talks to 127.0.0.1 only; every run is bounded by a timeout and
@@ -21,6 +24,8 @@ LOGS=$B/logs
 RAW=$B/raw.tsv
 QUICK=0
 case ${BENCH_QUICK:-0} in 0|"") ;; *) QUICK=1 ;; esac
+ONLY=${BENCH_ONLY:-}
+want() { [ -z "$ONLY" ] || case ",$ONLY," in *",$1,"*) true ;; *) false ;; esac; }
 
 if [ "$QUICK" != 0 ]; then
   REPS=1; TCP_REPS=1; WARM=0.2; SECS=0.5
@@ -28,6 +33,7 @@ if [ "$QUICK" != 0 ]; then
   PIPE_BYTES=$((64 << 20)); LINES_MIB=20
   IDLE_N=2000; IDLE_SETTLE=300
   TIMERS_N=20000; TIMERS_MIN=300; TIMERS_MAX=500
+  TLS_REPS=1; HS_N=300
   RESULTS=$B/results-quick.txt
 else
   REPS=3; TCP_REPS=5; WARM=0.3; SECS=1.0
@@ -35,9 +41,11 @@ else
   PIPE_BYTES=$((1 << 30)); LINES_MIB=100
   IDLE_N=10000; IDLE_SETTLE=1000
   TIMERS_N=100000; TIMERS_MIN=1000; TIMERS_MAX=1500
+  TLS_REPS=3; HS_N=2000
   RESULTS=bench/results.txt
 fi
-ECHO_CONNS=50; ECHO_DEPTH=100; CHURN_PAR=50; SPAWN_INFLIGHT=50
+[ -n "$ONLY" ] && RESULTS=$B/results-only-$(printf '%s' "$ONLY" | tr -c 'a-z0-9\n' -).txt
+ECHO_CONNS=50; ECHO_DEPTH=100; CHURN_PAR=50; SPAWN_INFLIGHT=50; HS_PAR=50
 
 say() { printf '%s\n' "$*" >&2; }
 note() { printf 'note\t-\t-\t-\t%s\n' "$*" >> "$RAW"; }
@@ -61,8 +69,9 @@ rm -f "$LOGS"/*.log
 : > "$RAW"
 
 UV_FLAGS=$(pkg-config --cflags --libs libuv 2>/dev/null || echo -luv)
-for prog in loadgen c_echo c_spawn c_pipe c_lines c_timers; do
-  if ! cc -O2 -Wall -Wextra -o "$B/$prog" "bench/$prog.c" $UV_FLAGS; then
+SSL_FLAGS=$(pkg-config --cflags --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+for prog in loadgen c_echo c_spawn c_pipe c_lines c_timers c_tls_echo; do
+  if ! cc -O2 -Wall -Wextra -o "$B/$prog" "bench/$prog.c" $UV_FLAGS $SSL_FLAGS; then
     say "bench: cannot build bench/$prog.c"; exit 1
   fi
 done
@@ -103,13 +112,15 @@ ver() { "$@" 2>/dev/null | head -1; }
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 note "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, $(uname -sr)"
 note "pinning: program under test on CPU 0, load generator and cat on CPU 1"
-note "repetitions: $TCP_REPS per cell for 1-3 (short runs, noisier), $REPS for the others; medians shown$( [ "$QUICK" != 0 ] && echo ' (BENCH_QUICK: smoke run, small sizes, not for conclusions)')"
+note "repetitions: $TCP_REPS per cell for 1-3 (short runs, noisier), $TLS_REPS for 9, $REPS for the others; medians shown$( [ "$QUICK" != 0 ] && echo ' (BENCH_QUICK: smoke run, small sizes, not for conclusions)')"
 REV=$(git rev-parse --short HEAD 2>/dev/null)
 [ -n "$REV" ] && [ -n "$(git status --porcelain -- src lua Makefile 2>/dev/null)" ] && REV="$REV + uncommitted changes in src/ or lua/"
+[ -n "$ONLY" ] && note "BENCH_ONLY=$ONLY: only these benchmarks ran"
 note "versions: neap $($NEAP -e 'print(require("neap").version)' 2>/dev/null) (build/neap of $(date -u -r build/neap '+%H:%M UTC'), tree at ${REV:-?}), libuv $(pkg-config --modversion libuv 2>/dev/null), $(ver lua5.4 -v | cut -d' ' -f1-2)"
 [ -z "${WHY[luv]:-}" ] && note "luv $(lua5.4 -e 'print(require("luv").version_string())' 2>/dev/null) (Debian lua-luv, its Lua 5.4 build)"
 [ -z "${WHY[cqueues]:-}" ] && note "cqueues $(lua5.4 -e 'print(require("cqueues").VERSION)' 2>/dev/null) (Debian lua-cqueues, its Lua 5.4 build)"
-[ -z "${WHY[node]:-}" ] && note "Node.js $(node --version)"
+[ -z "${WHY[node]:-}" ] && note "Node.js $(node --version)$(want tls && node -p '", its OpenSSL " + process.versions.openssl' 2>/dev/null)"
+want tls && note "OpenSSL $(pkg-config --modversion openssl 2>/dev/null) (C programs and neap: $(openssl version 2>/dev/null | cut -d' ' -f1-2))"
 [ -z "${WHY[python]:-}" ] && note "$(python3 --version 2>&1) asyncio (default event loop)"
 
 # ------------------------------------------------------------ running one thing
@@ -173,16 +184,20 @@ server_cmd() {
     cqueues) echo "lua5.4 $IMPL/cqueues_echo.lua" ;;
     node) echo "node $IMPL/node_echo.js" ;;
     python) echo "python3 $IMPL/py_echo.py" ;;
+    c-tls) echo "$B/c_tls_echo" ;;
+    neap-tls) echo "$NEAP $IMPL/neap_tls_echo.lua" ;;
+    node-tls) echo "node $IMPL/node_tls_echo.js" ;;
   esac
 }
 
-# start_server IMPL: on a fresh port, pinned to CPU 0; sets SPID and PORT
+# start_server IMPL [ARG...]: on a fresh port, pinned to CPU 0, given PORT
+# and the ARGs; sets SPID and PORT
 start_server() {
   PORT=$((PORT + 1))
   while "$LG" wait "$PORT" 0 >/dev/null 2>&1; do PORT=$((PORT + 1)); done   # taken by someone else
   echo "== server $1 on port $PORT" >> "$LOGS/server-$1.log"
   # shellcheck disable=SC2046
-  $PIN0 $(server_cmd "$1") "$PORT" >> "$LOGS/server-$1.log" 2>&1 &
+  $PIN0 $(server_cmd "$1") "$PORT" "${@:2}" >> "$LOGS/server-$1.log" 2>&1 &
   SPID=$!
   if ! "$LG" wait "$PORT" 10 2>/dev/null; then
     stop_server
@@ -206,6 +221,7 @@ SERVERS="c neap luv cqueues node python"
 T_LOAD=$(awk "BEGIN { print int($WARM + $SECS + 40) }")
 
 # ------------------------------------------------------------ 1-3: TCP
+if want tcp; then
 say "bench: TCP echo, request/response, churn ($TCP_REPS x)"
 for impl in $SERVERS; do
   if [ -n "${WHY[$impl]:-}" ]; then
@@ -229,8 +245,10 @@ for rep in $(seq 1 "$TCP_REPS"); do
     stop_server
   done
 done
+fi
 
 # ------------------------------------------------------------ 7: idle connections
+if want idle; then
 say "bench: idle connections ($IDLE_N, $REPS x)"
 for rep in $(seq 1 "$REPS"); do
   for impl in $SERVERS; do
@@ -240,8 +258,10 @@ for rep in $(seq 1 "$REPS"); do
     stop_server
   done
 done
+fi
 
 # ------------------------------------------------------------ 4: spawn
+if want spawn; then
 say "bench: spawn ($SPAWN_N x /bin/true, $REPS x)"
 for impl in cqueues; do skip_all spawn "$impl" "cqueues has no child-process API"; done
 for impl in luv node python; do [ -n "${WHY[$impl]:-}" ] && skip_all spawn "$impl" "${WHY[$impl]}"; done
@@ -262,8 +282,10 @@ for rep in $(seq 1 "$REPS"); do
   run spawn1g c "$rep" 180 check_spawn $PIN0 "$B/c_spawn" "$SPAWN_HOLD_N" "$SPAWN_INFLIGHT" "$HOLD_MIB"
   run spawn1g neap "$rep" 180 check_spawn $PIN0 "$NEAP" "$IMPL/neap_spawn.lua" "$SPAWN_HOLD_N" "$SPAWN_INFLIGHT" "$HOLD_MIB"
 done
+fi
 
 # ------------------------------------------------------------ 5: pipe
+if want pipe; then
 say "bench: pipe throughput ($((PIPE_BYTES >> 20)) MiB through cat, $REPS x)"
 skip_all pipe cqueues "cqueues has no child-process API"
 for impl in luv node python; do [ -n "${WHY[$impl]:-}" ] && skip_all pipe "$impl" "${WHY[$impl]}"; done
@@ -275,8 +297,10 @@ for rep in $(seq 1 "$REPS"); do
   [ -z "${WHY[node]:-}" ] && run pipe node "$rep" 120 check_pipe $PIN0 node "$IMPL/node_pipe.js" "$PIPE_BYTES" $CAT
   [ -z "${WHY[python]:-}" ] && run pipe python "$rep" 120 check_pipe $PIN0 python3 "$IMPL/py_pipe.py" "$PIPE_BYTES" $CAT
 done
+fi
 
 # ------------------------------------------------------------ 6: line framing
+if want lines; then
 say "bench: line framing ($LINES_MIB MiB of lines on stdin, $REPS x)"
 LINES_FILE=$B/lines-$LINES_MIB.txt
 counts=$("$LG" genlines "$LINES_FILE" "$LINES_MIB" 1) || { say "bench: cannot write $LINES_FILE"; exit 1; }
@@ -298,8 +322,10 @@ for rep in $(seq 1 "$REPS"); do
   [ -z "${WHY[python]:-}" ] && lines_run python "$rep" $PIN0 python3 "$IMPL/py_lines.py"
 done
 rm -f "$LINES_FILE"
+fi
 
 # ------------------------------------------------------------ 8: timers
+if want timers; then
 say "bench: timers ($TIMERS_N sleeps of $TIMERS_MIN-$TIMERS_MAX ms, $REPS x)"
 note "8: $TIMERS_N sleeps at once, each of a random length in [$TIMERS_MIN, $TIMERS_MAX] ms; lateness = wake-up time - (time of the call + length); negative = woke early"
 for impl in luv cqueues node python; do [ -n "${WHY[$impl]:-}" ] && skip_all timers "$impl" "${WHY[$impl]}"; done
@@ -311,6 +337,59 @@ for rep in $(seq 1 "$REPS"); do
   [ -z "${WHY[node]:-}" ] && run timers node "$rep" 60 check_timers $PIN0 node "$IMPL/node_timers.js" "$TIMERS_N" "$TIMERS_MIN" "$TIMERS_MAX"
   [ -z "${WHY[python]:-}" ] && run timers python "$rep" 60 check_timers $PIN0 python3 "$IMPL/py_timers.py" "$TIMERS_N" "$TIMERS_MIN" "$TIMERS_MAX"
 done
+fi
+
+# ------------------------------------------------------------ 9: TLS
+# The certificates are made here (no key is committed): a P-256 CA and a
+# P-256 server certificate for 127.0.0.1 signed by it.
+make_certs() {
+  local d=$1
+  rm -rf "$d" && mkdir -p "$d" || return 1
+  (
+    cd "$d" || exit 1
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key &&
+    openssl req -x509 -new -key ca.key -subj "/CN=neap bench CA" -days 2 -out ca.pem \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign &&
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out server.key &&
+    openssl req -new -key server.key -subj "/CN=localhost" -out server.csr &&
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > server.ext &&
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -days 2 -extfile server.ext -out server.pem
+  ) > "$LOGS/certs.log" 2>&1
+}
+check_hs() { [ "$(value handshakes "$1")" = "$HS_N" ] && [ "$(value resumed "$1")" = "$EXPECT" ] ||
+  echo "expected $HS_N handshakes, $EXPECT of them resumed: $1"; }
+
+if want tls; then
+say "bench: TLS echo and handshakes ($TLS_REPS x)"
+TLS_BENCHES="tlsecho4k tlsecho64 tlshs tlsresume"
+TLS_DIR=$B/tls
+TLS_SERVERS="c neap node"
+note "9: TLS as OpenSSL negotiates it by default (TLS 1.3, X25519, TLS_AES_256_GCM_SHA384) with a P-256 ECDSA server certificate made at bench time; loadgen does not verify it (the cost would fall on its CPU). srv CPU: the share of one CPU the server used during the measurement, per CPU-s: lines or handshakes per second of the server's CPU time (/proc), which shows the server's cost when the load generator (also doing TLS, on one CPU) is the slower side. Handshakes: $HS_N connections, $HS_PAR at once, each connect + handshake + one 64-byte line echoed + close_notify; one untimed connection first, whose session the resumed runs reuse (session tickets)"
+if ! command -v openssl >/dev/null 2>&1 || ! make_certs "$TLS_DIR"; then
+  for impl in $TLS_SERVERS; do for b in $TLS_BENCHES; do skip_all "$b" "$impl" "cannot make certificates (see $LOGS/certs.log)"; done; done
+  TLS_SERVERS=""
+fi
+[ -n "${WHY[node]:-}" ] && for b in $TLS_BENCHES; do skip_all "$b" node "${WHY[node]}"; done
+for rep in $(seq 1 "$TLS_REPS"); do
+  for impl in $TLS_SERVERS; do
+    [ -n "${WHY[$impl]:-}" ] && continue
+    if ! start_server "$impl-tls" "$TLS_DIR/server.pem" "$TLS_DIR/server.key"; then
+      for b in $TLS_BENCHES; do record "$b" "$impl" "$rep" fail "server did not start (see $LOGS/server-$impl-tls.log)"; done
+      continue
+    fi
+    for spec in "tlsecho4k tlsecho $ECHO_CONNS $ECHO_DEPTH 4096 $WARM $SECS" "tlsecho64 tlsecho $ECHO_CONNS $ECHO_DEPTH 64 $WARM $SECS" \
+                "tlshs handshakes $HS_N $HS_PAR 64 0" "tlsresume handshakes $HS_N $HS_PAR 64 1"; do
+      set -- $spec
+      b=$1; mode=$2; shift 2
+      if ! server_alive; then record "$b" "$impl" "$rep" fail "server died (see $LOGS/server-$impl-tls.log)"; continue; fi
+      check=check_none
+      case $b in tlshs) check=check_hs; EXPECT=0 ;; tlsresume) check=check_hs; EXPECT=$HS_N ;; esac
+      run "$b" "$impl" "$rep" 120 $check $PIN1 "$LG" "$mode" "$PORT" "$@" "$SPID"
+    done
+    stop_server
+  done
+done
+fi
 
 # ------------------------------------------------------------ report
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
