@@ -55,6 +55,12 @@ static int add_span (http_parser *h, int kind, const char *at, size_t n) {
       return 0;
     }
   }
+  if (kind == SP_VALUE && h->nsp > 0 && h->sp[h->nsp - 1].kind == SP_VALUE) {
+    /* a value in two pieces that do not touch: an obsolete line folding
+    ** (RFC 9112 5.2 lets a server refuse it with 400) */
+    llhttp_set_error_reason(&h->p, "Obsolete line folding in a header");
+    return HPE_USER;
+  }
   if (h->nsp == h->capsp) {
     size_t cap = h->capsp ? h->capsp * 2 : 32;
     hspan *sp = realloc(h->sp, cap * sizeof *sp);
