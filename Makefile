@@ -172,14 +172,15 @@ $(CPROGS:%=$(B)/%): $(B)/%: spec/c/%.c $(B)/libneap.a
 VG = valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
   --error-exitcode=99 --trace-children=no --suppressions=spec/valgrind.supp
 VALGRIND_SPECS ?= spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua spec/proto_spec.lua \
-  spec/unix_spec.lua spec/udp_spec.lua spec/process_spec.lua spec/pipeline_spec.lua spec/regress spec/fs_dir_spec.lua spec/follow_spec.lua
+  spec/unix_spec.lua spec/udp_spec.lua spec/process_spec.lua spec/pipeline_spec.lua spec/regress spec/fs_dir_spec.lua spec/follow_spec.lua \
+  spec/http_spec.lua
 # (the load tests of those files are left to make test and make asan: valgrind is slow to fork;
 # and valgrind runs posix_spawn's CLONE_VFORK as a plain fork, so a program that cannot
 # start is not reported there: those cases run in make test and make asan)
 VALGRIND_SKIP = --filter-out="1,000 concurrent" --filter-out="2,000 spawns" --filter-out="50 MB" \
   --filter-out="200 short%-lived" --filter-out="100 MB" --filter-out="200 pipelines" \
   --filter-out="leaks no descriptor" --filter-out="cannot start" --filter-out="PATH of the env" --filter-out="cwd that does not exist" \
-  --filter-out="4 GiB"
+  --filter-out="4 GiB" --filter-out="#load"
 valgrind: deps
 	@$(MAKE) --no-print-directory all $(B)/embed $(B)/test_tls $(CPROGS:%=$(B)/%)
 	NEAP_VALGRIND=1 $(VG) $(B)/neap $(BUSTED) $(VALGRIND_SKIP) $(VALGRIND_SPECS)
