@@ -140,6 +140,10 @@ local function start(res, fname, status, headers, length)
     else conn.close = true end   -- HTTP/1.0 with no length: the end of the body is the close
   end
   if conn.server.closing or not req.keep_alive then conn.close = true end
+  if not conn.body_done and ((conn.expect and not conn.continued) or
+      (req._length and req._length - conn.body_read > conn.server.opts.max_body)) then
+    conn.close = true   -- the body will not be read: say so now
+  end
   local out = { "HTTP/1.1 ", tostring(status), " ", REASONS[status] or "Unknown", "\r\n" }
   local n = #out
   for _, h in ipairs(res.order) do
@@ -201,8 +205,9 @@ function Res:write(...)
   self.sent = self.sent + total
   local c = self.conn.c
   if self.chunked then
-    return write_result(self, c:write(string.format("%x\r\n", total), ...))
-      and write_result(self, c:write("\r\n"))
+    local ok, err, code = c:write(string.format("%x\r\n", total), ...)
+    if ok then ok, err, code = c:write("\r\n") end
+    return write_result(self, ok, err, code)
   end
   return write_result(self, c:write(...))
 end
