@@ -1,20 +1,28 @@
 # neap: build, test, run. Dependencies are Debian packages (make deps).
 CC ?= cc
 PKGS = lua5.4 libuv openssl
-DEBS = lua5.4 liblua5.4-dev libuv1-dev libssl-dev openssl lua-busted luarocks pkg-config gcc make clang valgrind
+DEBS = lua5.4 liblua5.4-dev libuv1-dev libssl-dev openssl lua-busted luarocks pkg-config gcc make clang valgrind node-llhttp wrk
 LUA ?= lua5.4
 # busted's script, run by neap (Debian's starts Lua 5.1): from PATH, or BUSTED=...
 BUSTED ?= $(shell command -v busted 2>/dev/null || echo /usr/bin/busted)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT ?= -O2 -g
-CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra -Werror -fPIC $(PKG_CFLAGS) $(CFLAGS)
+CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra -Werror -fPIC $(PKG_CFLAGS) -isystem $(LLHTTP_INC) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lm $(LDFLAGS)
 B ?= build
 
-CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj tls tlsstream
+CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj tls tlsstream http
 LUAFILES = $(wildcard lua/neap/*.lua)
-OBJS = $(CORE:%=$(B)/obj/%.o)
+# llhttp (neap.http's parser): the generated C sources and header of Debian's
+# node-llhttp, compiled from where the package installed them (not copied here)
+LLHTTP_C ?= $(shell dpkg -L node-llhttp 2>/dev/null | grep '/llhttp\.c$$' | head -n 1)
+LLHTTP_DIR ?= $(if $(LLHTTP_C),$(patsubst %/,%,$(dir $(LLHTTP_C))),/usr/share/llhttp)
+LLHTTP_H ?= $(shell dpkg -L node-llhttp 2>/dev/null | grep '/llhttp\.h$$' | head -n 1)
+LLHTTP_INC ?= $(if $(LLHTTP_H),$(patsubst %/,%,$(dir $(LLHTTP_H))),/usr/share/include/llhttp)
+LLHTTP = llhttp api http
+LLHTTP_SRCS = $(LLHTTP:%=$(LLHTTP_DIR)/%.c)
+OBJS = $(CORE:%=$(B)/obj/%.o) $(LLHTTP:%=$(B)/obj/llhttp_%.o)
 
 .PHONY: all deps run test asan valgrind gcstress fuzz soak clean bench check-docs install uninstall rock rock-install
 
@@ -50,6 +58,10 @@ deps:
 # -MMD: each object also depends on the headers it includes (build/obj/*.d)
 $(B)/obj/%.o: src/%.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+# llhttp's own sources: not ours, so no -Werror/-Wextra (they have unused parameters)
+$(B)/obj/llhttp_%.o: $(LLHTTP_DIR)/%.c | $(B)/obj
+	$(CC) -std=gnu11 $(OPT) -fPIC -w -I$(LLHTTP_INC) $(CFLAGS) -c -o $@ $<
 
 $(B)/obj/embed.o: $(B)/lua_embed.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -MMD -MP -Isrc -c -o $@ $<
@@ -161,7 +173,8 @@ VG = valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
   --error-exitcode=99 --trace-children=no --suppressions=spec/valgrind.supp
 VALGRIND_SPECS ?= spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua spec/proto_spec.lua \
   spec/unix_spec.lua spec/udp_spec.lua spec/process_spec.lua spec/pipeline_spec.lua spec/regress spec/fs_dir_spec.lua spec/follow_spec.lua \
-  spec/tls_spec.lua spec/tls_peers_spec.lua spec/tls_hostile_spec.lua
+  spec/tls_spec.lua spec/tls_peers_spec.lua spec/tls_hostile_spec.lua \
+  spec/http_spec.lua
 # Two busted tags leave specs out (write them at the end of a describe or it
 # name): #load, the load tests (thousands of connections or children, many
 # MB), left to make test and make asan, since valgrind is slow to fork and
@@ -203,7 +216,7 @@ FUZZ_SRCS = $(CORE:%=src/%.c)
 fuzz: deps
 	@mkdir -p build-fuzz/corpus_buf build-fuzz/corpus_proto build-fuzz/corpus_tls
 	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc spec/fuzz/fuzz_buf.c src/buf.c -o build-fuzz/fuzz_buf
-	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) spec/fuzz/fuzz_proto.c $(FUZZ_SRCS) \
+	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) -isystem $(LLHTTP_INC) spec/fuzz/fuzz_proto.c $(FUZZ_SRCS) $(LLHTTP_SRCS) \
 	  -o build-fuzz/fuzz_proto $(PKG_LIBS) -lm
 	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) spec/fuzz/fuzz_tls.c src/tls.c src/buf.c \
 	  -o build-fuzz/fuzz_tls $(shell pkg-config --libs openssl)

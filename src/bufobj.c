@@ -213,6 +213,18 @@ static int bufobj_read_all (lua_State *L) {
   return run(L, o, &f);
 }
 
+/*
+** The byte buffer of the neap.buffer at 'idx', or NULL when that is not
+** one (neap.http's parser reads it in place). Its caller may consume: a
+** framed read resumed later scans again from the start.
+*/
+neap_buf *neap__bufobj_test (lua_State *L, int idx) {
+  bufobj *o = luaL_testudata(L, idx, BUFOBJ_MT);
+  if (o == NULL) return NULL;
+  o->kind = -1;
+  return &o->b;
+}
+
 int neap__bufobj_open (lua_State *L) {
   static const luaL_Reg meth[] = {
     {"feed", bufobj_feed},

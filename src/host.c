@@ -220,6 +220,7 @@ static const neap_family families[] = {
   {"timer", neap__timer_open, NULL},
   {"buffer", neap__bufobj_open, NULL},
   {"tls", neap__tlsstream_open, NULL},
+  {"http", neap__http_open, NULL},
   {NULL, NULL, NULL}
 };
 

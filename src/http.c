@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** HTTP/1.x message parsing for neap.http: llhttp (Node's parser, built from
+** Debian's node-llhttp sources) run over the bytes of a stream's buffer, or
+** of a neap.buffer, in place. A parser object keeps llhttp's state and the
+** spans of the head being read; nothing is copied until the head's strings
+** and the body's chunks are made for Lua. No I/O here: the Lua layer waits.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+
+#include <llhttp.h>
+
+#include "neapi.h"
+
+#define HTTP_MT "neap.http_parser"
+
+enum { SP_FIELD, SP_VALUE, SP_BODY };
+
+typedef struct hspan {
+  int kind;
+  size_t off, len;   /* in the buffer, from its head */
+} hspan;
+
+enum { MODE_HEAD, MODE_BODY, MODE_DEAD };
+
+typedef struct http_parser {
+  llhttp_t p;              /* first: the callbacks cast it back */
+  int mode;
+  const char *base;        /* the buffer's data during an execute */
+  size_t fed;              /* head bytes already given to llhttp */
+  hspan *sp;               /* header fields and values, or body pieces */
+  size_t nsp, capsp;
+  size_t url_off, url_len, st_off, st_len;
+  int in_field;            /* a header name is being read */
+  int oom;
+  size_t got;              /* body bytes of this body() call */
+  /* taken at the end of the head */
+  int has_body, keep_alive, upgrade, major, minor, method, status;
+  uint64_t length;
+  int chunked;
+} http_parser;
+
+/* ====================================================== llhttp callbacks */
+
+static int add_span (http_parser *h, int kind, const char *at, size_t n) {
+  size_t off = (size_t)(at - h->base);
+  if (h->nsp > 0) {
+    hspan *last = &h->sp[h->nsp - 1];
+    if (last->kind == kind && (kind != SP_FIELD || h->in_field) &&
+        (last->len == 0 || last->off + last->len == off)) {
+      if (last->len == 0) last->off = off;
+      last->len += n;   /* a span split across two reads */
+      return 0;
+    }
+  }
+  if (kind == SP_VALUE && h->nsp > 0 && h->sp[h->nsp - 1].kind == SP_VALUE) {
+    /* a value in two pieces that do not touch: an obsolete line folding
+    ** (RFC 9112 5.2 lets a server refuse it with 400) */
+    llhttp_set_error_reason(&h->p, "Obsolete line folding in a header");
+    return HPE_USER;
+  }
+  if (h->nsp == h->capsp) {
+    size_t cap = h->capsp ? h->capsp * 2 : 32;
+    hspan *sp = realloc(h->sp, cap * sizeof *sp);
+    if (sp == NULL) {
+      h->oom = 1;
+      return HPE_USER;
+    }
+    h->sp = sp;
+    h->capsp = cap;
+  }
+  h->sp[h->nsp].kind = kind;
+  h->sp[h->nsp].off = off;
+  h->sp[h->nsp].len = n;
+  h->nsp++;
+  return 0;
+}
+
+static int on_url (llhttp_t *p, const char *at, size_t n) {
+  http_parser *h = (http_parser *)p;
+  size_t off = (size_t)(at - h->base);
+  if (h->url_len == 0) h->url_off = off;
+  h->url_len = off + n - h->url_off;
+  return 0;
+}
+
+static int on_status (llhttp_t *p, const char *at, size_t n) {
+  http_parser *h = (http_parser *)p;
+  size_t off = (size_t)(at - h->base);
+  if (h->st_len == 0) h->st_off = off;
+  h->st_len = off + n - h->st_off;
+  return 0;
+}
+
+static int on_field (llhttp_t *p, const char *at, size_t n) {
+  http_parser *h = (http_parser *)p;
+  int r;
+  if (h->mode != MODE_HEAD) return 0;   /* chunked trailers: ignored */
+  r = add_span(h, SP_FIELD, at, n);
+  h->in_field = 1;
+  return r;
+}
+
+static int on_field_complete (llhttp_t *p) {
+  http_parser *h = (http_parser *)p;
+  if (h->mode != MODE_HEAD) return 0;
+  h->in_field = 0;
+  return add_span(h, SP_VALUE, h->base, 0);   /* its value, maybe empty */
+}
+
+static int on_value (llhttp_t *p, const char *at, size_t n) {
+  http_parser *h = (http_parser *)p;
+  if (h->mode != MODE_HEAD) return 0;
+  return add_span(h, SP_VALUE, at, n);
+}
+
+static int on_headers_complete (llhttp_t *p) {
+  http_parser *h = (http_parser *)p;
+  if (h->mode != MODE_HEAD) return 0;
+  h->chunked = (p->flags & F_CHUNKED) != 0;
+  h->length = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
+  h->has_body = h->chunked || h->length > 0 ||
+                (p->type == HTTP_RESPONSE && llhttp_message_needs_eof(p));
+  h->keep_alive = llhttp_should_keep_alive(p);
+  h->upgrade = p->upgrade;
+  h->major = p->http_major;
+  h->minor = p->http_minor;
+  h->method = p->method;
+  h->status = p->status_code;
+  /* pause here when a body follows (body() reads it); else at the end */
+  return h->has_body ? HPE_PAUSED : 0;
+}
+
+static int on_body (llhttp_t *p, const char *at, size_t n) {
+  http_parser *h = (http_parser *)p;
+  h->got += n;
+  return add_span(h, SP_BODY, at, n);
+}
+
+static int on_message_complete (llhttp_t *p) {
+  (void)p;
+  return HPE_PAUSED;   /* a pipelined request waits for the next head() */
+}
+
+static const llhttp_settings_t settings = {
+  .on_url = on_url,
+  .on_status = on_status,
+  .on_header_field = on_field,
+  .on_header_value = on_value,
+  .on_header_field_complete = on_field_complete,
+  .on_headers_complete = on_headers_complete,
+  .on_body = on_body,
+  .on_message_complete = on_message_complete,
+};
+
+/* ====================================================== the source */
+
+/*
+** The bytes 'p:head' and 'p:body' parse: a stream's buffer (read in
+** place; the stream must have no parked reader) or a neap.buffer's. NULL
+** with 'closed' set: a closed stream.
+*/
+static neap_buf *source (lua_State *L, int idx, neap_stream **sp,
+                         const char *fname) {
+  neap_buf *b = neap__bufobj_test(L, idx);
+  neap_stream *s;
+  *sp = NULL;
+  if (b != NULL) return b;
+  if (luaL_testudata(L, idx, "neap.stream") == NULL)
+    luaL_error(L, "bad argument #%d to '%s' (stream or buffer expected, got %s)",
+               idx - 1, fname, luaL_typename(L, idx));
+  s = neap__stream_check_io(L, idx);
+  if (s == NULL) return NULL;
+  if (s->reader != NULL || s->cb_task != NULL)
+    luaL_error(L, "%s: another task is already reading this stream", fname);
+  *sp = s;
+  return &s->rb;
+}
+
+/* Consumes 'n' bytes of 'b'; an emptied stream buffer is given back. */
+static void consume (neap_stream *s, neap_buf *b, size_t n) {
+  neap__buf_consume(b, n);
+  if (s != NULL) {
+    if (neap__buf_len(b) == 0 && s->fsreq == NULL)
+      neap__buf_free(b);   /* an idle keep-alive connection holds no buffer */
+    neap__stream_flow(s);
+  }
+}
+
+static http_parser *check (lua_State *L) {
+  return luaL_checkudata(L, 1, HTTP_MT);
+}
+
+/* Pushes nil, llhttp's reason, "EPROTO"; the parser is dead after it. */
+static int push_perror (lua_State *L, http_parser *h, llhttp_errno_t r) {
+  h->mode = MODE_DEAD;
+  lua_pushnil(L);
+  if (h->oom) {
+    lua_pushliteral(L, "not enough memory");
+    lua_pushliteral(L, "ENOMEM");
+    return 3;
+  }
+  lua_pushstring(L, llhttp_get_error_reason(&h->p) ? llhttp_get_error_reason(&h->p)
+                                                   : llhttp_errno_name(r));
+  lua_pushliteral(L, "EPROTO");
+  return 3;
+}
+
+/* ====================================================== the head */
+
+/* Lower-cases the name in place into 'tmp' and pushes it. */
+static void push_lower (lua_State *L, const char *p, size_t n) {
+  luaL_Buffer B;
+  char *d = luaL_buffinitsize(L, &B, n);
+  size_t i;
+  for (i = 0; i < n; i++) d[i] = (char)tolower((unsigned char)p[i]);
+  luaL_pushresultsize(&B, n);
+}
+
+/*
+** Pushes the headers table: lower-case names; a repeated header's values
+** joined with ", ", set-cookie's kept as a list. Trailing blanks of a value
+** are dropped.
+*/
+static void push_headers (lua_State *L, http_parser *h, const char *data) {
+  size_t i;
+  lua_createtable(L, 0, (int)(h->nsp / 2));
+  for (i = 0; i + 1 < h->nsp; i += 2) {
+    const hspan *f = &h->sp[i], *v = &h->sp[i + 1];
+    const char *vp = data + v->off;
+    size_t vn = v->len;
+    int cookie;
+    while (vn > 0 && (vp[vn - 1] == ' ' || vp[vn - 1] == '\t')) vn--;
+    push_lower(L, data + f->off, f->len);                 /* name */
+    cookie = f->len == 10 && strcmp(lua_tostring(L, -1), "set-cookie") == 0;
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, -3) == LUA_TNIL) {                  /* first one */
+      lua_pop(L, 1);
+      if (cookie) {
+        lua_createtable(L, 1, 0);
+        lua_pushlstring(L, vp, vn);
+        lua_rawseti(L, -2, 1);
+      }
+      else lua_pushlstring(L, vp, vn);
+      lua_rawset(L, -3);
+    }
+    else if (cookie) {                                    /* name, list */
+      lua_pushlstring(L, vp, vn);
+      lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+      lua_pop(L, 2);
+    }
+    else {                                                /* name, old */
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, vp, vn);
+      lua_concat(L, 3);
+      lua_rawset(L, -3);
+    }
+  }
+}
+
+static void setint (lua_State *L, const char *k, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static void setbool (lua_State *L, const char *k, int v) {
+  lua_pushboolean(L, v);
+  lua_setfield(L, -2, k);
+}
+
+/* Pushes the head's table; 'data' is the buffer the spans point into. */
+static void push_head (lua_State *L, http_parser *h, const char *data,
+                       size_t size) {
+  char ver[8];
+  lua_createtable(L, 0, 12);
+  if (h->p.type == HTTP_REQUEST) {
+    lua_pushstring(L, llhttp_method_name((llhttp_method_t)h->method));
+    lua_setfield(L, -2, "method");
+    lua_pushlstring(L, data + h->url_off, h->url_len);
+    lua_setfield(L, -2, "target");
+  }
+  else {
+    setint(L, "status", h->status);
+    lua_pushlstring(L, data + h->st_off, h->st_len);
+    lua_setfield(L, -2, "reason");
+  }
+  ver[0] = (char)('0' + h->major % 10);
+  ver[1] = '.';
+  ver[2] = (char)('0' + h->minor % 10);
+  lua_pushlstring(L, ver, 3);
+  lua_setfield(L, -2, "version");
+  push_headers(L, h, data);
+  lua_setfield(L, -2, "headers");
+  setbool(L, "keep_alive", h->keep_alive && !h->upgrade);
+  setbool(L, "upgrade", h->upgrade);
+  lua_pushstring(L, !h->has_body ? "none" : h->chunked ? "chunked"
+                    : h->length > 0 ? "length" : "eof");
+  lua_setfield(L, -2, "body");
+  if (h->has_body && !h->chunked && h->length > 0)
+    setint(L, "length", (lua_Integer)h->length);
+  setint(L, "size", (lua_Integer)size);
+}
+
+/*
+** p:head(src, max_header) -> head | nil, "more", "more" | nil, msg, code:
+** runs llhttp over the bytes of 'src' not yet parsed. When the head is
+** complete it returns its table and consumes exactly its bytes (and, for a
+** message with no body, the end of the message). Until then it consumes
+** nothing and says "more". Errors: nil, "header too large", "E2BIG" (the
+** head is over max_header bytes), nil, llhttp's reason, "EPROTO".
+*/
+static int http_head (lua_State *L) {
+  http_parser *h = check(L);
+  lua_Integer max = luaL_optinteger(L, 3, 16 * 1024);
+  neap_stream *s;
+  neap_buf *b = source(L, 2, &s, "head");
+  const char *data;
+  size_t len, end;
+  llhttp_errno_t r;
+  if (b == NULL) return neap__push_closed(L);
+  if (h->mode == MODE_BODY)
+    return luaL_error(L, "head: the body of the last message was not read");
+  if (h->mode == MODE_DEAD)
+    return luaL_error(L, "head: the parser failed; use a new one");
+  data = neap__buf_data(b);
+  len = neap__buf_len(b);
+  if (len < h->fed)
+    return luaL_error(L, "head: the buffer was consumed during a head");
+  if (len == h->fed) goto more;
+  h->base = data;
+  r = llhttp_execute(&h->p, data + h->fed, len - h->fed);
+  if (r == HPE_OK) {
+    h->fed = len;
+    goto more;
+  }
+  if (r != HPE_PAUSED && r != HPE_PAUSED_UPGRADE) return push_perror(L, h, r);
+  end = (size_t)(llhttp_get_error_pos(&h->p) - data);
+  if (r == HPE_PAUSED) llhttp_resume(&h->p);
+  else llhttp_resume_after_upgrade(&h->p);
+  if (max > 0 && end > (size_t)max) goto toolarge;
+  push_head(L, h, data, end);
+  h->nsp = 0;
+  h->url_len = h->st_len = 0;
+  h->fed = 0;
+  h->mode = h->has_body ? MODE_BODY : MODE_HEAD;
+  consume(s, b, end);
+  return 1;
+more:
+  if (max > 0 && h->fed > (size_t)max) goto toolarge;
+  return neap__push_fail(L, "more");
+toolarge:
+  h->mode = MODE_DEAD;
+  lua_pushnil(L);
+  lua_pushliteral(L, "header too large");
+  lua_pushliteral(L, "E2BIG");
+  return 3;
+}
+
+/* ====================================================== the body */
+
+/*
+** p:body(src [, n]) -> data, done | nil, msg, code: decodes the body
+** bytes buffered in 'src' (content-length or chunked), at most 'n' (default
+** 64 KiB), and consumes what it parsed. 'data' may be "" (more must come
+** first); 'done' is true once the message is complete, and then the bytes
+** after it are left for the next head().
+*/
+static int http_body (lua_State *L) {
+  http_parser *h = check(L);
+  lua_Integer n = luaL_optinteger(L, 3, 64 * 1024);
+  neap_stream *s;
+  neap_buf *b = source(L, 2, &s, "body");
+  const char *data;
+  size_t len, used, got, i;
+  int done = 0;
+  llhttp_errno_t r;
+  luaL_argcheck(L, n > 0, 3, "size must be positive");
+  if (b == NULL) return neap__push_closed(L);
+  if (h->mode == MODE_DEAD)
+    return luaL_error(L, "body: the parser failed; use a new one");
+  if (h->mode != MODE_BODY) {   /* no body, or all read */
+    lua_pushliteral(L, "");
+    lua_pushboolean(L, 1);
+    return 2;
+  }
+  data = neap__buf_data(b);
+  len = neap__buf_len(b);
+  h->nsp = 0;
+  h->got = 0;
+  h->base = data;
+  used = got = 0;
+  /* the body is never longer than its encoding: feeding at most the bytes
+  ** still wanted never gives more than 'n' */
+  while (!done && used < len && got < (size_t)n) {
+    size_t feed = len - used;
+    if (feed > (size_t)n - got) feed = (size_t)n - got;
+    r = llhttp_execute(&h->p, data + used, feed);
+    if (r == HPE_OK) used += feed;
+    else if (r == HPE_PAUSED || r == HPE_PAUSED_UPGRADE) {
+      used = (size_t)(llhttp_get_error_pos(&h->p) - data);
+      if (r == HPE_PAUSED) llhttp_resume(&h->p);
+      else llhttp_resume_after_upgrade(&h->p);
+      done = 1;
+    }
+    else return push_perror(L, h, r);
+    got = h->got;
+  }
+  if (h->nsp == 1) lua_pushlstring(L, data + h->sp[0].off, h->sp[0].len);
+  else {
+    luaL_Buffer B;
+    luaL_buffinit(L, &B);
+    for (i = 0; i < h->nsp; i++) luaL_addlstring(&B, data + h->sp[i].off, h->sp[i].len);
+    luaL_pushresult(&B);
+  }
+  h->nsp = 0;
+  if (done) h->mode = MODE_HEAD;
+  lua_pushboolean(L, done);
+  consume(s, b, used);
+  return 2;
+}
+
+/*
+** p:finish() -> true | nil, msg, code: the input ended; for a body that
+** runs to the end of the connection (a response with no length) this
+** completes the message, for anything else it is an error.
+*/
+static int http_finish (lua_State *L) {
+  http_parser *h = check(L);
+  llhttp_errno_t r = llhttp_finish(&h->p);
+  if (r != HPE_OK && r != HPE_PAUSED) return push_perror(L, h, r);
+  if (h->mode == MODE_BODY) h->mode = MODE_HEAD;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int http_gc (lua_State *L) {
+  http_parser *h = check(L);
+  free(h->sp);
+  h->sp = NULL;
+  h->nsp = h->capsp = 0;
+  return 0;
+}
+
+/* neap.core.http_parser(["request" | "response"]) -> parser */
+static int http_new (lua_State *L) {
+  static const char *const types[] = {"request", "response", NULL};
+  int type = luaL_checkoption(L, 1, "request", types);
+  http_parser *h = lua_newuserdatauv(L, sizeof *h, 0);
+  memset(h, 0, sizeof *h);
+  luaL_setmetatable(L, HTTP_MT);
+  llhttp_init(&h->p, type == 0 ? HTTP_REQUEST : HTTP_RESPONSE, &settings);
+  h->mode = MODE_HEAD;
+  return 1;
+}
+
+int neap__http_open (lua_State *L) {
+  static const luaL_Reg meth[] = {
+    {"head", http_head},
+    {"body", http_body},
+    {"finish", http_finish},
+    {NULL, NULL}
+  };
+  static const luaL_Reg metameth[] = {
+    {"__index", NULL},
+    {"__gc", http_gc},
+    {NULL, NULL}
+  };
+  neap__newmeta(L, HTTP_MT, meth, metameth);
+  lua_pushcfunction(L, http_new);
+  lua_setfield(L, -2, "http_parser");
+  return 0;
+}
