@@ -156,6 +156,7 @@ struct neap_task {
   int by_cancel;           /* it failed with the cancellation error */
   int is_main;             /* a main chunk: its failure ends the binary */
   int closing;             /* a failing task's <close> handlers are running */
+  int no_results;          /* it returned nothing (no table kept) */
   lua_KFunction post_k;    /* see neap__sched_park_post */
   int (*fill) (lua_State *L, void *ud);   /* see neap__sched_wake_fill */
   void *fill_ud;

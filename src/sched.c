@@ -422,7 +422,8 @@ static void task_forget (lua_State *L, lua_State *co) {
 /* A task returned 'nres' values: keep them for join. */
 static void task_finish (neap_host *h, lua_State *co, neap_task *t, int nres) {
   lua_State *L = h->L;
-  if (lua_checkstack(L, nres + 4)) {
+  if (nres == 0) t->no_results = 1;   /* (the common case: nothing to keep) */
+  else if (lua_checkstack(L, nres + 4)) {
     lua_pushboolean(L, 0);
     lua_xmove(co, L, nres);
     if (task_pcall(L, task_store_p, t, nres + 1, 0) != LUA_OK)
@@ -558,6 +559,10 @@ static int task_push_results (lua_State *L, int box, neap_task *t) {
   int n, i;
   if (t->cancelled && (t->status != NEAP_T_FAILED || t->by_cancel))
     return neap__push_fail(L, "cancelled");
+  if (t->status == NEAP_T_DONE && t->no_results) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   lua_getiuservalue(L, box, 2);
   if (!lua_istable(L, -1)) {   /* its outcome could not be kept */
     lua_pop(L, 1);
