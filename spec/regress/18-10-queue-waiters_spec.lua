@@ -11,7 +11,7 @@ local function kb() collectgarbage(); collectgarbage(); return collectgarbage("c
 describe("neap.queue (18.10)", function()
   helpers.leakcheck()
 
-  it("forgets getters cancelled by neap.first", function()
+  it("forgets getters cancelled by neap.first #load", function()
     helpers.run(function()
       local q = neap.queue()
       local before = kb()
@@ -31,7 +31,7 @@ describe("neap.queue (18.10)", function()
     end, 60)
   end)
 
-  it("forgets putters cancelled by neap.first and timed-out waiters", function()
+  it("forgets putters cancelled by neap.first and timed-out waiters #load", function()
     helpers.run(function()
       local q = neap.queue(1)
       assert.is_true(q:put(0))
