@@ -1,77 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for the byte buffer (reserve, commit, append, consume) and its
    framing (READ, EXACTLY, LINE, UNTIL, ALL) in src/buf.c, without libuv or Lua. */
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "buf.h"
+#include "test.h"
 
-/* ---- the harness ---- */
-
-static int t_failed;          /* the running test has failed */
-static char t_msg[2048];      /* why: the first failure of the running test */
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void fail_at (const char *file, int line, const char *fmt, ...) {
-  va_list ap;
-  int n;
-  if (t_failed) return;
-  t_failed = 1;
-  n = snprintf(t_msg, sizeof t_msg, "%s:%d: ", file, line);
-  if (n < 0 || (size_t)n >= sizeof t_msg) return;
-  va_start(ap, fmt);
-  vsnprintf(t_msg + n, sizeof t_msg - (size_t)n, fmt, ap);
-  va_end(ap);
-}
-
-/* Writes 'p[0..n)' to 'out' (of size 'sz') with C escapes, truncated. */
-static const char *escape (char *out, size_t sz, const char *p, size_t n) {
-  size_t o = 0, i;
-  for (i = 0; i < n && o + 8 < sz; i++) {
-    unsigned char c = (unsigned char)p[i];
-    if (c == '\n') o += (size_t)snprintf(out + o, sz - o, "\\n");
-    else if (c == '\r') o += (size_t)snprintf(out + o, sz - o, "\\r");
-    else if (c == 0) o += (size_t)snprintf(out + o, sz - o, "\\0");
-    else if (c == '"' || c == '\\') o += (size_t)snprintf(out + o, sz - o, "\\%c", c);
-    else if (c < 32 || c > 126) o += (size_t)snprintf(out + o, sz - o, "\\x%02x", c);
-    else out[o++] = (char)c;
-  }
-  if (i < n && o + 4 <= sz) { memcpy(out + o, "...", 3); o += 3; }
-  out[o] = '\0';
-  return out;
-}
-
-#define FAIL(...) \
-  do { fail_at(__FILE__, __LINE__, __VA_ARGS__); return; } while (0)
-
-#define ASSERT_TRUE(c) \
-  do { if (!(c)) FAIL("assertion failed: %s", #c); } while (0)
-
-#define ASSERT_EQ(a, b) \
-  do { \
-    long long a_ = (long long)(a), b_ = (long long)(b); \
-    if (a_ != b_) FAIL("%s == %s: got %lld, expected %lld", #a, #b, a_, b_); \
-  } while (0)
-
-/* p[0..n) must equal s[0..sn) */
-#define ASSERT_STR(p, n, s, sn) \
-  do { \
-    const char *p_ = (p), *s_ = (s); \
-    size_t n_ = (n), sn_ = (sn); \
-    if (n_ != sn_ || (n_ > 0 && memcmp(p_, s_, n_) != 0)) { \
-      char e1_[300], e2_[300]; \
-      FAIL("%s: got \"%s\" (%zu bytes), expected \"%s\" (%zu bytes)", #p, \
-           escape(e1_, sizeof e1_, p_, n_), n_, \
-           escape(e2_, sizeof e2_, s_, sn_), sn_); \
-    } \
-  } while (0)
-
-/* Returns from the caller when a helper it called has failed. */
-#define CHECK() do { if (t_failed) return; } while (0)
+/* ---- the harness (spec/c/test.h), and what this file adds ---- */
 
 /* The frame at the head of 'b' must be the string literal 'lit'. */
 #define ASSERT_FRAME(b, f, lit) \
@@ -1119,14 +1052,7 @@ static void test_until_random_inner (void) {
   until_random(sets, 2, 1122334455ULL);
 }
 
-/* ---- the runner ---- */
-
-typedef struct test {
-  const char *name;
-  void (*fn) (void);
-} test;
-
-#define T(name) { #name, name }
+/* ---- the runner (the tests, then the framing scripts) ---- */
 
 static const test tests[] = {
   T(test_init_free),
