@@ -245,8 +245,7 @@ static void hs_wake (neap_stream *s, int ok) {
   neap__stream_ref(s, 0);
   if (ok) neap__sched_wake_with(t, push_true, NULL);
   else if (s->err && s->err != NEAP_ETLS) neap__sched_wake_error(t, s->err);
-  else if (s->eof) neap__sched_wake_with(t, push_tls_error, s);
-  else neap__sched_wake_with(t, push_tls_error, s);
+  else neap__sched_wake_with(t, push_tls_error, s);   /* (the engine says why) */
 }
 
 /* Decrypts what has come into the stream buffer's tail. */
