@@ -638,6 +638,16 @@ srv.listen(0, '127.0.0.1', () => console.log('port ' + srv.address().port));
     end)
   end
 
+  describe("examples/http_proxy.lua", function()
+    it("forwards requests and bodies both ways through the pool, and exits", function()
+      local out, rc = helpers.sh("timeout 30 " .. helpers.NEAP .. " examples/http_proxy.lua </dev/null")
+      assert.equal(0, rc, out)
+      assert.equal("200 GET /hello?x=1 via 1.1 neap\ncookies: a=1 b=2\npart 1\npart 2\npart 3\n" ..
+                   "200 POST /form via 1.1 neap body=x=1&y=2\n200 PUT /up via 1.1 neap body=chunk1chunk2chunk3\n" ..
+                   "idle connections closed: 2\n", out)
+    end)
+  end)
+
   describe("https against neap's own server", function()
     if not T.have("openssl") then pending("openssl is not installed") return end
 
