@@ -494,13 +494,16 @@ end
 -- Throws away a redirect's body (reads a small one so the connection can
 -- be reused; closes it otherwise).
 local function discard(res)
-  local got = 0
-  while not res._done and got <= 65536 do
-    local d = body_piece(res, 65536)
-    if not d then break end
-    got = got + #d
-  end
+  local ok, err = pcall(function()
+    local got = 0
+    while not res._done and got <= 65536 do
+      local d = body_piece(res, 65536)
+      if not d then break end
+      got = got + #d
+    end
+  end)
   res:close()
+  if not ok then error(err, 0) end   -- (cancelled)
 end
 
 local function run(o)
