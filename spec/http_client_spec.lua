@@ -419,6 +419,33 @@ describe("neap.http client", function()
       end)
     end)
 
+    it("keeps at most 16 idle connections per origin; a cancelled request closes its connection", function()
+      run(function()
+        local srv, u = server(function(_, res) neap.sleep(0.1) res:send(200, "ok") end)
+        local tasks = {}
+        for i = 1, 20 do tasks[i] = neap.task(http.get, u .. "/" .. i, { timeout = 10 }) end
+        for i = 1, 20 do
+          local ok, res = tasks[i]:join { timeout = 15 }
+          assert.truthy(ok and res and res.body == "ok")
+        end
+        assert.equal(16, http.close_idle())
+        srv:close()
+        -- cancelled while it waits for the head: the server sees the connection end
+        local seen = neap.queue()
+        local srv2, u2 = raw(function(c)
+          read_request(c)
+          seen:put("request")
+          seen:put(c:read_all { timeout = 10 } and "closed" or "timeout")
+        end)
+        local t = neap.task(http.get, u2 .. "/")
+        assert.equal("request", seen:get { timeout = 5 })
+        t:cancel()
+        assert.equal("closed", seen:get { timeout = 5 })
+        assert.equal(0, http.close_idle())
+        srv2:close()
+      end)
+    end)
+
     it("raises for a bad URL or option, naming the function and the argument", function()
       local cases = {
         { function() local r = http.request { url = "ftp://x/" } return r end, "bad argument #1 to 'http.request' (url: \"ftp://x/\": unsupported scheme \"ftp\")" },
