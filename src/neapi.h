@@ -204,6 +204,7 @@ struct sockaddr;
 struct sockaddr_storage;
 int neap__parse_addr (const char *host, int port, struct sockaddr_storage *ss);
 int neap__push_addr (lua_State *L, const struct sockaddr *sa, int family);
+int neap__reuseport (uv_handle_t *h);   /* SO_REUSEPORT on a socket not yet bound: 0 or a UV error */
 int neap__check_delims (lua_State *L, int idx, const char *fname,
                         neap_delim *d, int room, neap_delim **out);
 int neap__push_error (lua_State *L, int uverr);    /* nil, msg, code: 3 */

@@ -69,7 +69,7 @@ neap.listen = net.listen
 --- neap.connect("tcp", host, port [, {timeout=}]) -> stream | nil, err, code
 --- neap.connect("unix", path [, {timeout=}]) -> stream | nil, err, code
 neap.connect = net.connect
---- neap.udp{host=, port=, reuseaddr=, family="inet6"} -> socket | nil, err, code
+--- neap.udp{host=, port=, reuseaddr=, reuseport=, family="inet6"} -> socket | nil, err, code
 neap.udp = net.udp
 
 -- ============================================================ processes
