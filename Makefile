@@ -12,7 +12,7 @@ CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra -Werror -fPIC $(PKG_CFLAGS) -isyste
 LDLIBS_ALL = $(PKG_LIBS) -lm $(LDFLAGS)
 B ?= build
 
-CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj tls tlsstream http
+CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj tls tlsstream http thread
 LUAFILES = $(wildcard lua/neap/*.lua)
 # llhttp (neap.http's parser): the generated C sources and header of Debian's
 # node-llhttp, compiled from where the package installed them (not copied here)
@@ -162,8 +162,9 @@ $(B)/embed: examples/embed/embed.c $(B)/libneap.a
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ examples/embed/embed.c $(B)/libneap.a $(LDLIBS_ALL)
 
 # C programs on the embedding API that specs run (spec/regress/): an embedder
-# closing every handle with uv_walk before neap_free; two hosts on one thread.
-CPROGS = embed_walk two_hosts
+# closing every handle with uv_walk before neap_free; two hosts on one thread;
+# hosts freed while their neap.threads run (spec/thread_spec.lua).
+CPROGS = embed_walk two_hosts threads_exit
 $(CPROGS:%=$(B)/%): $(B)/%: spec/c/%.c $(B)/libneap.a
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(B)/libneap.a $(LDLIBS_ALL)
 
