@@ -175,7 +175,7 @@ VG = valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
 VALGRIND_SPECS ?= spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua spec/proto_spec.lua \
   spec/unix_spec.lua spec/udp_spec.lua spec/process_spec.lua spec/pipeline_spec.lua spec/regress spec/fs_dir_spec.lua spec/follow_spec.lua \
   spec/tls_spec.lua spec/tls_peers_spec.lua spec/tls_hostile_spec.lua \
-  spec/http_spec.lua
+  spec/http_spec.lua spec/thread_spec.lua
 # Two busted tags leave specs out (write them at the end of a describe or it
 # name): #load, the load tests (thousands of connections or children, many
 # MB), left to make test and make asan, since valgrind is slow to fork and
@@ -187,7 +187,13 @@ valgrind: deps
 	NEAP_VALGRIND=1 $(VG) $(B)/neap $(BUSTED) --exclude-tags=load,novalgrind $(VALGRIND_SPECS)
 	$(VG) $(B)/embed examples/embed/script.lua
 	$(VG) $(B)/test_tls
+	$(HG) $(B)/neap $(BUSTED) --exclude-tags=load,novalgrind spec/thread_spec.lua
+	$(HG) $(B)/threads_exit spec/threads
 	@echo "valgrind: clean"
+
+# helgrind (data races, lock order) over neap.thread: about 30 s, so part of
+# the valgrind target; spec/helgrind.supp says what libuv's signals need.
+HG = valgrind -q --tool=helgrind --error-exitcode=98 --suppressions=spec/helgrind.supp
 
 # Socket and process specs with a full garbage collection at every task switch.
 # The load specs (#load: thousands of live objects) are left out: a full

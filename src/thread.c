@@ -309,7 +309,7 @@ static int msg_push_fn (lua_State *L, void *ud) {
 /* A message of nil, 'err', "error" (for the thread's outcome); NULL: no memory. */
 static tmsg *msg_fail (const char *err) {
   size_t len = strlen(err);
-  tmsg *m = malloc(sizeof *m + 3 + sizeof len + len + 1);
+  tmsg *m = malloc(sizeof *m + 3 + 2 * sizeof len + len + 5);
   unsigned char *p;
   if (m == NULL) return NULL;
   m->next = NULL;
@@ -455,6 +455,7 @@ typedef struct neap_tend {
   neap_task *joiners;      /* parked in join */
   int ended;               /* (parent) the thread's end was seen */
   int cancel_seen;         /* (thread) the cancel was acted on */
+  int detached;            /* (parent) the thread has ended: the async is given back */
 } neap_tend;
 
 static tq *inq (neap_tend *ep) {
@@ -464,6 +465,10 @@ static tq *inq (neap_tend *ep) {
 /* Waiting tasks keep the loop alive and the box reachable. */
 static void tend_ref (neap_tend *ep) {
   neap_host *host = ep->h.host;
+  if (ep->detached) {
+    if (!host->dying) neap__handle_unanchor(&ep->h);
+    return;
+  }
   if (ep->receivers || ep->joiners) uv_ref((uv_handle_t *)&ep->async);
   else {
     uv_unref((uv_handle_t *)&ep->async);
@@ -499,10 +504,22 @@ static int tend_take (neap_tend *ep) {
   return ended;
 }
 
+static void tend_unhook (neap_tend *ep) {
+  uv_mutex_lock(&ep->sh->lock);
+  if (ep->is_parent) ep->sh->parent_wake = NULL;
+  else ep->sh->child_wake = NULL;
+  uv_mutex_unlock(&ep->sh->lock);
+}
+
 static void tend_thread_ended (neap_tend *ep) {
   neap_task *j;
   ep->ended = 1;
   sh_join(ep->sh);            /* (it has ended: this does not block) */
+  /* nothing more can come: the async goes, and t no longer counts as an
+  ** open handle (its outcome stays for join) */
+  tend_unhook(ep);
+  ep->detached = 1;
+  neap__handle_detach_uv(&ep->h, (uv_handle_t *)&ep->async);
   while ((j = ep->joiners) != NULL) {
     ep->joiners = j->link;
     j->link = NULL;
@@ -550,13 +567,6 @@ static void tend_stop (neap_tend *ep) {
   if (!ep->sh->joined) sh_cancel(ep->sh);
   sh_join(ep->sh);
   ep->ended = 1;
-}
-
-static void tend_unhook (neap_tend *ep) {
-  uv_mutex_lock(&ep->sh->lock);
-  if (ep->is_parent) ep->sh->parent_wake = NULL;
-  else ep->sh->child_wake = NULL;
-  uv_mutex_unlock(&ep->sh->lock);
 }
 
 static void tend_vt_close (neap_handle *h) {
