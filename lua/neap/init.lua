@@ -114,6 +114,14 @@ neap.signal = task.signal
 --- neap.wait_signal(sig, {timeout=}) -> name | nil, "timeout", "timeout"
 neap.wait_signal = core.wait_signal
 
+-- ============================================================ threads
+
+--- neap.thread(path, ...) -> thread: runs the Lua file at path on a thread
+-- with its own Lua state and loop (docs/threads.md); t:send, t:receive, t:join, t:cancel
+neap.thread = core.thread
+--- neap.parent: in a thread, its side of the messages (send, receive); nil elsewhere
+neap.parent = core.parent()
+
 -- ============================================================ posts from C
 
 --- neap.on_post(name, fn): fn(data, name) runs in a task for each post of
