@@ -110,6 +110,14 @@ describe("neap.http client", function()
         assert.equal("1", res.headers["x-twice"])
         assert.equal("GET|/a/b?x=1|neap/" .. neap.version .. "|127.0.0.1:" .. port .. "|-|-|-|", res.body)
         assert.equal(u .. "/a/b?x=1", res.url)
+        -- an IPv6 address in brackets, also in the Host header
+        local ok6, srv6 = pcall(http.listen, "::1", 0, echo)
+        if ok6 and srv6 then
+          local _, p6 = srv6:address()
+          res = assert(http.get("http://[::1]:" .. p6 .. "/six"))
+          assert.equal("GET|/six|neap/" .. neap.version .. "|[::1]:" .. p6 .. "|-|-|-|", res.body)
+          srv6:close()
+        end
       end)
     end)
 
@@ -382,6 +390,10 @@ describe("neap.http client", function()
         local rport, relay, count = counting_relay(port)
         local u = "http://127.0.0.1:" .. rport
         assert.same({ nil, "too large", "E2BIG" }, { http.get(u .. "/", { max_body = 1000 }) })
+        local srv2, u2 = server(function(_, res) res:start(200) for _ = 1, 10 do res:write(("c"):rep(1000)) end res:finish() end)
+        assert.same({ nil, "too large", "E2BIG" }, { http.get(u2 .. "/", { max_body = 9999 }) })
+        assert.equal(10000, #assert(http.get(u2 .. "/", { max_body = 10000 })).body)
+        srv2:close()
         assert.equal(100000, #assert(http.get(u .. "/", { max_body = 100000 })).body)
         assert.equal(2, count())
         local res = assert(http.get(u .. "/", { stream = true }))

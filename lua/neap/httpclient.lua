@@ -471,6 +471,11 @@ local function send(o, u, method, headers, body, deadline)
       error(res, 0)
     end
     if res then
+      local length = tonumber(res.headers["content-length"])
+      if not o.stream and o.max_body and not res._done and length and length > o.max_body then
+        res:close()   -- known at once: not read
+        return nil, "too large", "E2BIG"
+      end
       if not o.stream and not res._done then
         local rok, whole, berr, bcode = pcall(read_all, res, o.max_body)
         if not rok then
