@@ -432,12 +432,15 @@ local function exchange(conn, o, u, method, headers, body, deadline)
   if not ok and (own or wcode == "timeout") then return nil, werr, wcode end
   -- after a failed write, a response may still have come (a 413 before the close)
   local h, err, code, bytes
+  local interim = false   -- a 1xx came: the server has the request
   repeat
     h, err, code, bytes = read_head(conn, o, method == "HEAD", deadline)
     if not h then
-      if not ok and code ~= "timeout" then return nil, werr, wcode, bytes == 0 end
-      return nil, err, code, bytes == 0 and code ~= "timeout"
+      local stale = bytes == 0 and not interim and code ~= "timeout"
+      if not ok and code ~= "timeout" then return nil, werr, wcode, stale end
+      return nil, err, code, stale
     end
+    interim = true
   until h.status >= 200 or h.status == 101   -- 1xx interim responses are skipped
   local res = setmetatable({
     status = h.status, reason = h.reason, version = h.version, headers = h.headers,
