@@ -97,6 +97,33 @@ end
 describe("neap.http client", function()
   helpers.leakcheck()
 
+  describe("the response parser (neap.buffer, no I/O)", function()
+    it("reads no body after HEAD (no_body) nor for 1xx, 204 and 304, whatever the headers", function()
+      local core = require "neap.core"
+      local p, b = core.http_parser("response"), core.buffer()
+      b:feed("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" ..
+             "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n" ..
+             "HTTP/1.1 100 Continue\r\n\r\n" ..
+             "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n" ..
+             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+      local h = assert(p:head(b, nil, true))
+      assert.same({ 200, "none", true }, { h.status, h.body, h.keep_alive })
+      for _, st in ipairs { 304, 100, 204 } do
+        h = assert(p:head(b))
+        assert.same({ st, "none", true }, { h.status, h.body, h.keep_alive })
+      end
+      h = assert(p:head(b))
+      assert.same({ 200, "length", 2 }, { h.status, h.body, h.length })
+      assert.same({ "hi", true }, { p:body(b) })
+      -- a HEAD response with no length keeps its connection; what follows is the next response
+      p, b = core.http_parser("response"), core.buffer()
+      b:feed("HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+      h = assert(p:head(b, nil, true))
+      assert.same({ "none", true }, { h.body, h.keep_alive })
+      assert.equal(404, assert(p:head(b)).status)
+    end)
+  end)
+
   describe("against neap's own server", function()
     it("GETs: status, lower-case headers, set-cookie as a list, Host and User-Agent sent", function()
       run(function()
@@ -110,6 +137,14 @@ describe("neap.http client", function()
         assert.equal("1", res.headers["x-twice"])
         assert.equal("GET|/a/b?x=1|neap/" .. neap.version .. "|127.0.0.1:" .. port .. "|-|-|-|", res.body)
         assert.equal(u .. "/a/b?x=1", res.url)
+        -- an IPv6 address in brackets, also in the Host header
+        local ok6, srv6 = pcall(http.listen, "::1", 0, echo)
+        if ok6 and srv6 then
+          local _, p6 = srv6:address()
+          res = assert(http.get("http://[::1]:" .. p6 .. "/six"))
+          assert.equal("GET|/six|neap/" .. neap.version .. "|[::1]:" .. p6 .. "|-|-|-|", res.body)
+          srv6:close()
+        end
       end)
     end)
 
@@ -382,6 +417,10 @@ describe("neap.http client", function()
         local rport, relay, count = counting_relay(port)
         local u = "http://127.0.0.1:" .. rport
         assert.same({ nil, "too large", "E2BIG" }, { http.get(u .. "/", { max_body = 1000 }) })
+        local srv2, u2 = server(function(_, res) res:start(200) for _ = 1, 10 do res:write(("c"):rep(1000)) end res:finish() end)
+        assert.same({ nil, "too large", "E2BIG" }, { http.get(u2 .. "/", { max_body = 9999 }) })
+        assert.equal(10000, #assert(http.get(u2 .. "/", { max_body = 10000 })).body)
+        srv2:close()
         assert.equal(100000, #assert(http.get(u .. "/", { max_body = 100000 })).body)
         assert.equal(2, count())
         local res = assert(http.get(u .. "/", { stream = true }))

@@ -432,12 +432,15 @@ local function exchange(conn, o, u, method, headers, body, deadline)
   if not ok and (own or wcode == "timeout") then return nil, werr, wcode end
   -- after a failed write, a response may still have come (a 413 before the close)
   local h, err, code, bytes
+  local interim = false   -- a 1xx came: the server has the request
   repeat
     h, err, code, bytes = read_head(conn, o, method == "HEAD", deadline)
     if not h then
-      if not ok and code ~= "timeout" then return nil, werr, wcode, bytes == 0 end
-      return nil, err, code, bytes == 0 and code ~= "timeout"
+      local stale = bytes == 0 and not interim and code ~= "timeout"
+      if not ok and code ~= "timeout" then return nil, werr, wcode, stale end
+      return nil, err, code, stale
     end
+    interim = true
   until h.status >= 200 or h.status == 101   -- 1xx interim responses are skipped
   local res = setmetatable({
     status = h.status, reason = h.reason, version = h.version, headers = h.headers,
@@ -471,6 +474,11 @@ local function send(o, u, method, headers, body, deadline)
       error(res, 0)
     end
     if res then
+      local length = tonumber(res.headers["content-length"])
+      if not o.stream and o.max_body and not res._done and length and length > o.max_body then
+        res:close()   -- known at once: not read
+        return nil, "too large", "E2BIG"
+      end
       if not o.stream and not res._done then
         local rok, whole, berr, bcode = pcall(read_all, res, o.max_body)
         if not rok then
