@@ -12,7 +12,7 @@ CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra -Werror -fPIC $(PKG_CFLAGS) -isyste
 LDLIBS_ALL = $(PKG_LIBS) -lm $(LDFLAGS)
 B ?= build
 
-CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj tls tlsstream http
+CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj tls tlsstream http ws
 LUAFILES = $(wildcard lua/neap/*.lua)
 # llhttp (neap.http's parser): the generated C sources and header of Debian's
 # node-llhttp, compiled from where the package installed them (not copied here)

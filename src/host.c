@@ -221,6 +221,7 @@ static const neap_family families[] = {
   {"buffer", neap__bufobj_open, NULL},
   {"tls", neap__tlsstream_open, NULL},
   {"http", neap__http_open, NULL},
+  {"ws", neap__ws_open, NULL},
   {NULL, NULL, NULL}
 };
 

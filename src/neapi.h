@@ -345,6 +345,7 @@ int neap__udp_open (lua_State *L);
 int neap__bufobj_open (lua_State *L);
 neap_buf *neap__bufobj_test (lua_State *L, int idx);   /* a neap.buffer's bytes, or NULL */
 int neap__http_open (lua_State *L);   /* llhttp over stream buffers (http.c) */
+int neap__ws_open (lua_State *L);     /* WebSocket framing over stream buffers (ws.c) */
 const char *neap__signal_name (int sig);
 int neap__check_signal (lua_State *L, int idx, const char *fname);
 void neap__process_kill_all (neap_host *h, int sig);
