@@ -98,6 +98,16 @@ local function fail(self, code, reason, send)
       self.c:write(core.ws_encode(OP_CLOSE, close_payload(code, reason), self.mask))
     end
     self.state, self.close_code, self.close_reason = "closed", code, reason
+    if send then
+      -- a lingering close: the peer may still be sending (the rest of a
+      -- message too large); closing now would reset the connection and
+      -- could lose our close frame, so read and drop until it closes
+      local c, deadline = self.c, core.now() + self.close_timeout
+      while true do
+        local left = deadline - core.now()
+        if left <= 0 or not c:read(65536, { timeout = left }) then break end
+      end
+    end
     self.c:close()
     local w = self.closer
     if w then
