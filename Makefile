@@ -1,7 +1,7 @@
 # neap: build, test, run. Dependencies are Debian packages (make deps).
 CC ?= cc
 PKGS = lua5.4 libuv openssl
-DEBS = lua5.4 liblua5.4-dev libuv1-dev libssl-dev openssl lua-busted luarocks pkg-config gcc make clang valgrind node-llhttp wrk curl
+DEBS = lua5.4 liblua5.4-dev libuv1-dev libssl-dev openssl lua-busted luarocks pkg-config gcc make clang valgrind node-llhttp wrk curl chromium
 LUA ?= lua5.4
 # busted's script, run by neap (Debian's starts Lua 5.1): from PATH, or BUSTED=...
 BUSTED ?= $(shell command -v busted 2>/dev/null || echo /usr/bin/busted)

@@ -598,4 +598,49 @@ ws.on('error', (e) => out('error ' + e.message));
       end, 90)
     end)
   end)
+
+  describe("examples/ws_chat.lua with a real browser (headless Chromium)", function()
+    -- Debian's chromium; installed here when absent (as root), as make deps does
+    local have = T.have("chromium")
+    if not have and T.have("apt-get") and helpers.sh("id -u") == "0\n" then
+      helpers.sh("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium")
+      have = T.have("chromium")
+    end
+    local it_chromium = have and it or pending
+
+    it_chromium("the page's WebSocket talks to a neap client through the server", function()
+      run(function()
+        local chat, port = T.spawn_port({ helpers.NEAP, "examples/ws_chat.lua", "0" }, "^listening on (%d+)$")
+        local base = "http://127.0.0.1:" .. port
+        local me = assert(http.websocket("ws://127.0.0.1:" .. port .. "/ws?name=neap", { timeout = 10 }))
+        local profile = helpers.tmpdir()
+        local browser = assert(neap.spawn { "chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+          "--disable-dev-shm-usage", "--no-first-run", "--user-data-dir=" .. profile,
+          base .. "/?name=browser&echo", stdout = "null", stderr = "null" })
+        local heard = {}
+        local function hear()
+          local m, err = me:receive { timeout = 45 }
+          assert(m, "no message from the browser: " .. tostring(err))
+          heard[#heard + 1] = m
+          return m
+        end
+        local ok, err = pcall(function()
+          assert.equal("browser joined", hear())
+          assert.equal("browser: ready", hear())
+          me:send("hello from neap \u{2713}")
+          assert.equal("browser: echo neap: hello from neap \u{2713}", hear())
+          me:send(string.rep("long ", 2000))
+          assert.equal("browser: echo neap: " .. string.rep("long ", 2000), hear())
+        end)
+        browser:kill()
+        browser:wait { timeout = 10 }
+        browser:close()
+        os.execute("rm -rf " .. profile)
+        if ok then assert.equal("browser left", hear()) end
+        me:close()
+        T.stop(chat)
+        assert(ok, err)
+      end, 90)
+    end)
+  end)
 end)
