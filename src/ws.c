@@ -14,6 +14,10 @@
 #include <string.h>
 #include <stdint.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -34,7 +38,10 @@ typedef struct ws_reader {
 
 /* ====================================================== bytes */
 
-/* d[i] = s[i] ^ key[i % 4], eight bytes at a time (d may be s). */
+/*
+** d[i] = s[i] ^ key[i % 4] (d may be s): sixteen bytes at a time with SSE2
+** (every x86-64 has it), else eight at a time.
+*/
 static void xor_mask (unsigned char *d, const unsigned char *s, size_t n,
                       const unsigned char key[4]) {
   uint32_t k4;
@@ -42,6 +49,21 @@ static void xor_mask (unsigned char *d, const unsigned char *s, size_t n,
   size_t i = 0;
   memcpy(&k4, key, 4);
   k8 = ((uint64_t)k4 << 32) | k4;
+#ifdef __SSE2__
+  {
+    __m128i k16 = _mm_set1_epi32((int)k4);
+    for (; i + 64 <= n; i += 64) {
+      __m128i a = _mm_loadu_si128((const __m128i *)(s + i));
+      __m128i b = _mm_loadu_si128((const __m128i *)(s + i + 16));
+      __m128i c = _mm_loadu_si128((const __m128i *)(s + i + 32));
+      __m128i e = _mm_loadu_si128((const __m128i *)(s + i + 48));
+      _mm_storeu_si128((__m128i *)(d + i), _mm_xor_si128(a, k16));
+      _mm_storeu_si128((__m128i *)(d + i + 16), _mm_xor_si128(b, k16));
+      _mm_storeu_si128((__m128i *)(d + i + 32), _mm_xor_si128(c, k16));
+      _mm_storeu_si128((__m128i *)(d + i + 48), _mm_xor_si128(e, k16));
+    }
+  }
+#endif
   for (; i + 8 <= n; i += 8) {
     memcpy(&w, s + i, 8);
     w ^= k8;
@@ -50,25 +72,39 @@ static void xor_mask (unsigned char *d, const unsigned char *s, size_t n,
   for (; i < n; i++) d[i] = s[i] ^ key[i & 3];
 }
 
+/* The length of the run of ASCII at the head of s[0..n), in steps of 64
+** (SSE2) or 8 bytes: where the byte-wise check must start. */
+static size_t ascii_run (const unsigned char *s, size_t n) {
+  size_t i = 0;
+  uint64_t w;
+#ifdef __SSE2__
+  for (; i + 64 <= n; i += 64) {
+    __m128i a = _mm_loadu_si128((const __m128i *)(s + i));
+    __m128i b = _mm_loadu_si128((const __m128i *)(s + i + 16));
+    __m128i c = _mm_loadu_si128((const __m128i *)(s + i + 32));
+    __m128i e = _mm_loadu_si128((const __m128i *)(s + i + 48));
+    if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, e))) != 0) break;
+  }
+#endif
+  for (; i + 8 <= n; i += 8) {
+    memcpy(&w, s + i, 8);
+    if ((w & UINT64_C(0x8080808080808080)) != 0) break;
+  }
+  return i;
+}
+
 /*
 ** Whether s[0..n) is well-formed UTF-8 (RFC 3629: no overlong forms, no
-** surrogates, nothing above U+10FFFF). ASCII goes eight bytes at a time.
+** surrogates, nothing above U+10FFFF). Runs of ASCII go 64 bytes at a time.
 */
 static int utf8_valid (const unsigned char *s, size_t n) {
   size_t i = 0;
   while (i < n) {
     unsigned c, c1;
-    if (i + 8 <= n) {
-      uint64_t w;
-      memcpy(&w, s + i, 8);
-      if ((w & UINT64_C(0x8080808080808080)) == 0) {
-        i += 8;
-        continue;
-      }
-    }
     c = s[i];
     if (c < 0x80) {
       i++;
+      if (i + 8 <= n) i += ascii_run(s + i, n - i);
       continue;
     }
     if (c >= 0xC2 && c <= 0xDF) {
