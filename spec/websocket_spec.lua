@@ -148,6 +148,33 @@ describe("neap.websocket", function()
       end
     end)
 
+    it("survives random bytes and random cuts of valid frames (never a crash, always an answer)", function()
+      math.randomseed(14)
+      for round = 1, 1000 do
+        local r, b = core.ws_reader(round % 2 == 0, 300), core.buffer()
+        local bytes = {}
+        if round % 3 == 0 then   -- valid frames with random bytes flipped
+          local f = frame(round % 5 ~= 0, math.random(0, 10), string.rep("z", math.random(0, 200)), KEY)
+          for i = 1, #f do bytes[i] = f:byte(i) end
+          for _ = 1, math.random(1, 3) do
+            local i = math.random(1, #bytes)
+            bytes[i] = math.random(0, 255)
+          end
+        else
+          for i = 1, math.random(0, 64) do bytes[i] = math.random(0, 255) end
+        end
+        b:feed(string.char(table.unpack(bytes)))
+        for _ = 1, 100 do
+          local kind, a, c = r:read(b)
+          if not kind then
+            assert.truthy(a == "more" and math.type(c) == "integer" or
+                          (type(a) == "string" and (c == 1002 or c == 1007 or c == 1009)), tostring(a))
+            break
+          end
+        end
+      end
+    end)
+
     it("names each violation and its close code", function()
       local function first_error(masked, bytes, max)
         local out = read_all(core.ws_reader(masked, max or 1000), bytes)
