@@ -174,7 +174,7 @@ VG = valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
 VALGRIND_SPECS ?= spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua spec/proto_spec.lua \
   spec/unix_spec.lua spec/udp_spec.lua spec/process_spec.lua spec/pipeline_spec.lua spec/regress spec/fs_dir_spec.lua spec/follow_spec.lua \
   spec/tls_spec.lua spec/tls_peers_spec.lua spec/tls_hostile_spec.lua \
-  spec/http_spec.lua
+  spec/http_spec.lua spec/websocket_spec.lua
 # Two busted tags leave specs out (write them at the end of a describe or it
 # name): #load, the load tests (thousands of connections or children, many
 # MB), left to make test and make asan, since valgrind is slow to fork and
@@ -195,7 +195,7 @@ gcstress: deps
 	@$(MAKE) --no-print-directory all
 	NEAP_GC_STRESS=1 $(B)/neap $(BUSTED) --exclude-tags=load spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua \
 	  spec/manager_spec.lua $(wildcard spec/process_spec.lua spec/pipeline_spec.lua) spec/regress \
-	  spec/tls_spec.lua spec/tls_peers_spec.lua spec/tls_hostile_spec.lua
+	  spec/tls_spec.lua spec/tls_peers_spec.lua spec/tls_hostile_spec.lua spec/websocket_spec.lua
 
 # Every public name (luaL_Reg methods, lua/neap functions) has a heading in docs/.
 check-docs:
