@@ -126,6 +126,13 @@ describe("neap.websocket", function()
       end
     end)
 
+    it("takes empty fragments, first or last (fuzz_ws found a null pointer offset)", function()
+      assert.same({ "text", "ok" }, read_all(core.ws_reader(true, 1000),
+                                            frame(false, 1, "", KEY) .. frame(true, 0, "ok", KEY))[1])
+      assert.same({ "binary", "" }, read_all(core.ws_reader(false, 1000),
+                                           frame(false, 2, "") .. frame(false, 0, "") .. frame(true, 0, ""))[1])
+    end)
+
     it("says how many bytes a frame needs before its payload is there", function()
       local r = core.ws_reader(false, 100 * 1000)
       local b = core.buffer()

@@ -184,6 +184,7 @@ static void acc_reset (ws_reader *r) {
 
 static int acc_add (ws_reader *r, const unsigned char *p, size_t n,
                     const unsigned char *key) {
+  if (n == 0) return 1;   /* (an empty fragment: 'acc' may still be NULL) */
   if (r->alen + n > r->acap) {
     size_t cap = r->acap ? r->acap : 4096;
     char *a;
