@@ -1,7 +1,7 @@
 # neap: build, test, run. Dependencies are Debian packages (make deps).
 CC ?= cc
 PKGS = lua5.4 libuv openssl
-DEBS = lua5.4 liblua5.4-dev libuv1-dev libssl-dev openssl lua-busted luarocks pkg-config gcc make clang valgrind node-llhttp wrk curl
+DEBS = lua5.4 liblua5.4-dev libuv1-dev libssl-dev openssl lua-busted luarocks pkg-config gcc make clang valgrind node-llhttp wrk curl chromium
 LUA ?= lua5.4
 # busted's script, run by neap (Debian's starts Lua 5.1): from PATH, or BUSTED=...
 BUSTED ?= $(shell command -v busted 2>/dev/null || echo /usr/bin/busted)
@@ -12,7 +12,7 @@ CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra -Werror -fPIC $(PKG_CFLAGS) -isyste
 LDLIBS_ALL = $(PKG_LIBS) -lm $(LDFLAGS)
 B ?= build
 
-CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj tls tlsstream http thread
+CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj tls tlsstream http thread ws
 LUAFILES = $(wildcard lua/neap/*.lua)
 # llhttp (neap.http's parser): the generated C sources and header of Debian's
 # node-llhttp, compiled from where the package installed them (not copied here)
@@ -175,7 +175,7 @@ VG = valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
 VALGRIND_SPECS ?= spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua spec/proto_spec.lua \
   spec/unix_spec.lua spec/udp_spec.lua spec/process_spec.lua spec/pipeline_spec.lua spec/regress spec/fs_dir_spec.lua spec/follow_spec.lua \
   spec/tls_spec.lua spec/tls_peers_spec.lua spec/tls_hostile_spec.lua \
-  spec/http_spec.lua spec/thread_spec.lua
+  spec/http_spec.lua spec/thread_spec.lua spec/websocket_spec.lua
 # Two busted tags leave specs out (write them at the end of a describe or it
 # name): #load, the load tests (thousands of connections or children, many
 # MB), left to make test and make asan, since valgrind is slow to fork and
@@ -202,7 +202,7 @@ gcstress: deps
 	@$(MAKE) --no-print-directory all
 	NEAP_GC_STRESS=1 $(B)/neap $(BUSTED) --exclude-tags=load spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua \
 	  spec/manager_spec.lua $(wildcard spec/process_spec.lua spec/pipeline_spec.lua) spec/regress \
-	  spec/tls_spec.lua spec/tls_peers_spec.lua spec/tls_hostile_spec.lua
+	  spec/tls_spec.lua spec/tls_peers_spec.lua spec/tls_hostile_spec.lua spec/websocket_spec.lua
 
 # Every public name (luaL_Reg methods, lua/neap functions) has a heading in docs/.
 check-docs:
@@ -215,21 +215,25 @@ soak: deps
 	ulimit -n 16384 && SOAK_SECONDS=$(SOAK_SECONDS) $(B)/neap spec/soak.lua
 
 # libFuzzer targets (clang): the buffer's framing against a reference,
-# neap.proto with the HTTP parser example, and a server-side TLS engine fed
-# random bytes. FUZZ_SECONDS each (CI: 60).
+# neap.proto with the HTTP parser example, a server-side TLS engine fed
+# random bytes, and the WebSocket frame reader fed whole and in pieces.
+# FUZZ_SECONDS each (CI: 60).
 FUZZ_SECONDS ?= 60
 FZ = -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_SRCS = $(CORE:%=src/%.c)
 fuzz: deps
-	@mkdir -p build-fuzz/corpus_buf build-fuzz/corpus_proto build-fuzz/corpus_tls
+	@mkdir -p build-fuzz/corpus_buf build-fuzz/corpus_proto build-fuzz/corpus_tls build-fuzz/corpus_ws
 	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc spec/fuzz/fuzz_buf.c src/buf.c -o build-fuzz/fuzz_buf
 	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) -isystem $(LLHTTP_INC) spec/fuzz/fuzz_proto.c $(FUZZ_SRCS) $(LLHTTP_SRCS) \
 	  -o build-fuzz/fuzz_proto $(PKG_LIBS) -lm
 	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) spec/fuzz/fuzz_tls.c src/tls.c src/buf.c \
 	  -o build-fuzz/fuzz_tls $(shell pkg-config --libs openssl)
+	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) -isystem $(LLHTTP_INC) spec/fuzz/fuzz_ws.c $(FUZZ_SRCS) $(LLHTTP_SRCS) \
+	  -o build-fuzz/fuzz_ws $(PKG_LIBS) -lm
 	cp spec/fuzz/corpus_buf/* build-fuzz/corpus_buf/
 	cp spec/fuzz/corpus_proto/* build-fuzz/corpus_proto/
 	cp spec/fuzz/corpus_tls/* build-fuzz/corpus_tls/
+	cp spec/fuzz/corpus_ws/* build-fuzz/corpus_ws/
 	build-fuzz/fuzz_buf -max_total_time=$(FUZZ_SECONDS) -seed=1 -artifact_prefix=build-fuzz/ \
 	  build-fuzz/corpus_buf spec/fuzz/regress_buf > build-fuzz/buf.log 2>&1 \
 	  || { tail -n 40 build-fuzz/buf.log; exit 1; }
@@ -241,6 +245,9 @@ fuzz: deps
 	build-fuzz/fuzz_tls -max_total_time=$(FUZZ_SECONDS) -seed=1 -max_len=8192 -artifact_prefix=build-fuzz/ \
 	  build-fuzz/corpus_tls > build-fuzz/tls.log 2>&1 || { tail -n 40 build-fuzz/tls.log; exit 1; }
 	@tail -n 1 build-fuzz/tls.log
+	ASAN_OPTIONS=detect_leaks=0 build-fuzz/fuzz_ws -max_total_time=$(FUZZ_SECONDS) -seed=1 -max_len=4096 \
+	  -artifact_prefix=build-fuzz/ build-fuzz/corpus_ws spec/fuzz/regress_ws > build-fuzz/ws.log 2>&1 || { tail -n 40 build-fuzz/ws.log; exit 1; }
+	@tail -n 1 build-fuzz/ws.log
 	@echo "fuzz: no crash"
 
 clean:

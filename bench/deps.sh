@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what the benchmarks need from Debian packages: a C compiler,
 # libuv and OpenSSL for the C programs, the openssl command (certificates),
-# lua5.4 with the peers luv and cqueues, Node.js and Python 3. Only missing packages are installed; 'apt-get update' runs
+# lua5.4 with the peers luv and cqueues, Node.js (and its ws package, from
+# npm) and Python 3. Only missing packages are installed; 'apt-get update' runs
 # once, before the first install. A package that cannot be installed is
 # reported and its benchmarks are skipped by run.sh (never faked).
 # Writes bench/build/deps.txt: one line per package, "name ok|missing why".
@@ -40,4 +41,12 @@ install lua-luv
 install lua-cqueues
 if command -v node >/dev/null 2>&1; then echo "nodejs ok" >> "$out"; else install nodejs; fi
 if command -v python3 >/dev/null 2>&1; then echo "python3 ok" >> "$out"; else install python3; fi
+# Node's ws package (the WebSocket peer) and its native bufferutil, from npm
+# into build/npm (NODE_PATH for node_ws_echo.js)
+if [ -r build/npm/node_modules/ws/package.json ]; then echo "node-ws ok" >> "$out"
+elif command -v npm >/dev/null 2>&1 && npm install --silent --no-audit --no-fund --prefix build/npm ws bufferutil >/dev/null 2>&1; then
+  echo "node-ws ok" >> "$out"
+else
+  echo "node-ws missing (npm install ws failed or no npm)" >> "$out"
+fi
 exit 0

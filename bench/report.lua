@@ -29,6 +29,10 @@ local HS_COLS = { col("per_cpu_s", "handshakes/CPU-s", "%.0f"), col("hs_per_s", 
                   col("srv_cpu", "srv CPU", "%.0f%%", 100), col("p50_us", "p50 ms", "%.2f", 1e-3),
                   col("p99_us", "p99 ms", "%.2f", 1e-3), col("resumed", "resumed", "%.0f") }
 
+local WS_COLS = { col("msgs_per_s", "msgs/s", "%.0f"), col("mb_per_s", "MB/s", "%.1f"),
+                 col("p50_us", "p50 ms", "%.2f", 1e-3), col("p99_us", "p99 ms", "%.2f", 1e-3),
+                 col("srv_cpu", "srv CPU", "%.0f%%", 100), col("per_cpu_s", "msgs/CPU-s", "%.0f") }
+
 local BENCHES = {
   { id = "echo64", title = "1a. TCP line echo, pipelined: 50 connections x 100 lines in flight, 64-byte lines",
     cols = ECHO_COLS, main = "msgs_per_s", higher = true },
@@ -65,6 +69,10 @@ local BENCHES = {
     cols = HS_COLS, main = "per_cpu_s", higher = true, vs_node = true },
   { id = "tlsresume", title = "9d. TLS handshakes, resumed sessions (session tickets): the same, every connection resuming one session",
     cols = HS_COLS, main = "per_cpu_s", higher = true, vs_node = true },
+  { id = "wsecho64", title = "10a. WebSocket echo: 50 connections x 100 text messages in flight, 64 bytes (Node.js: the ws package)",
+    cols = WS_COLS, main = "msgs_per_s", higher = true, vs_node = true },
+  { id = "wsecho16k", title = "10b. WebSocket echo: 50 connections x 10 text messages in flight, 16 KiB (Node.js: the ws package)",
+    cols = WS_COLS, main = "msgs_per_s", higher = true, vs_node = true },
   { id = "timers", title = "8. Timers: concurrent sleeps of random length; lateness of each wake-up",
     cols = { col("total_s", "total s", "%.3f"), col("setup_s", "setup s", "%.3f"),
              col("late_p50_ms", "late p50 ms", "%.2f"), col("late_p99_ms", "late p99 ms", "%.2f"),

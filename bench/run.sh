@@ -5,7 +5,7 @@
 #   bash bench/run.sh                 full run (about 9 minutes), 3 repetitions
 #   BENCH_QUICK=1 bash bench/run.sh   smoke run (about 1 minute), 1 repetition
 #   BENCH_ONLY=tls bash bench/run.sh  only some benchmarks (a comma-separated
-#       list of tcp, idle, spawn, pipe, lines, timers, tls); the tables then
+#       list of tcp, idle, spawn, pipe, lines, timers, tls, ws); the tables then
 #       go to bench/build/results-only-LIST.txt, not bench/results.txt
 #
 # The program under test runs on CPU 0, the load (loadgen, cat) on CPU 1.
@@ -70,7 +70,7 @@ rm -f "$LOGS"/*.log
 
 UV_FLAGS=$(pkg-config --cflags --libs libuv 2>/dev/null || echo -luv)
 SSL_FLAGS=$(pkg-config --cflags --libs openssl 2>/dev/null || echo -lssl -lcrypto)
-for prog in loadgen c_echo c_spawn c_pipe c_lines c_timers c_tls_echo; do
+for prog in loadgen wsload c_echo c_spawn c_pipe c_lines c_timers c_tls_echo; do
   if ! cc -O2 -Wall -Wextra -o "$B/$prog" "bench/$prog.c" $UV_FLAGS $SSL_FLAGS; then
     say "bench: cannot build bench/$prog.c"; exit 1
   fi
@@ -187,6 +187,8 @@ server_cmd() {
     c-tls) echo "$B/c_tls_echo" ;;
     neap-tls) echo "$NEAP $IMPL/neap_tls_echo.lua" ;;
     node-tls) echo "node $IMPL/node_tls_echo.js" ;;
+    neap-ws) echo "$NEAP $IMPL/neap_ws_echo.lua" ;;
+    node-ws) echo "env NODE_PATH=$ROOT/$B/npm/node_modules node $IMPL/node_ws_echo.js" ;;
   esac
 }
 
@@ -385,6 +387,37 @@ for rep in $(seq 1 "$TLS_REPS"); do
       check=check_none
       case $b in tlshs) check=check_hs; EXPECT=0 ;; tlsresume) check=check_hs; EXPECT=$HS_N ;; esac
       run "$b" "$impl" "$rep" 120 $check $PIN1 "$LG" "$mode" "$PORT" "$@" "$SPID"
+    done
+    stop_server
+  done
+done
+fi
+
+# ------------------------------------------------------------ 10: WebSocket
+if want ws; then
+say "bench: WebSocket echo ($REPS x)"
+WS_BENCHES="wsecho64 wsecho16k"
+WS_SERVERS="neap node"
+note "10: WebSocket echo (RFC 6455): bench/wsload upgrades each connection, then keeps text messages in flight, each one masked frame (a nonzero key), every echo checked byte for byte; 64 B: $ECHO_CONNS connections x $ECHO_DEPTH messages, 16 KiB: $ECHO_CONNS x 10. neap: neap.http + req:websocket, the receive/send loop of docs/http.md; Node.js: the ws package (npm, with its native bufferutil for masking, as ws recommends). No C ceiling. srv CPU and msgs/CPU-s as in 9"
+if [ -z "${WHY[node]:-}" ]; then
+  [ -r "$B/npm/node_modules/ws/package.json" ] || WHY[node-ws]="the ws package is not installed in $B/npm ($(deps_reason node-ws || true))"
+  [ -z "${WHY[node-ws]:-}" ] && note "ws $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$B/npm/node_modules/ws/package.json" | head -1) for Node.js (npm), bufferutil $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$B/npm/node_modules/bufferutil/package.json" 2>/dev/null | head -1)"
+else
+  WHY[node-ws]=${WHY[node]}
+fi
+[ -n "${WHY[node-ws]:-}" ] && for b in $WS_BENCHES; do skip_all "$b" node "${WHY[node-ws]}"; done
+for rep in $(seq 1 "$REPS"); do
+  for impl in $WS_SERVERS; do
+    [ -n "${WHY[$impl-ws]:-}" ] && continue
+    if ! start_server "$impl-ws"; then
+      for b in $WS_BENCHES; do record "$b" "$impl" "$rep" fail "server did not start (see $LOGS/server-$impl-ws.log)"; done
+      continue
+    fi
+    for spec in "wsecho64 $ECHO_CONNS $ECHO_DEPTH 64" "wsecho16k $ECHO_CONNS 10 16384"; do
+      set -- $spec
+      b=$1; shift
+      if ! server_alive; then record "$b" "$impl" "$rep" fail "server died (see $LOGS/server-$impl-ws.log)"; continue; fi
+      run "$b" "$impl" "$rep" 120 check_none $PIN1 "$B/wsload" "$PORT" "$@" "$WARM" "$SECS" "$SPID"
     done
     stop_server
   done

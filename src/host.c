@@ -222,6 +222,7 @@ static const neap_family families[] = {
   {"tls", neap__tlsstream_open, NULL},
   {"http", neap__http_open, NULL},
   {"thread", neap__thread_open, neap__thread_stop},
+  {"ws", neap__ws_open, NULL},
   {NULL, NULL, NULL}
 };
 

@@ -298,6 +298,7 @@ struct neap_stream_backend {
 extern const neap_stream_backend neap__none_backend;
 void neap__stream_deliver (neap_stream *s);
 void neap__stream_flow (neap_stream *s);
+void neap__stream_release_buf (neap_stream *s);   /* emptied: back to the block cache */
 int neap__stream_at_end (neap_stream *s);
 void neap__stream_wake_writer (neap_stream *s);
 void neap__stream_flush_all (neap_host *h);
@@ -348,6 +349,7 @@ int neap__udp_open (lua_State *L);
 int neap__bufobj_open (lua_State *L);
 neap_buf *neap__bufobj_test (lua_State *L, int idx);   /* a neap.buffer's bytes, or NULL */
 int neap__http_open (lua_State *L);   /* llhttp over stream buffers (http.c) */
+int neap__ws_open (lua_State *L);     /* WebSocket framing over stream buffers (ws.c) */
 const char *neap__signal_name (int sig);
 int neap__check_signal (lua_State *L, int idx, const char *fname);
 void neap__process_kill_all (neap_host *h, int sig);

@@ -2,8 +2,8 @@
 -- buffer in place). Each connection is a task; the handler runs in it, one
 -- request at a time, so it may wait. Policy lives here: keep-alive,
 -- pipelining, 100-continue, limits and timeouts, draining on close.
--- The client is neap.httpclient (http.request, http.get); WebSocket is not
--- there yet (docs/http.md).
+-- The client is neap.httpclient (http.request, http.get); WebSocket is
+-- neap.websocket (req:websocket, http.websocket).
 local neap = require "neap"
 local core = require "neap.core"
 
@@ -326,6 +326,12 @@ function Req:body(opts)
   return conn.whole
 end
 
+--- req:websocket([opts]) -> ws | nil, msg: answers a WebSocket upgrade
+-- (neap.websocket); the connection is the websocket's from then on.
+function Req:websocket(opts)
+  return require("neap.websocket").accept(self, opts)
+end
+
 local function new_request(conn, head)
   local target = head.target
   local q = target:find("?", 1, true)
@@ -406,6 +412,7 @@ local function serve_conn(server, c)
     local res = setmetatable({ conn = conn, req = req, hdrs = {}, order = {} }, Res)
     conn.req, conn.res = req, res
     local ok, herr = xpcall(server.handler, debug.traceback, req, res)
+    if conn.ws then conn.ws:_handler_done() end
     if not ok then
       report("handler failed", herr)
       conn.close = true
@@ -506,6 +513,12 @@ function Server:close(opts)
   if neap.current() then wait_and_close()
   else core.task(wait_and_close) end
   return true
+end
+
+--- http.websocket(url [, opts]) -> ws | nil, msg, code: a WebSocket client
+-- (neap.websocket)
+function http.websocket(url, opts)
+  return require("neap.websocket").connect(url, opts)
 end
 
 return http
