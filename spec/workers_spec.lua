@@ -281,6 +281,18 @@ end
       assert.equal(1, rc, bad)
       assert.truthy(out:find("neap: '--workers' needs a number from 1 to 1024 or 'auto'", 1, true), out)
     end
+    -- the supervisor compiles the script first: one message, no worker started
+    out, rc = helpers.neap("--workers 2 /nonexistent/script.lua")
+    assert.equal(1, rc)
+    assert.equal("neap: cannot open /nonexistent/script.lua: No such file or directory\n", out)
+    local bad = helpers.tmpfile("x = = 1")
+    out, rc = helpers.neap("--workers 2 " .. bad)
+    os.remove(bad)
+    assert.equal(1, rc)
+    assert.truthy(out:match("^neap: [^\n]*: unexpected symbol near '='\n$"), out)
+    out, rc = helpers.neap("--workers 2 -e 'x = = 1'")
+    assert.equal(1, rc)
+    assert.truthy(out:match("^neap: %(command line%):1: unexpected symbol near '='\n$"), out)
     out, rc = helpers.neap("--workers 2")
     assert.equal(1, rc)
     assert.truthy(out:find("neap: '--workers' needs a script (or -e code)", 1, true), out)

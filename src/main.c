@@ -137,6 +137,21 @@ static void set_workers (neap_host *h, int count, int argc, char **argv, int wi,
   lua_setfield(L, LUA_REGISTRYINDEX, "neap.workers");
 }
 
+/* The supervisor compiles (never runs) the -e chunks and the script first,
+** so that a missing script or a syntax error is one message, not N workers
+** failing in a loop. Returns 0, or 1 after the message. */
+static int check_workers_code (neap_host *h, char **codes, int ncodes, int argc,
+                               char **argv, int script) {
+  lua_State *L = neap_lua(h);
+  int i, r = LUA_OK, top = lua_gettop(L);
+  for (i = 0; i < ncodes && r == LUA_OK; i++)
+    r = luaL_loadbuffer(L, codes[i], strlen(codes[i]), "=(command line)");
+  if (r == LUA_OK && script < argc) r = luaL_loadfile(L, argv[script]);
+  if (r != LUA_OK) fprintf(stderr, "neap: %s\n", lua_tostring(L, -1));
+  lua_settop(L, top);
+  return r != LUA_OK;
+}
+
 /*
 ** In a worker, NEAP_WORKER names its id and count and the supervisor. It
 ** is removed from the environment (the worker's own children are not
@@ -262,9 +277,15 @@ int main (int argc, char **argv) {
   neap_exit_on_signals(h);
   if (worker_id > 0) set_worker(h);
   if (workers > 0) {   /* the supervisor: no script runs here */
-    free(codes);
     if (ncodes == 0 && (i >= argc || strcmp(argv[i], "-") == 0)) {
       fprintf(stderr, "neap: '--workers' needs a script (or -e code)\n");
+      free(codes);
+      neap_free(h);
+      return 1;
+    }
+    status = check_workers_code(h, codes, ncodes, argc, argv, i);
+    free(codes);
+    if (status != 0) {
       neap_free(h);
       return 1;
     }
