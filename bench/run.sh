@@ -415,7 +415,7 @@ start_workers() {   # start_workers N SCRIPT: sets SPID (the supervisor) and POR
 }
 if want workers; then
 say "bench: neap --workers ($WORKERS_LIST): line echo and HTTP hello ($TCP_REPS x)"
-note "10: neap --workers N on one port with reuseport (bench/impl/neap_workers_echo.lua, neap_workers_http.lua); NOT pinned: the N workers and the load generator share all $(nproc) CPUs. 10a: loadgen (one thread), 100 connections x 1 line of 64 B in flight. 10b: wrk -t$WRK_THREADS -c100 GET / -> 12-byte body (bench/wrk.sh; $WARM s warm-up). vs 1 worker: median / the median with --workers 1"
+note "10: neap --workers N on one port with reuseport (bench/impl/neap_workers_echo.lua, neap_workers_http.lua); NOT pinned: the N workers and the load generator share all $(nproc) CPUs. 10a: loadgen (one thread), 100 connections x 1 line of 64 B in flight. 10b: wrk -t$WRK_THREADS -c100 GET / -> 12-byte body (bench/wrk.sh; $WARM s warm-up); srv CPU: the CPUs the workers used together (from /proc), per CPU-s: requests per second of the workers' CPU time. vs 1 worker: median / the median with --workers 1"
 command -v wrk >/dev/null 2>&1 || skip_all whttp w1 "wrk is not installed (make deps)"
 for rep in $(seq 1 "$TCP_REPS"); do
   for w in $WORKERS_LIST; do
@@ -427,7 +427,7 @@ for rep in $(seq 1 "$TCP_REPS"); do
     fi
     command -v wrk >/dev/null 2>&1 || continue
     if start_workers "$w" "$IMPL/neap_workers_http.lua"; then
-      run whttp "w$w" "$rep" "$T_LOAD" check_none sh bench/wrk.sh "$PORT" "$WRK_THREADS" 100 "$WARM" "$SECS"
+      run whttp "w$w" "$rep" "$T_LOAD" check_none sh bench/wrk.sh "$PORT" "$WRK_THREADS" 100 "$WARM" "$SECS" "$SPID"
       stop_server
     else
       record whttp "w$w" "$rep" fail "server did not start (see $LOGS/server-workers.log)"
