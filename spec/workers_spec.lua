@@ -215,6 +215,23 @@ neap.signal("INT", function() os.exit(neap.worker.id == 2 and 3 or 0) end)
     end, 60)
   end)
 
+  it("ends the workers when the supervisor is killed (they are sent TERM)", function()
+    helpers.run(function()
+      local port = free_port()
+      local p, path = start(SERVER, 2, tostring(port))
+      finally(function() os.remove(path) end)
+      local pids = ready(p, 2)
+      p:kill("KILL")
+      p:wait { timeout = 10 }
+      p:close()
+      local deadline = neap.now() + 10
+      for _, pid in pairs(pids) do
+        while not gone(pid) and neap.now() < deadline do neap.sleep(0.01) end
+        assert.is_true(gone(pid), "worker " .. pid .. " outlived its supervisor")
+      end
+    end, 60)
+  end)
+
   it("restarts a script that fails at start-up with a back-off, not in a busy loop", function()
     helpers.run(function()
       local p, path = start('error("fails at start")', 2)
