@@ -116,7 +116,7 @@ command -v lua5.4 >/dev/null 2>&1 || { WHY[lua]="no lua5.4"; WHY[luv]="no lua5.4
 ver() { "$@" 2>/dev/null | head -1; }
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 note "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, $(uname -sr)"
-note "pinning: program under test on CPU 0, load generator and cat on CPU 1"
+[ "$ONLY" = workers ] || note "pinning: program under test on CPU 0, load generator and cat on CPU 1"
 note "repetitions: $TCP_REPS per cell for 1-3 (short runs, noisier), $TLS_REPS for 9, $REPS for the others; medians shown$( [ "$QUICK" != 0 ] && echo ' (BENCH_QUICK: smoke run, small sizes, not for conclusions)')"
 REV=$(git rev-parse --short HEAD 2>/dev/null)
 [ -n "$REV" ] && [ -n "$(git status --porcelain -- src lua Makefile 2>/dev/null)" ] && REV="$REV + uncommitted changes in src/ or lua/"
