@@ -88,8 +88,8 @@ PC_LINES = 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/inc
   'Name: neap' 'Description: An event host for Lua 5.4 on libuv' 'Version: $(VERSION)' \
   'Requires: lua5.4 libuv' 'Requires.private: openssl' 'Libs: -L$${libdir} -lneap' 'Cflags: -I$${includedir}'
 
-$(B)/neap: src/main.c $(B)/libneap.a
-	$(CC) $(CFLAGS_ALL) -o $@ src/main.c $(B)/libneap.a $(LDLIBS_ALL) -Wl,-E
+$(B)/neap: src/main.c src/workers.c src/workers.h $(B)/libneap.a
+	$(CC) $(CFLAGS_ALL) -o $@ src/main.c src/workers.c $(B)/libneap.a $(LDLIBS_ALL) -Wl,-E
 
 # The C module for a stock lua5.4: require "neap.core" (Lua files from lua/).
 $(B)/lib/neap/core.so: $(OBJS)

@@ -34,7 +34,7 @@ install() {
   fi
 }
 # Tools the runner itself needs.
-for p in gcc make pkg-config libuv1-dev libssl-dev openssl lua5.4 liblua5.4-dev util-linux procps; do install "$p"; done
+for p in gcc make pkg-config libuv1-dev libssl-dev openssl lua5.4 liblua5.4-dev util-linux procps wrk; do install "$p"; done
 # Peers. Node.js may come from another source than Debian: a working 'node'
 # on PATH is taken as it is.
 install lua-luv

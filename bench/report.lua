@@ -73,6 +73,12 @@ local BENCHES = {
     cols = WS_COLS, main = "msgs_per_s", higher = true, vs_node = true },
   { id = "wsecho16k", title = "10b. WebSocket echo: 50 connections x 10 text messages in flight, 16 KiB (Node.js: the ws package)",
     cols = WS_COLS, main = "msgs_per_s", higher = true, vs_node = true },
+  { id = "wecho", title = "11a. neap --workers N, TCP request/response: 100 connections, 1 line (64 B) in flight each (one loadgen thread)",
+    cols = ECHO_COLS, main = "msgs_per_s", higher = true, workers = true },
+  { id = "whttp", title = "11b. neap --workers N, HTTP hello world: wrk, 100 connections, GET /",
+    cols = { col("reqs_per_s", "requests/s", "%.0f"), col("p50_us", "p50 ms", "%.2f", 1e-3),
+             col("p99_us", "p99 ms", "%.2f", 1e-3), col("srv_cpu", "srv CPUs", "%.2f"),
+             col("per_cpu_s", "requests/CPU-s", "%.0f") }, main = "reqs_per_s", higher = true, workers = true },
   { id = "timers", title = "8. Timers: concurrent sleeps of random length; lateness of each wake-up",
     cols = { col("total_s", "total s", "%.3f"), col("setup_s", "setup s", "%.3f"),
              col("late_p50_ms", "late p50 ms", "%.2f"), col("late_p99_ms", "late p99 ms", "%.2f"),
@@ -133,7 +139,7 @@ for _, b in ipairs(BENCHES) do
     emit(b.title)
     local head = { "implementation" }
     for _, c in ipairs(b.cols) do head[#head + 1] = c.head end
-    head[#head + 1] = "vs C"
+    head[#head + 1] = b.workers and "vs 1 worker" or "vs C"
     if b.vs_node then head[#head + 1] = "vs Node" end
     if b.base then head[#head + 1] = b.base_head end
     head[#head + 1] = "runs"
@@ -141,13 +147,20 @@ for _, b in ipairs(BENCHES) do
     local rows = { head }
     local cmed
     if br.c and #br.c.ok > 0 then cmed = median(values(br.c, b.main)) end
+    local impls = IMPLS
+    if b.workers then   -- columns w1, w2, ...: neap --workers N, compared with N = 1
+      impls = {}
+      for impl in pairs(br) do impls[#impls + 1] = impl end
+      table.sort(impls, function(x, y) return tonumber(x:match("%d+")) < tonumber(y:match("%d+")) end)
+      cmed = br.w1 and #br.w1.ok > 0 and median(values(br.w1, b.main)) or nil
+    end
     local nmed
     if br.node and #br.node.ok > 0 then nmed = median(values(br.node, b.main)) end
     local extra = {}
-    for _, impl in ipairs(IMPLS) do
+    for _, impl in ipairs(impls) do
       local r = br[impl]
       if r then
-        local row = { LABEL[impl] or impl }
+        local row = { LABEL[impl] or (b.workers and impl:gsub("^w(%d+)$", "neap --workers %1")) or impl }
         if r.skip then
           extra[#extra + 1] = string.format("  %s: skipped: %s", LABEL[impl] or impl, r.skip)
         elseif #r.ok == 0 then
@@ -192,8 +205,9 @@ for _, b in ipairs(BENCHES) do
         emit("  " .. table.concat(rule, "  "))
       end
     end
-    emit(string.format("  vs C: median %s / C's median (%s is better); spread: (max - min) / median of %s",
-      b.cols[1].head, b.higher and "higher" or "lower", b.cols[1].head))
+    emit(string.format("  %s: median %s / %s median (%s is better); spread: (max - min) / median of %s",
+      b.workers and "vs 1 worker" or "vs C", b.cols[1].head, b.workers and "--workers 1's" or "C's",
+      b.higher and "higher" or "lower", b.cols[1].head))
     if b.vs_node then emit(string.format("  vs Node: median %s / Node's median", b.cols[1].head)) end
     if b.base then
       emit(string.format("  %s: median %s here / the same implementation's median in %s", b.base_head,

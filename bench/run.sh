@@ -7,6 +7,10 @@
 #   BENCH_ONLY=tls bash bench/run.sh  only some benchmarks (a comma-separated
 #       list of tcp, idle, spawn, pipe, lines, timers, tls, ws); the tables then
 #       go to bench/build/results-only-LIST.txt, not bench/results.txt
+#       list of tcp, idle, spawn, pipe, lines, timers, tls, workers); the
+#       tables then go to bench/build/results-only-LIST.txt, not bench/results.txt
+#   WORKERS="1 2 4 8" bash bench/run.sh  neap --workers with these counts
+#       (default "1 2"); given alone (no BENCH_ONLY), only that benchmark runs
 #
 # The program under test runs on CPU 0, the load (loadgen, cat) on CPU 1.
 # Everything talks to 127.0.0.1 only; every run is bounded by a timeout and
@@ -25,6 +29,9 @@ RAW=$B/raw.tsv
 QUICK=0
 case ${BENCH_QUICK:-0} in 0|"") ;; *) QUICK=1 ;; esac
 ONLY=${BENCH_ONLY:-}
+[ -n "${WORKERS:-}" ] && [ -z "$ONLY" ] && ONLY=workers
+WORKERS_LIST=${WORKERS:-1 2}
+WRK_THREADS=${WRK_THREADS:-$(nproc)}
 want() { [ -z "$ONLY" ] || case ",$ONLY," in *",$1,"*) true ;; *) false ;; esac; }
 
 if [ "$QUICK" != 0 ]; then
@@ -111,7 +118,7 @@ command -v lua5.4 >/dev/null 2>&1 || { WHY[lua]="no lua5.4"; WHY[luv]="no lua5.4
 ver() { "$@" 2>/dev/null | head -1; }
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 note "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, $(uname -sr)"
-note "pinning: program under test on CPU 0, load generator and cat on CPU 1"
+[ "$ONLY" = workers ] || note "pinning: program under test on CPU 0, load generator and cat on CPU 1"
 note "repetitions: $TCP_REPS per cell for 1-3 (short runs, noisier), $TLS_REPS for 9, $REPS for the others; medians shown$( [ "$QUICK" != 0 ] && echo ' (BENCH_QUICK: smoke run, small sizes, not for conclusions)')"
 REV=$(git rev-parse --short HEAD 2>/dev/null)
 [ -n "$REV" ] && [ -n "$(git status --porcelain -- src lua Makefile 2>/dev/null)" ] && REV="$REV + uncommitted changes in src/ or lua/"
@@ -420,6 +427,42 @@ for rep in $(seq 1 "$REPS"); do
       run "$b" "$impl" "$rep" 120 check_none $PIN1 "$B/wsload" "$PORT" "$@" "$WARM" "$SECS" "$SPID"
     done
     stop_server
+# ------------------------------------------------------------ 11: workers
+# neap --workers N on one reuseport port; nothing pinned: the workers and
+# the load generator share every CPU (on a 2-CPU machine they compete).
+start_workers() {   # start_workers N SCRIPT: sets SPID (the supervisor) and PORT
+  PORT=$((PORT + 1))
+  while "$LG" wait "$PORT" 0 >/dev/null 2>&1; do PORT=$((PORT + 1)); done
+  echo "== neap --workers $1 $2 on port $PORT" >> "$LOGS/server-workers.log"
+  "$NEAP" --workers "$1" "$2" "$PORT" >> "$LOGS/server-workers.log" 2>&1 &
+  SPID=$!
+  if ! "$LG" wait "$PORT" 10 2>/dev/null; then stop_server; return 1; fi
+  local i   # every worker listening: the supervisor has N children and they have had a moment
+  for i in $(seq 1 50); do
+    [ "$(wc -w < "/proc/$SPID/task/$SPID/children" 2>/dev/null)" = "$1" ] && break
+    sleep 0.1
+  done
+  sleep 0.5
+}
+if want workers; then
+say "bench: neap --workers ($WORKERS_LIST): line echo and HTTP hello ($TCP_REPS x)"
+note "11: neap --workers N on one port with reuseport (bench/impl/neap_workers_echo.lua, neap_workers_http.lua); NOT pinned: the N workers and the load generator share all $(nproc) CPUs. 11a: loadgen (one thread), 100 connections x 1 line of 64 B in flight. 11b: wrk -t$WRK_THREADS -c100 GET / -> 12-byte body (bench/wrk.sh; $WARM s warm-up); srv CPU: the CPUs the workers used together (from /proc), per CPU-s: requests per second of the workers' CPU time. vs 1 worker: median / the median with --workers 1"
+command -v wrk >/dev/null 2>&1 || skip_all whttp w1 "wrk is not installed (make deps)"
+for rep in $(seq 1 "$TCP_REPS"); do
+  for w in $WORKERS_LIST; do
+    if start_workers "$w" "$IMPL/neap_workers_echo.lua"; then
+      run wecho "w$w" "$rep" "$T_LOAD" check_none "$LG" echo "$PORT" 100 1 64 "$WARM" "$SECS"
+      stop_server
+    else
+      record wecho "w$w" "$rep" fail "server did not start (see $LOGS/server-workers.log)"
+    fi
+    command -v wrk >/dev/null 2>&1 || continue
+    if start_workers "$w" "$IMPL/neap_workers_http.lua"; then
+      run whttp "w$w" "$rep" "$T_LOAD" check_none sh bench/wrk.sh "$PORT" "$WRK_THREADS" 100 "$WARM" "$SECS" "$SPID"
+      stop_server
+    else
+      record whttp "w$w" "$rep" fail "server did not start (see $LOGS/server-workers.log)"
+    fi
   done
 done
 fi

@@ -126,6 +126,7 @@ describe("neap --workers", function()
       local pids = ready(p, 2)
       local victim = pids[1]
       for _ = 1, 20 do assert(ask(port)) end
+      neap.sleep(1)   -- a worker that has run a second or more is replaced at once (no back-off)
       assert(os.execute("kill -KILL " .. victim))
       local killed = neap.now()
       while not gone(victim) do neap.sleep(0.001) end   -- its socket is closed: no connection lands there now
@@ -214,6 +215,23 @@ neap.signal("INT", function() os.exit(neap.worker.id == 2 and 3 or 0) end)
     end, 60)
   end)
 
+  it("ends the workers when the supervisor is killed (they are sent TERM)", function()
+    helpers.run(function()
+      local port = free_port()
+      local p, path = start(SERVER, 2, tostring(port))
+      finally(function() os.remove(path) end)
+      local pids = ready(p, 2)
+      p:kill("KILL")
+      p:wait { timeout = 10 }
+      p:close()
+      local deadline = neap.now() + 10
+      for _, pid in pairs(pids) do
+        while not gone(pid) and neap.now() < deadline do neap.sleep(0.01) end
+        assert.is_true(gone(pid), "worker " .. pid .. " outlived its supervisor")
+      end
+    end, 60)
+  end)
+
   it("restarts a script that fails at start-up with a back-off, not in a busy loop", function()
     helpers.run(function()
       local p, path = start('error("fails at start")', 2)
@@ -281,6 +299,18 @@ end
       assert.equal(1, rc, bad)
       assert.truthy(out:find("neap: '--workers' needs a number from 1 to 1024 or 'auto'", 1, true), out)
     end
+    -- the supervisor compiles the script first: one message, no worker started
+    out, rc = helpers.neap("--workers 2 /nonexistent/script.lua")
+    assert.equal(1, rc)
+    assert.equal("neap: cannot open /nonexistent/script.lua: No such file or directory\n", out)
+    local bad = helpers.tmpfile("x = = 1")
+    out, rc = helpers.neap("--workers 2 " .. bad)
+    os.remove(bad)
+    assert.equal(1, rc)
+    assert.truthy(out:match("^neap: [^\n]*: unexpected symbol near '='\n$"), out)
+    out, rc = helpers.neap("--workers 2 -e 'x = = 1'")
+    assert.equal(1, rc)
+    assert.truthy(out:match("^neap: %(command line%):1: unexpected symbol near '='\n$"), out)
     out, rc = helpers.neap("--workers 2")
     assert.equal(1, rc)
     assert.truthy(out:find("neap: '--workers' needs a script (or -e code)", 1, true), out)

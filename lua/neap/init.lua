@@ -82,6 +82,8 @@ neap.pipeline = process.pipeline
 neap.signum = process.signum
 --- neap.pid() -> the id of this process
 neap.pid = core.pid
+--- neap.worker: { id =, count = } in a worker of `neap --workers N`, set by
+-- the binary (src/main.c, docs/binary.md); nil in any other process.
 
 -- ============================================================ files
 

@@ -56,28 +56,26 @@ function workers.supervise(c)
       argv.env = { inherit = true, NEAP_WORKER = id .. "/" .. count .. "/" .. me }
       local started = neap.now()
       local p, err = neap.spawn(argv)
-      local code, sig
+      local code, sig, what
       if p then
         live[id] = p
         if stopping then p:kill(stopping) end   -- TERM came while it started
         code, sig = p:wait()
         live[id] = nil
+        what = "(pid " .. p.pid .. ") " .. describe_end(code, sig)
         p:close()
       else
-        log("worker ", id, " could not start: ", tostring(err))
-        code = 127
+        code, what = 127, "could not start: " .. tostring(err)
       end
       local cleanend = code == 0 or (stopping ~= nil and sig == stopping)
       last_clean = cleanend
       if stopping or (p and code == 0) then
-        if not stopping or not cleanend then
-          log("worker ", id, " (pid ", tostring(p and p.pid), ") ", describe_end(code, sig))
-        end
+        if not stopping or not cleanend then log("worker ", id, " ", what) end
         break                    -- stopped, or its script ended by itself: not restarted
       end
       if neap.now() - started < YOUNG then young = young + 1 else young = 0 end
       local delay = young > 0 and math.min(MAX_DELAY, FIRST_DELAY * 2 ^ (young - 1)) or 0
-      log("worker ", id, " (pid ", tostring(p and p.pid), ") ", describe_end(code, sig),
+      log("worker ", id, " ", what,
           delay > 0 and string.format("; restarting in %.1f s", delay) or "; restarting")
       if delay > 0 then
         s.sleeping = true
