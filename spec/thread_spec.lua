@@ -108,14 +108,21 @@ describe("neap.thread", function()
     end)
   end)
 
-  it("runs timers, TCP and a child process on the thread's own loop", function()
+  it("runs timers, TCP, a child process and files on the thread's own loop", function()
     helpers.run(function()
       local t = neap.thread(DIR .. "/io.lua")
+      local t2 = neap.thread(DIR .. "/io.lua")   -- two at once, and the main loop opens files too
+      for _ = 1, 5 do
+        local f = assert(neap.open(DIR .. "/io.lua"))
+        f:close()
+      end
+      assert.is_true((t2:join { timeout = 30 }))
       local ok, out = t:join { timeout = 30 }
       assert.is_true(ok, out)
       assert.equal("HELLO FROM A THREAD", out.echo)
       assert.equal("spawned", out.child)
       assert.equal(3, out.code)
+      assert.equal("-- The whole API on the thread's own loop: a timer, a TCP server and a", out.first_line)
       assert.truthy(out.ticks >= 2, "ticks: " .. tostring(out.ticks))
     end, 40)
   end)
