@@ -175,6 +175,14 @@ describe("neap.thread", function()
     end)
   end)
 
+  it("works from a stock lua5.4: the thread finds neap's Lua files on the copied package.path", function()
+    local out, rc = helpers.sh(helpers.LUA54 .. " -e \"local neap = require 'neap' " ..
+      "print(neap.run(function() local t = neap.thread('" .. DIR .. "/sum.lua', 7, 1, 10) " ..
+      "local m = t:receive { timeout = 20 } return m.sum, t:join { timeout = 20 } end))\"")
+    assert.equal(0, rc, out)
+    assert.equal("55\ttrue\t7\tdone\n", out)
+  end)
+
   it("os.exit in a thread raises instead of ending the process", function()
     helpers.run(function()
       local path = helpers.tmpfile("os.exit(3)")
@@ -245,16 +253,21 @@ describe("neap.thread", function()
       table.sort(lags)
       return lags[math.ceil(#lags * 0.99)]
     end
+    -- Other processes come and go: the best of three attempts counts.
     helpers.run(function()
-      local base = p99_lag(300)
-      local t = neap.thread(DIR .. "/burn.lua")
-      assert.equal("burning", t:receive { timeout = 20 })
-      local p99 = p99_lag(300)
-      t:cancel()
-      assert.same({ nil, "cancelled", "cancelled" }, { t:join { timeout = 20 } })
-      assert.truthy(p99 - base < 0.005, string.format("p99 wake-up lag %.2f ms with the thread, %.2f ms without",
-        p99 * 1000, base * 1000))
-    end, 60)
+      local seen = {}
+      for _ = 1, 3 do
+        local base = p99_lag(300)
+        local t = neap.thread(DIR .. "/burn.lua")
+        assert.equal("burning", t:receive { timeout = 20 })
+        local p99 = p99_lag(300)
+        t:cancel()
+        assert.same({ nil, "cancelled", "cancelled" }, { t:join { timeout = 20 } })
+        seen[#seen + 1] = string.format("%.2f ms with the thread, %.2f ms without", p99 * 1000, base * 1000)
+        if p99 - base < 0.005 then return end
+      end
+      error("p99 wake-up lag: " .. table.concat(seen, "; "))
+    end, 90)
   end)
 
   it("neap_free and the end of a program end running threads cleanly", function()
