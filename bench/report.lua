@@ -79,6 +79,11 @@ local BENCHES = {
     cols = { col("reqs_per_s", "requests/s", "%.0f"), col("p50_us", "p50 ms", "%.2f", 1e-3),
              col("p99_us", "p99 ms", "%.2f", 1e-3), col("srv_cpu", "srv CPUs", "%.2f"),
              col("per_cpu_s", "requests/CPU-s", "%.0f") }, main = "reqs_per_s", higher = true, workers = true },
+  { id = "threads", title = "12. Threads: messages between the main thread and one thread with its own Lua state and loop (neap.thread; luv's uv.new_thread with an async handle each way)",
+    cols = { col("rt_per_s", "round trips/s", "%.0f"), col("rt_p50_us", "rt p50 us", "%.1f"),
+             col("rt_p99_us", "rt p99 us", "%.1f"), col("msgs_per_s", "msgs/s one way", "%.0f"),
+             col("start_ms", "start ms", "%.2f") },
+    main = "rt_per_s", higher = true, vs_luv = true },
   { id = "timers", title = "8. Timers: concurrent sleeps of random length; lateness of each wake-up",
     cols = { col("total_s", "total s", "%.3f"), col("setup_s", "setup s", "%.3f"),
              col("late_p50_ms", "late p50 ms", "%.2f"), col("late_p99_ms", "late p99 ms", "%.2f"),
@@ -141,6 +146,7 @@ for _, b in ipairs(BENCHES) do
     for _, c in ipairs(b.cols) do head[#head + 1] = c.head end
     head[#head + 1] = b.workers and "vs 1 worker" or "vs C"
     if b.vs_node then head[#head + 1] = "vs Node" end
+    if b.vs_luv then head[#head + 1] = "vs luv" end
     if b.base then head[#head + 1] = b.base_head end
     head[#head + 1] = "runs"
     head[#head + 1] = "spread"
@@ -156,6 +162,8 @@ for _, b in ipairs(BENCHES) do
     end
     local nmed
     if br.node and #br.node.ok > 0 then nmed = median(values(br.node, b.main)) end
+    local lmed
+    if br.luv and #br.luv.ok > 0 then lmed = median(values(br.luv, b.main)) end
     local extra = {}
     for _, impl in ipairs(impls) do
       local r = br[impl]
@@ -174,6 +182,9 @@ for _, b in ipairs(BENCHES) do
           row[#row + 1] = (m and cmed and cmed ~= 0) and string.format("%.2fx", m / cmed) or "-"
           if b.vs_node then
             row[#row + 1] = (m and nmed and nmed ~= 0) and string.format("%.2fx", m / nmed) or "-"
+          end
+          if b.vs_luv then
+            row[#row + 1] = (m and lmed and lmed ~= 0) and string.format("%.2fx", m / lmed) or "-"
           end
           if b.base then
             local base = runs[b.base] and runs[b.base][impl]
@@ -209,6 +220,7 @@ for _, b in ipairs(BENCHES) do
       b.workers and "vs 1 worker" or "vs C", b.cols[1].head, b.workers and "--workers 1's" or "C's",
       b.higher and "higher" or "lower", b.cols[1].head))
     if b.vs_node then emit(string.format("  vs Node: median %s / Node's median", b.cols[1].head)) end
+    if b.vs_luv then emit(string.format("  vs luv: median %s / luv's median", b.cols[1].head)) end
     if b.base then
       emit(string.format("  %s: median %s here / the same implementation's median in %s", b.base_head,
         b.cols[1].head, b.base_head:sub(4)))

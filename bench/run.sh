@@ -5,10 +5,9 @@
 #   bash bench/run.sh                 full run (about 9 minutes), 3 repetitions
 #   BENCH_QUICK=1 bash bench/run.sh   smoke run (about 1 minute), 1 repetition
 #   BENCH_ONLY=tls bash bench/run.sh  only some benchmarks (a comma-separated
-#       list of tcp, idle, spawn, pipe, lines, timers, tls, ws); the tables then
-#       go to bench/build/results-only-LIST.txt, not bench/results.txt
-#       list of tcp, idle, spawn, pipe, lines, timers, tls, workers); the
-#       tables then go to bench/build/results-only-LIST.txt, not bench/results.txt
+#       list of tcp, idle, spawn, pipe, lines, timers, tls, ws, workers,
+#       threads); the tables then go to bench/build/results-only-LIST.txt,
+#       not bench/results.txt
 #   WORKERS="1 2 4 8" bash bench/run.sh  neap --workers with these counts
 #       (default "1 2"); given alone (no BENCH_ONLY), only that benchmark runs
 #
@@ -41,6 +40,7 @@ if [ "$QUICK" != 0 ]; then
   IDLE_N=2000; IDLE_SETTLE=300
   TIMERS_N=20000; TIMERS_MIN=300; TIMERS_MAX=500
   TLS_REPS=1; HS_N=300
+  THR_RT=2000; THR_MSGS=20000; THR_MSGS_LUV=2000
   RESULTS=$B/results-quick.txt
 else
   REPS=3; TCP_REPS=5; WARM=0.3; SECS=1.0
@@ -49,6 +49,7 @@ else
   IDLE_N=10000; IDLE_SETTLE=1000
   TIMERS_N=100000; TIMERS_MIN=1000; TIMERS_MAX=1500
   TLS_REPS=3; HS_N=2000
+  THR_RT=20000; THR_MSGS=500000; THR_MSGS_LUV=20000
   RESULTS=bench/results.txt
 fi
 [ -n "$ONLY" ] && RESULTS=$B/results-only-$(printf '%s' "$ONLY" | tr -c 'a-z0-9\n' -).txt
@@ -348,6 +349,21 @@ for rep in $(seq 1 "$REPS"); do
 done
 fi
 
+# ------------------------------------------------------------ 12: threads
+check_threads() { [ "$(value roundtrips "$1")" = "$THR_RT" ] && [ "$(value msgs "$1")" = "$EXPECT" ] ||
+  echo "expected $THR_RT round trips and $EXPECT messages: $1"; }
+if want threads; then
+say "bench: threads ($THR_RT round trips, $THR_MSGS messages one way; $REPS x)"
+note "12: two threads, so nothing is pinned (both CPUs). Round trip: the main thread sends an integer, the thread sends it back, $THR_RT times, each timed. msgs/s one way: the thread sends integers as fast as it can and the main thread takes them in order ($THR_MSGS for neap); luv's async handle keeps one value (a send before the callback ran replaces the last), so its stream waits for an ack per message ($THR_MSGS_LUV), one in flight: its msgs/s is a round trip rate. luv's messages are numbers only: its async:send hands a string over by a pointer into the sender's state that it stops holding at once (strings arrived empty; see bench/impl/luv_thread.lua). start ms: neap.thread or uv.new_thread until the first reply"
+[ -n "${WHY[luv]:-}" ] && skip_all threads luv "${WHY[luv]}"
+for rep in $(seq 1 "$REPS"); do
+  EXPECT=$THR_MSGS
+  run threads neap "$rep" 120 check_threads "$NEAP" "$IMPL/neap_thread.lua" "$THR_RT" "$THR_MSGS"
+  EXPECT=$THR_MSGS_LUV
+  [ -z "${WHY[luv]:-}" ] && run threads luv "$rep" 120 check_threads lua5.4 "$IMPL/luv_thread.lua" "$THR_RT" "$THR_MSGS_LUV"
+done
+fi
+
 # ------------------------------------------------------------ 9: TLS
 # The certificates are made here (no key is committed): a P-256 CA and a
 # P-256 server certificate for 127.0.0.1 signed by it.
@@ -427,6 +443,10 @@ for rep in $(seq 1 "$REPS"); do
       run "$b" "$impl" "$rep" 120 check_none $PIN1 "$B/wsload" "$PORT" "$@" "$WARM" "$SECS" "$SPID"
     done
     stop_server
+  done
+done
+fi
+
 # ------------------------------------------------------------ 11: workers
 # neap --workers N on one reuseport port; nothing pinned: the workers and
 # the load generator share every CPU (on a 2-CPU machine they compete).

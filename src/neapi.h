@@ -68,6 +68,7 @@ struct neap_host {
                               lookup, neap.stat...): teardown waits for them */
   size_t write_piece;      /* tests: the longest uv_buf_t a write makes (0: NEAP_WRITE_PIECE) */
   void (*main_end) (neap_host *h);   /* the main task has ended (a neap.thread's host) */
+  void (*pre_resume) (lua_State *co);  /* before each task's resume (a neap.thread's host) */
 };
 
 neap_host *neap__host (lua_State *L);

@@ -518,6 +518,7 @@ static void task_resume (neap_host *h, neap_task *t) {
   if (h->gc_stress) lua_gc(h->L, LUA_GCCOLLECT);   /* NEAP_GC_STRESS */
   t->status = NEAP_T_RUNNING;
   t->resume_n = nargs;
+  if (h->pre_resume) h->pre_resume(co);
   neap__sched_running = co;   /* INT/TERM can reach a task that never waits */
   st = lua_resume(co, NULL, nargs, &nres);
   neap__sched_running = NULL;

@@ -21,7 +21,14 @@
 
 #define THREAD_MT "neap.thread"
 #define MAX_DEPTH 100            /* tables nested deeper do not cross */
-#define HOOK_COUNT 10000         /* VM instructions between cancel checks */
+/*
+** A cancelled thread whose task never waits is interrupted by this signal,
+** sent to that thread alone (pthread_kill): its handler sets a hook on the
+** task being resumed, as lua5.4 does for INT, and the hook raises
+** "cancelled". (A count hook set for good would do without a signal, but
+** any hook puts Lua's VM on its slow path: twice the instructions.)
+*/
+#define NEAP_SIGCANCEL (SIGRTMAX - 2)
 
 /* ====================================================== messages */
 
@@ -76,7 +83,7 @@ typedef struct enc {
   lua_State *L;
   int arg;                 /* the argument being encoded, for errors */
   const char *fname;
-  int seen;                /* stack index of the set of tables on the path */
+  int seen;                /* stack index of the set of tables on the path (0: none yet) */
   char path[160];          /* where in the value we are, for errors */
   size_t plen;
 } enc;
@@ -116,6 +123,10 @@ static size_t enc_table_size (enc *e, int idx, int depth) {
   size_t n = 1 + 2 * sizeof(int) + 1;
   if (depth >= MAX_DEPTH) enc_fail(e, "a table nested too deep");
   luaL_checkstack(L, 6, "value nested too deep");
+  if (e->seen == 0) {   /* the first table: the set of tables on the path */
+    lua_newtable(L);
+    e->seen = lua_gettop(L);
+  }
   lua_pushvalue(L, idx);
   if (lua_rawget(L, e->seen) != LUA_TNIL) enc_fail(e, "a table that contains itself (a cycle)");
   lua_pop(L, 1);
@@ -229,13 +240,12 @@ static tmsg *msg_encode (lua_State *L, int first, int last, const char *fname,
   e.fname = fname;
   e.plen = 0;
   e.path[0] = '\0';
-  lua_newtable(L);
-  e.seen = lua_gettop(L);
+  e.seen = 0;                     /* (made at the first table) */
   for (i = first; i <= last; i++) {
     e.arg = arg0 + (i - first);
     len += enc_size(&e, i, 0);
   }
-  lua_pop(L, 1);                  /* pop seen */
+  if (e.seen) lua_settop(L, e.seen - 1);   /* pop seen */
   m = malloc(sizeof *m + len);
   if (m == NULL) return NULL;
   m->next = NULL;
@@ -344,6 +354,7 @@ typedef struct tshared {
   char *path, *lpath, *lcpath;   /* the file; the parent's package.path, cpath */
   tmsg *args;
   uv_thread_t tid;
+  int started;             /* 'tid' is a thread */
   int joined;              /* uv_thread_join has been called (parent's thread) */
   int top_level;           /* started outside any neap thread: on the exit list */
   struct tshared *next_top, *prev_top;
@@ -360,11 +371,30 @@ static int sh_cancelled (tshared *sh) {
   return c;
 }
 
+/* Asks the thread to stop: its loop wakes (a waiting task is cancelled)
+** and the signal interrupts a task that never waits. Before the join only. */
 static void sh_cancel (tshared *sh) {
   uv_mutex_lock(&sh->lock);
   sh->cancel = 1;
   if (sh->child_wake) uv_async_send(sh->child_wake);
+  if (sh->started && !sh->ended) pthread_kill((pthread_t)sh->tid, NEAP_SIGCANCEL);
   uv_mutex_unlock(&sh->lock);
+}
+
+/* Waits until the cancelled thread has ended, interrupting it again now
+** and then (a task that was not running when the signal came may start
+** a busy loop later). Before the join only. */
+static void sh_wait_end (tshared *sh) {
+  int i;
+  for (i = 1; ; i++) {   /* (polled: glibc's timed condition wait upsets helgrind) */
+    int ended;
+    uv_mutex_lock(&sh->lock);
+    ended = sh->ended;
+    if (!ended && i % 20 == 0) pthread_kill((pthread_t)sh->tid, NEAP_SIGCANCEL);
+    uv_mutex_unlock(&sh->lock);
+    if (ended) return;
+    uv_sleep(1);
+  }
 }
 
 /*
@@ -380,9 +410,10 @@ static void top_at_exit (void) {
   tshared *sh, *list;
   uv_mutex_lock(&top_lock);
   list = top_list;
-  for (sh = list; sh; sh = sh->next_top) sh_cancel(sh);
+  for (sh = list; sh; sh = sh->next_top) if (!sh->joined) sh_cancel(sh);
   for (sh = list; sh; sh = sh->next_top)
     if (!sh->joined) {
+      sh_wait_end(sh);
       uv_thread_join(&sh->tid);
       sh->joined = 1;
     }
@@ -561,10 +592,13 @@ static void tend_async_cb (uv_async_t *a) {
 }
 
 /* The thread's end is awaited: asked to stop, then joined (this blocks
-** until it reaches a wait, or HOOK_COUNT instructions of a busy task). */
+** until it reaches a wait, or the signal stops a busy task). */
 static void tend_stop (neap_tend *ep) {
   if (!ep->is_parent) return;
-  if (!ep->sh->joined) sh_cancel(ep->sh);
+  if (!ep->sh->joined) {
+    sh_cancel(ep->sh);
+    sh_wait_end(ep->sh);
+  }
   sh_join(ep->sh);
   ep->ended = 1;
 }
@@ -662,12 +696,12 @@ static void thread_main_end (neap_host *h) {
   if (self_sh && sh_cancelled(self_sh)) uv_stop(h->loop);
 }
 
-/* A busy task of a cancelled thread raises "cancelled" (every HOOK_COUNT
-** instructions: the hook is set in the thread's main state, and every
-** task's coroutine inherits it). */
+/* Set by the signal on the task being resumed: a busy task of a cancelled
+** thread raises "cancelled" at its next instruction. */
 static void cancel_hook (lua_State *L, lua_Debug *ar) {
   neap_task *t;
   (void)ar;
+  lua_sethook(L, NULL, 0, 0);
   if (self_sh == NULL || !sh_cancelled(self_sh)) return;
   t = neap__sched_current(L);
   if (t == NULL || t->closing) return;
@@ -675,6 +709,8 @@ static void cancel_hook (lua_State *L, lua_Debug *ar) {
   lua_pushliteral(L, "cancelled");
   lua_error(L);
 }
+
+static void thread_pre_resume (lua_State *co);
 
 static int os_exit_refused (lua_State *L) {
   return luaL_error(L, "os.exit: not in a thread (return from its main "
@@ -709,7 +745,7 @@ static int thread_setup_p (lua_State *L) {
   if (sh->cancel || sh->to_child.head) uv_async_send(&ep->async);
   uv_mutex_unlock(&sh->lock);
   h->main_end = thread_main_end;
-  lua_sethook(L, cancel_hook, LUA_MASKCOUNT, HOOK_COUNT);
+  h->pre_resume = thread_pre_resume;
   st = luaL_loadfile(L, sh->path);
   if (st != LUA_OK) return lua_error(L);
   n = msg_push(L, sh->args);
@@ -758,7 +794,8 @@ static void thread_entry (void *arg) {
   ** TERM policy and libuv's handlers run there (children spawned here
   ** get an empty mask: process.c sets it) */
   sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  sigdelset(&all, NEAP_SIGCANCEL);
+  pthread_sigmask(SIG_SETMASK, &all, NULL);
   self_sh = sh;
   h = neap_new(NULL);
   if (h == NULL) res = msg_fail("neap.thread: cannot make a host");
@@ -792,6 +829,36 @@ static void thread_entry (void *arg) {
   sh->ended = 1;
   if (sh->parent_wake) uv_async_send(sh->parent_wake);
   uv_mutex_unlock(&sh->lock);
+}
+
+static __thread volatile sig_atomic_t cancel_pending;
+
+/* The handler of NEAP_SIGCANCEL, in the thread it was sent to: the task
+** being resumed is hooked now, or the next one when none is. */
+static void cancel_signal (int sig) {
+  lua_State *co = neap__sched_running;
+  (void)sig;
+  if (co != NULL) lua_sethook(co, cancel_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  else cancel_pending = 1;
+}
+
+/* The host's pre_resume: a signal that came between tasks hooks the next. */
+static void thread_pre_resume (lua_State *co) {
+  if (cancel_pending) {
+    cancel_pending = 0;
+    lua_sethook(co, cancel_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  }
+}
+
+static uv_once_t sig_once = UV_ONCE_INIT;
+
+static void sig_init (void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = cancel_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(NEAP_SIGCANCEL, &sa, NULL);
 }
 
 /* ====================================================== Lua functions */
@@ -829,6 +896,7 @@ static int thread_new (lua_State *L) {
     lua_settop(L, t0);
   }
   uv_mutex_init(&sh->lock);
+  uv_once(&sig_once, sig_init);
   ep = tend_new(L, host, sh, 1);
   if (ep == NULL || sh->path == NULL) {
     if (ep) neap__handle_close(&ep->h);   /* (frees sh when released) */
@@ -843,6 +911,9 @@ static int thread_new (lua_State *L) {
     return neap__push_error(L, r);
   }
   sh->joined = 0;
+  uv_mutex_lock(&sh->lock);
+  sh->started = 1;
+  uv_mutex_unlock(&sh->lock);
   if (self_sh == NULL) top_add(sh);
   return 1;
 }
@@ -904,7 +975,7 @@ static int tend_receive (lua_State *L) {
   if (ep->ended) return neap__push_closed(L);
   self = neap__sched_check(L, "receive");
   list_append(&ep->receivers, self);
-  neap__handle_anchor(L, &ep->h, 1);
+  if (ep->is_parent) neap__handle_anchor(L, &ep->h, 1);   /* (neap.parent: the registry holds it) */
   tend_ref(ep);
   return neap__sched_park(L, self, timeout, receive_unpark, ep);
 }

@@ -1,5 +1,6 @@
 -- The whole API on the thread's own loop: a timer, a TCP server and a
--- client of it, and a child process.
+-- client of it, a child process, and a file opened on the thread pool
+-- (neap.open: its list of opens in flight is shared by every host).
 local neap = require "neap"
 local out = {}
 local ticks = 0
@@ -14,6 +15,9 @@ c:close()
 local p = assert(neap.spawn { "sh", "-c", "echo spawned; exit 3", stdout = "pipe" })
 out.child = p.stdout:read_line { timeout = 5 }
 out.code = p:wait { timeout = 5 }
+local f = assert(neap.open("spec/threads/io.lua"))
+out.first_line = f:read_line { timeout = 5 }
+f:close()
 neap.sleep(0.05)
 tm:stop()
 srv:close()
