@@ -713,7 +713,7 @@ static void cancel_hook (lua_State *L, lua_Debug *ar) {
 static void thread_pre_resume (lua_State *co);
 
 static int os_exit_refused (lua_State *L) {
-  return luaL_error(L, "os.exit: not in a thread (return from its main "
+  return luaL_error(L, "os.exit: not allowed in a thread (return from its main "
                     "chunk, or raise an error, to end it)");
 }
 
