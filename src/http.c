@@ -184,7 +184,7 @@ static void consume (neap_stream *s, neap_buf *b, size_t n) {
   neap__buf_consume(b, n);
   if (s != NULL) {
     if (neap__buf_len(b) == 0 && s->fsreq == NULL)
-      neap__buf_free(b);   /* an idle keep-alive connection holds no buffer */
+      neap__stream_release_buf(s);   /* an idle keep-alive connection holds no buffer */
     neap__stream_flow(s);
   }
 }

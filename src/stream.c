@@ -103,7 +103,7 @@ void neap__stream_wake_err (neap_task *t, neap_stream *s, int err) {
 #define BLOCK READ_CHUNK
 #define BLOCK_CACHE 64
 
-static void stream_release_buf (neap_stream *s) {
+void neap__stream_release_buf (neap_stream *s) {
   neap_host *h = s->h.host;
   if (s->rb.cap == BLOCK && h->nblocks < BLOCK_CACHE && h->blocks != NULL) {
     h->blocks[h->nblocks++] = s->rb.base;
@@ -228,7 +228,7 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
       }
       neap__buf_consume(&s->rb, f->consume);
       if (neap__buf_len(&s->rb) == 0 && s->fsreq == NULL)
-        stream_release_buf(s);    /* an idle stream holds no buffer */
+        neap__stream_release_buf(s);    /* an idle stream holds no buffer */
       return f->kind == NEAP_FRAME_UNTIL ? 2 : 1;
     case NEAP_FRAME_TOOLARGE:
       return neap__push_fail(L, "frame too large");
