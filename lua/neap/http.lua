@@ -376,9 +376,10 @@ local function drain_body(conn)
 end
 
 local function serve_conn(server, c)
-  local conn = { server = server, c = c, p = core.http_parser("request") }
+  local conn = { server = server, c = c, p = core.http_parser("request"), task = core.current() }
   local opts = server.opts
   server.conns[conn] = true
+  server.nconns = server.nconns + 1
   local first = true
   while true do
     if server.closing then break end
@@ -421,7 +422,8 @@ local function serve_conn(server, c)
     if conn.close then break end
   end
   server.conns[conn] = nil
-  if server.closing and server.waiter and next(server.conns) == nil then
+  server.nconns = server.nconns - 1
+  if server.closing and server.waiter and server.nconns <= server.wait_for then
     local w = server.waiter
     server.waiter = nil
     core.wake(w)
@@ -468,7 +470,7 @@ function http.listen(host, port, handler, opts)
     srv, err, code = neap.listen("tcp", host, port, { backlog = opts.backlog, reuseport = opts.reuseport })
   end
   if not srv then return nil, err, code end
-  local server = setmetatable({ srv = srv, handler = handler, opts = o, conns = {} }, Server)
+  local server = setmetatable({ srv = srv, handler = handler, opts = o, conns = {}, nconns = 0 }, Server)
   server.task = srv:serve(function(c) serve_conn(server, c) end)
   return server
 end
@@ -480,23 +482,30 @@ end
 
 --- server:close([opts]) -> true: stops accepting; idle connections close at
 -- once, requests in flight get opts.drain seconds (default: the server's)
--- to finish, then their connections close. Inside a task it waits for that.
+-- to finish, then their connections close. Inside a task it waits for that;
+-- called by a handler, it waits for the others and leaves the handler's own
+-- connection to close after its response.
 function Server:close(opts)
   if opts ~= nil and type(opts) ~= "table" then argerr("close", 1, "options table expected, got " .. type(opts)) end
   if self.closing then return true end
   self.closing = true
   self.srv:close()
+  local cur, me = core.current(), nil
   for conn in pairs(self.conns) do
-    if conn.idle then conn.c:close() end
+    if cur and conn.task == cur then me = conn
+    elseif conn.idle then conn.c:close() end
   end
   local drain = opts and opts.drain or self.opts.drain
   local function wait_and_close()
-    if next(self.conns) ~= nil then
-      self.waiter = core.current()
+    local keep = me and 1 or 0
+    if self.nconns > keep then
+      self.waiter, self.wait_for = core.current(), keep
       core.park(drain)
       self.waiter = nil
     end
-    for conn in pairs(self.conns) do conn.c:close() end
+    for conn in pairs(self.conns) do
+      if conn ~= me then conn.c:close() end
+    end
   end
   if neap.current() then wait_and_close()
   else core.task(wait_and_close) end
