@@ -208,21 +208,25 @@ soak: deps
 	ulimit -n 16384 && SOAK_SECONDS=$(SOAK_SECONDS) $(B)/neap spec/soak.lua
 
 # libFuzzer targets (clang): the buffer's framing against a reference,
-# neap.proto with the HTTP parser example, and a server-side TLS engine fed
-# random bytes. FUZZ_SECONDS each (CI: 60).
+# neap.proto with the HTTP parser example, a server-side TLS engine fed
+# random bytes, and neap.http's server parser path fed whole and split
+# (spec/fuzz/http_driver.lua). FUZZ_SECONDS each (CI: 60).
 FUZZ_SECONDS ?= 60
 FZ = -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_SRCS = $(CORE:%=src/%.c)
 fuzz: deps
-	@mkdir -p build-fuzz/corpus_buf build-fuzz/corpus_proto build-fuzz/corpus_tls
+	@mkdir -p build-fuzz/corpus_buf build-fuzz/corpus_proto build-fuzz/corpus_tls build-fuzz/corpus_http
 	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc spec/fuzz/fuzz_buf.c src/buf.c -o build-fuzz/fuzz_buf
 	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) -isystem $(LLHTTP_INC) spec/fuzz/fuzz_proto.c $(FUZZ_SRCS) $(LLHTTP_SRCS) \
 	  -o build-fuzz/fuzz_proto $(PKG_LIBS) -lm
 	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) spec/fuzz/fuzz_tls.c src/tls.c src/buf.c \
 	  -o build-fuzz/fuzz_tls $(shell pkg-config --libs openssl)
+	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) -isystem $(LLHTTP_INC) spec/fuzz/fuzz_http.c $(FUZZ_SRCS) $(LLHTTP_SRCS) \
+	  -o build-fuzz/fuzz_http $(PKG_LIBS) -lm
 	cp spec/fuzz/corpus_buf/* build-fuzz/corpus_buf/
 	cp spec/fuzz/corpus_proto/* build-fuzz/corpus_proto/
 	cp spec/fuzz/corpus_tls/* build-fuzz/corpus_tls/
+	cp spec/fuzz/corpus_http/* build-fuzz/corpus_http/
 	build-fuzz/fuzz_buf -max_total_time=$(FUZZ_SECONDS) -seed=1 -artifact_prefix=build-fuzz/ \
 	  build-fuzz/corpus_buf spec/fuzz/regress_buf > build-fuzz/buf.log 2>&1 \
 	  || { tail -n 40 build-fuzz/buf.log; exit 1; }
@@ -234,6 +238,10 @@ fuzz: deps
 	build-fuzz/fuzz_tls -max_total_time=$(FUZZ_SECONDS) -seed=1 -max_len=8192 -artifact_prefix=build-fuzz/ \
 	  build-fuzz/corpus_tls > build-fuzz/tls.log 2>&1 || { tail -n 40 build-fuzz/tls.log; exit 1; }
 	@tail -n 1 build-fuzz/tls.log
+	ASAN_OPTIONS=detect_leaks=0 build-fuzz/fuzz_http -max_total_time=$(FUZZ_SECONDS) -seed=1 \
+	  -max_len=2048 -artifact_prefix=build-fuzz/ build-fuzz/corpus_http \
+	  > build-fuzz/http.log 2>&1 || { tail -n 40 build-fuzz/http.log; exit 1; }
+	@tail -n 1 build-fuzz/http.log
 	@echo "fuzz: no crash"
 
 clean:
