@@ -22,6 +22,9 @@ LLHTTP_H ?= $(shell dpkg -L node-llhttp 2>/dev/null | grep '/llhttp\.h$$' | head
 LLHTTP_INC ?= $(if $(LLHTTP_H),$(patsubst %/,%,$(dir $(LLHTTP_H))),/usr/share/include/llhttp)
 LLHTTP = llhttp api http
 LLHTTP_SRCS = $(LLHTTP:%=$(LLHTTP_DIR)/%.c)
+LLHTTP_SYMS = $(B)/llhttp/names.txt
+OBJCOPY ?= objcopy
+NM ?= nm
 OBJS = $(CORE:%=$(B)/obj/%.o) $(LLHTTP:%=$(B)/obj/llhttp_%.o)
 
 .PHONY: all deps run test asan valgrind gcstress fuzz soak clean bench check-docs install uninstall rock rock-install
@@ -55,13 +58,25 @@ deps:
 	  fi; \
 	fi
 
-# -MMD: each object also depends on the headers it includes (build/obj/*.d)
-$(B)/obj/%.o: src/%.c | $(B)/obj
+# -MMD: each object also depends on the headers it includes (build/obj/*.d).
+# Each gets llhttp's names with the neap_ prefix (see below).
+$(B)/obj/%.o: src/%.c $(LLHTTP_SYMS) | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+	$(OBJCOPY) --redefine-syms=$(LLHTTP_SYMS) $@
 
-# llhttp's own sources: not ours, so no -Werror/-Wextra (they have unused parameters)
-$(B)/obj/llhttp_%.o: $(LLHTTP_DIR)/%.c | $(B)/obj
+# llhttp's own sources: not ours, so no -Werror/-Wextra (they have unused
+# parameters). Every global name they define is renamed with a neap_ prefix
+# (llhttp_execute -> neap_llhttp_execute) in them and in our objects, so that
+# a program linking libneap beside its own llhttp has no clash.
+$(B)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(OPT) -fPIC -w -I$(LLHTTP_INC) $(CFLAGS) -c -o $@ $<
+
+$(LLHTTP_SYMS): $(LLHTTP:%=$(B)/llhttp/%.o)
+	$(NM) -g --defined-only $^ | awk 'NF == 3 { print $$3, "neap_" $$3 }' | sort -u > $@.tmp && mv $@.tmp $@
+
+$(B)/obj/llhttp_%.o: $(B)/llhttp/%.o $(LLHTTP_SYMS) | $(B)/obj
+	$(OBJCOPY) --redefine-syms=$(LLHTTP_SYMS) $< $@
 
 $(B)/obj/embed.o: $(B)/lua_embed.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -MMD -MP -Isrc -c -o $@ $<
