@@ -296,6 +296,7 @@ extern const neap_stream_backend neap__none_backend;
 void neap__stream_deliver (neap_stream *s);
 void neap__stream_flow (neap_stream *s);
 void neap__stream_release_buf (neap_stream *s);   /* an emptied read buffer: to the block cache */
+void neap__stream_take_buf (neap_stream *s);      /* a read buffer from the block cache */
 int neap__stream_at_end (neap_stream *s);
 void neap__stream_wake_writer (neap_stream *s);
 void neap__stream_flush_all (neap_host *h);
