@@ -165,13 +165,15 @@ static const llhttp_settings_t settings = {
 */
 static neap_buf *source (lua_State *L, int idx, neap_stream **sp,
                          const char *fname) {
-  neap_buf *b = neap__bufobj_test(L, idx);
+  neap_buf *b;
   neap_stream *s;
   *sp = NULL;
-  if (b != NULL) return b;
-  if (luaL_testudata(L, idx, "neap.stream") == NULL)
+  if (!neap__is_stream(L, idx)) {   /* (the stream first: the server's case) */
+    b = neap__bufobj_test(L, idx);
+    if (b != NULL) return b;
     luaL_error(L, "bad argument #%d to '%s' (stream or buffer expected, got %s)",
                idx - 1, fname, luaL_typename(L, idx));
+  }
   s = neap__stream_check_io(L, idx);
   if (s == NULL) return NULL;
   if (s->reader != NULL || s->cb_task != NULL)

@@ -48,6 +48,17 @@ neap_stream *neap__stream_check_io (lua_State *L, int idx) {
   return (neap_stream *)*box;
 }
 
+/* Whether the value at 'idx' is a stream (open or closed), by address. */
+int neap__is_stream (lua_State *L, int idx) {
+  int ok = 0;
+  if (lua_type(L, idx) == LUA_TUSERDATA && lua_getmetatable(L, idx)) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, STREAM_MT);
+    ok = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
+  return ok;
+}
+
 int neap__stream_at_end (neap_stream *s) {
   return s->eof || s->err || (s->h.flags & NEAP_H_CLOSING);
 }
