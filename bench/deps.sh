@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what the benchmarks need from Debian packages: a C compiler,
 # libuv and OpenSSL for the C programs, the openssl command (certificates),
-# lua5.4 with the peers luv and cqueues, Node.js and Python 3. Only missing packages are installed; 'apt-get update' runs
+# lua5.4 with the peers luv and cqueues, Node.js and Python 3, and for HTTP
+# wrk, curl, lua5.3 and lua-http. Only missing packages are installed; 'apt-get update' runs
 # once, before the first install. A package that cannot be installed is
 # reported and its benchmarks are skipped by run.sh (never faked).
 # Writes bench/build/deps.txt: one line per package, "name ok|missing why".
@@ -40,4 +41,7 @@ install lua-luv
 install lua-cqueues
 if command -v node >/dev/null 2>&1; then echo "nodejs ok" >> "$out"; else install nodejs; fi
 if command -v python3 >/dev/null 2>&1; then echo "python3 ok" >> "$out"; else install python3; fi
+# HTTP (10): wrk as the load, curl to check the answers, and lua-http as the
+# Lua peer (Debian ships it for Lua 5.1-5.3 only: it runs on lua5.3).
+for p in wrk curl lua5.3 lua-http; do install "$p"; done
 exit 0
