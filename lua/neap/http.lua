@@ -308,9 +308,13 @@ end
 -- idle connection that closes or times out has bytes == 0).
 local function read_head(conn, idle_timeout)
   local c, p, opts = conn.c, conn.p, conn.server.opts
-  local head, err, code = p:head(c, opts.max_header, Req)
-  if head then return head end   -- (pipelined: already there)
-  local idle_deadline = core.now() + idle_timeout
+  local head, err, code = nil, "more", "more"
+  if c:buffered() > 0 then   -- (pipelined: maybe already there)
+    head, err, code = p:head(c, opts.max_header, Req)
+    if head then return head end
+  end
+  local now = core.now()
+  local idle_deadline = now + idle_timeout
   local head_deadline
   local wait = conn.wait_opts
   conn.idle = true
@@ -319,10 +323,10 @@ local function read_head(conn, idle_timeout)
     local have = c:buffered()
     if have > 0 and not head_deadline then
       conn.idle = false
-      head_deadline = core.now() + opts.header_timeout
+      head_deadline = now + opts.header_timeout
       if conn.server.closing then return nil, "closed", "ECLOSED", have end
     end
-    local left = (head_deadline or idle_deadline) - core.now()
+    local left = (head_deadline or idle_deadline) - now
     if left <= 0 then conn.idle = false return nil, "timeout", "timeout", have end
     wait.above, wait.timeout = have, left
     local n, werr, wcode = c:wait_readable(wait)
@@ -330,6 +334,7 @@ local function read_head(conn, idle_timeout)
     if n == 0 then conn.idle = false return nil, "eof", "eof", have end
     head, err, code = p:head(c, opts.max_header, Req)
     if head then conn.idle = false return head end
+    now = core.now()
   end
 end
 
