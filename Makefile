@@ -12,7 +12,7 @@ CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra -Werror -fPIC $(PKG_CFLAGS) -isyste
 LDLIBS_ALL = $(PKG_LIBS) -lm $(LDFLAGS)
 B ?= build
 
-CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj tls tlsstream http
+CORE = buf auxlib handle sched host stream stream_write tcp timer process fs fsops watch signal udp bufobj tls tlsstream http thread
 LUAFILES = $(wildcard lua/neap/*.lua)
 # llhttp (neap.http's parser): the generated C sources and header of Debian's
 # node-llhttp, compiled from where the package installed them (not copied here)
@@ -177,8 +177,9 @@ $(B)/embed: examples/embed/embed.c $(B)/libneap.a
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ examples/embed/embed.c $(B)/libneap.a $(LDLIBS_ALL)
 
 # C programs on the embedding API that specs run (spec/regress/): an embedder
-# closing every handle with uv_walk before neap_free; two hosts on one thread.
-CPROGS = embed_walk two_hosts
+# closing every handle with uv_walk before neap_free; two hosts on one thread;
+# hosts freed while their neap.threads run (spec/thread_spec.lua).
+CPROGS = embed_walk two_hosts threads_exit
 $(CPROGS:%=$(B)/%): $(B)/%: spec/c/%.c $(B)/libneap.a
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(B)/libneap.a $(LDLIBS_ALL)
 
@@ -189,7 +190,7 @@ VG = valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
 VALGRIND_SPECS ?= spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua spec/proto_spec.lua \
   spec/unix_spec.lua spec/udp_spec.lua spec/process_spec.lua spec/pipeline_spec.lua spec/regress spec/fs_dir_spec.lua spec/follow_spec.lua \
   spec/tls_spec.lua spec/tls_peers_spec.lua spec/tls_hostile_spec.lua \
-  spec/http_spec.lua
+  spec/http_spec.lua spec/thread_spec.lua
 # Two busted tags leave specs out (write them at the end of a describe or it
 # name): #load, the load tests (thousands of connections or children, many
 # MB), left to make test and make asan, since valgrind is slow to fork and
@@ -201,7 +202,13 @@ valgrind: deps
 	NEAP_VALGRIND=1 $(VG) $(B)/neap $(BUSTED) --exclude-tags=load,novalgrind $(VALGRIND_SPECS)
 	$(VG) $(B)/embed examples/embed/script.lua
 	$(VG) $(B)/test_tls
+	$(HG) $(B)/neap $(BUSTED) --exclude-tags=load,novalgrind spec/thread_spec.lua
+	$(HG) $(B)/threads_exit spec/threads
 	@echo "valgrind: clean"
+
+# helgrind (data races, lock order) over neap.thread: about 30 s, so part of
+# the valgrind target; spec/helgrind.supp says what libuv's signals need.
+HG = valgrind -q --tool=helgrind --error-exitcode=98 --suppressions=spec/helgrind.supp
 
 # Socket and process specs with a full garbage collection at every task switch.
 # The load specs (#load: thousands of live objects) are left out: a full

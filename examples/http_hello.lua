@@ -15,12 +15,9 @@ local _, bound = srv:address()
 print("listening on " .. bound)
 
 if port == 0 then
-  -- no client in neap.http yet: one request by hand on a TCP stream
-  local c = assert(neap.connect("tcp", "127.0.0.1", bound))
-  c:write("GET /neap HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-  local reply = c:read_all { timeout = 5 }
-  c:close()
-  print(reply:match("^[^\r]*"))        --> HTTP/1.1 200 OK
-  print(reply:match("\r\n\r\n(.*)$"))  --> hello, neap
+  -- one request with neap.http's client (pool = false: no connection is kept)
+  local res = assert(http.get("http://127.0.0.1:" .. bound .. "/neap", { timeout = 5, pool = false }))
+  print(res.status, res.reason)        --> 200	OK
+  io.write(res.body)                   --> hello, neap
   srv:close()
 end

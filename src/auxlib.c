@@ -8,7 +8,9 @@
 ** delimiter lists.
 */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "neapi.h"
 
@@ -117,6 +119,23 @@ int neap__parse_addr (const char *host, int port, struct sockaddr_storage *ss) {
   if (strchr(host, ':'))
     return uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss);
   return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
+}
+
+/*
+** Sets SO_REUSEPORT on the socket of a TCP or UDP handle made by
+** uv_*_init_ex with a family (so it has its descriptor) and not yet bound:
+** the kernel then lets several sockets bind one address and port, and
+** spreads the connections (TCP) or datagrams (UDP) over them. By hand:
+** UV_TCP_REUSEPORT is libuv 1.49's, and UV_UDP_REUSEADDR sets only
+** SO_REUSEADDR on Linux (the last socket bound gets every datagram).
+*/
+int neap__reuseport (uv_handle_t *h) {
+  uv_os_fd_t fd;
+  int on = 1, r = uv_fileno(h, &fd);
+  if (r < 0) return r;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0)
+    return uv_translate_sys_error(errno);
+  return 0;
 }
 
 /*

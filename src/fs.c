@@ -7,6 +7,7 @@
 */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -382,8 +383,10 @@ typedef struct open_req {
 } open_req;
 
 /* Opens in flight, of every host: process-wide because the atexit handler
-** (release_at_exit) must unblock them all; teardown takes only its own. */
+** (release_at_exit) must unblock them all; teardown takes only its own.
+** Hosts on several threads (neap.thread) share it: 'opens_lock' guards it. */
 static open_req *opens;
+static pthread_mutex_t opens_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int push_file (lua_State *L, int fd, int append) {
   neap_stream *s;
@@ -416,9 +419,11 @@ static void open_cb (uv_fs_t *req) {
   int r = (int)req->result, append = o->append;
   uv_fs_req_cleanup(req);
   if (o->hold_fd >= 0) close(o->hold_fd);
+  pthread_mutex_lock(&opens_lock);
   if (o->prev) o->prev->next = o->next;
   else opens = o->next;
   if (o->next) o->next->prev = o->prev;
+  pthread_mutex_unlock(&opens_lock);
   o->host->opens--;
   free(o->fifo);
   free(o);
@@ -461,17 +466,21 @@ static void open_unpark (neap_task *t) {
 /* Teardown: release the host's opens in flight and wait for them to end. */
 void neap__fs_free (neap_host *h) {
   open_req *o;
+  pthread_mutex_lock(&opens_lock);
   for (o = opens; o; o = o->next)
     if (o->host == h) open_release(o);
+  pthread_mutex_unlock(&opens_lock);
   while (h->opens > 0) uv_run(h->loop, UV_RUN_ONCE);
 }
 
 /* At exit (os.exit): libuv joins its pool threads; none may stay blocked. */
 static void release_at_exit (void) {
   open_req *o;
+  pthread_mutex_lock(&opens_lock);
   for (o = opens; o; o = o->next)
     if (o->fifo != NULL && o->hold_fd < 0)
       o->hold_fd = open(o->fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  pthread_mutex_unlock(&opens_lock);
 }
 
 /*
@@ -507,7 +516,9 @@ static int fs_open (lua_State *L) {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode)) {
       o->fifo = strdup(path);
+      pthread_mutex_lock(&opens_lock);
       if (!at_exit) at_exit = atexit(release_at_exit) == 0;
+      pthread_mutex_unlock(&opens_lock);
     }
   }
   r = uv_fs_open(host->loop, &o->req, path, flags, 0666, open_cb);
@@ -516,10 +527,12 @@ static int fs_open (lua_State *L) {
     free(o);
     return neap__push_error(L, r);
   }
+  pthread_mutex_lock(&opens_lock);
   o->prev = NULL;
   o->next = opens;
   if (opens) opens->prev = o;
   opens = o;
+  pthread_mutex_unlock(&opens_lock);
   host->opens++;
   return neap__sched_park(L, t, timeout, open_unpark, o);
 }

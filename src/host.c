@@ -221,6 +221,7 @@ static const neap_family families[] = {
   {"buffer", neap__bufobj_open, NULL},
   {"tls", neap__tlsstream_open, NULL},
   {"http", neap__http_open, NULL},
+  {"thread", neap__thread_open, neap__thread_stop},
   {NULL, NULL, NULL}
 };
 
@@ -511,7 +512,7 @@ uv_loop_t *neap_loop (neap_host *h) { return h->loop; }
 const char *neap_error (neap_host *h) { return h->error; }
 
 /* Starts the function on top of the stack, with 'n' arguments above it, as the main task. */
-static int host_start_main (neap_host *h, int n) {
+int neap__host_start_main (neap_host *h, int n) {
   lua_State *L = h->L;
   int fidx = lua_gettop(L) - n;
   lua_getglobal(L, "require");
@@ -549,7 +550,7 @@ int neap_dofile (neap_host *h, const char *path, int argc, char **argv) {
   }
   luaL_checkstack(L, argc, "too many arguments");
   for (i = 1; i < argc; i++) lua_pushstring(L, argv[i]);
-  return host_start_main(h, argc > 0 ? argc - 1 : 0);
+  return neap__host_start_main(h, argc > 0 ? argc - 1 : 0);
 }
 
 int neap_dostring (neap_host *h, const char *code, const char *name) {
@@ -560,7 +561,7 @@ int neap_dostring (neap_host *h, const char *code, const char *name) {
     lua_pop(L, 1);
     return 1;
   }
-  return host_start_main(h, 0);
+  return neap__host_start_main(h, 0);
 }
 
 int neap_run (neap_host *h) {

@@ -36,6 +36,7 @@ typedef struct http_parser {
   size_t url_off, url_len, st_off, st_len;
   int in_field;            /* a header name is being read */
   int oom;
+  int no_body;             /* p:head's no_body: the response to a HEAD */
   size_t got;              /* body bytes of this body() call */
   /* taken at the end of the head */
   int has_body, keep_alive, upgrade, major, minor, method, status;
@@ -120,6 +121,21 @@ static int on_value (llhttp_t *p, const char *at, size_t n) {
 static int on_headers_complete (llhttp_t *p) {
   http_parser *h = (http_parser *)p;
   if (h->mode != MODE_HEAD) return 0;
+  if (p->type == HTTP_RESPONSE && (h->no_body || p->status_code / 100 == 1 ||
+      p->status_code == 204 || p->status_code == 304)) {
+    /* no body whatever the headers say (RFC 9112 6.3): llhttp is told so
+    ** by returning 1, as Node's client does for HEAD and 304 */
+    h->chunked = 0;
+    h->length = 0;
+    h->has_body = 0;
+    p->flags |= F_SKIPBODY;   /* (what returning 1 sets; keep-alive needs it) */
+    h->keep_alive = llhttp_should_keep_alive(p);
+    h->upgrade = p->upgrade;
+    h->major = p->http_major;
+    h->minor = p->http_minor;
+    h->status = p->status_code;
+    return 1;
+  }
   h->chunked = (p->flags & F_CHUNKED) != 0;
   h->length = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
   h->has_body = h->chunked || h->length > 0 ||
@@ -359,8 +375,10 @@ static void push_head (lua_State *L, http_parser *h, const char *data,
 }
 
 /*
-** p:head(src, max_header [, mt]) -> head | nil, "more", "more" | nil, msg, code:
-** runs llhttp over the bytes of 'src' not yet parsed. When the head is
+** p:head(src, max_header [, no_body | mt]) -> head | nil, "more", "more" |
+** nil, msg, code: runs llhttp over the bytes of 'src' not yet parsed.
+** 'no_body' (responses): the request was HEAD, so the response has no
+** body whatever its headers say (1xx, 204 and 304 never have one). When the head is
 ** complete it returns its table and consumes exactly its bytes (and, for a
 ** message with no body, the end of the message). Until then it consumes
 ** nothing and says "more". Errors: nil, "header too large", "E2BIG" (the
@@ -373,11 +391,12 @@ static int http_head (lua_State *L) {
   int mt = !lua_isnoneornil(L, 4) && h->p.type == HTTP_REQUEST;
   neap_stream *s;
   neap_buf *b;
-  if (mt) luaL_checktype(L, 4, LUA_TTABLE);
-  b = source(L, 2, &s, "head");
   const char *data;
   size_t len, end;
   llhttp_errno_t r;
+  if (mt) luaL_checktype(L, 4, LUA_TTABLE);
+  b = source(L, 2, &s, "head");
+  h->no_body = h->p.type == HTTP_RESPONSE && lua_toboolean(L, 4);
   if (b == NULL) return neap__push_closed(L);
   if (h->mode == MODE_BODY)
     return luaL_error(L, "head: the body of the last message was not read");

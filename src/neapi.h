@@ -69,6 +69,7 @@ struct neap_host {
   int pool_reqs;           /* other thread-pool requests in flight (a name
                               lookup, neap.stat...): teardown waits for them */
   size_t write_piece;      /* tests: the longest uv_buf_t a write makes (0: NEAP_WRITE_PIECE) */
+  void (*main_end) (neap_host *h);   /* the main task has ended (a neap.thread's host) */
 };
 
 neap_host *neap__host (lua_State *L);
@@ -85,10 +86,11 @@ int neap__host_owns_fd (neap_host *h, int fd);   /* one of the loop's own */
 void neap__host_uvclose (neap_host *host, uv_handle_t *uvh, uv_close_cb cb);
 void neap__host_uvclose_counted (neap_host *host, uv_handle_t *uvh,
                                  uv_close_cb cb);   /* cb calls neap__host_closed */
-extern lua_State *volatile neap__sched_running;   /* the task thread being resumed */
+extern __thread lua_State *volatile neap__sched_running;   /* the task thread being resumed (per OS thread) */
 void neap__fs_free (neap_host *h);   /* teardown: release and wait for opens in flight */
 void neap__host_closed (neap_host *h);  /* a uv_close callback has run */
 void neap__host_set_error (neap_host *h, const char *msg);
+int neap__host_start_main (neap_host *h, int n);   /* function and n args on top: the main task */
 
 /* ====================================================== handles */
 
@@ -206,6 +208,7 @@ struct sockaddr;
 struct sockaddr_storage;
 int neap__parse_addr (const char *host, int port, struct sockaddr_storage *ss);
 int neap__push_addr (lua_State *L, const struct sockaddr *sa, int family);
+int neap__reuseport (uv_handle_t *h);   /* SO_REUSEPORT on a socket not yet bound: 0 or a UV error */
 int neap__check_delims (lua_State *L, int idx, const char *fname,
                         neap_delim *d, int room, neap_delim **out);
 int neap__push_error (lua_State *L, int uverr);    /* nil, msg, code: 3 */
@@ -355,6 +358,8 @@ int neap__check_signal (lua_State *L, int idx, const char *fname);
 void neap__process_kill_all (neap_host *h, int sig);
 void neap__process_free (neap_host *h);
 int neap__timer_open (lua_State *L);
+int neap__thread_open (lua_State *L);   /* neap.thread (thread.c) */
+void neap__thread_stop (neap_host *h);
 int neap__lua_preload (lua_State *L);
 
 #endif

@@ -20,9 +20,10 @@ static char park_sentinel;   /* the value a parking task yields */
 /*
 ** The task thread being resumed, or NULL: read by the INT/TERM handler
 ** (signal.c), which sets a hook on it so a task that never waits still
-** hears the signal. Process-wide, as a signal handler is.
+** hears the signal. One per OS thread (a neap.thread's host runs on its
+** own, with the signals blocked: the handler runs on another thread).
 */
-lua_State *volatile neap__sched_running;
+__thread lua_State *volatile neap__sched_running;
 static char tasks_key;       /* registry: thread -> task box */
 
 /* ====================================================== lookup */
@@ -510,6 +511,7 @@ static void task_resume (neap_host *h, neap_task *t) {
       t->status = NEAP_T_DONE;
       task_finish(h, co, t, 0);
       task_wake_joiners(h, t);
+      if (t->is_main && h->main_end) h->main_end(h);
       return;
     }
   }
@@ -535,6 +537,7 @@ static void task_resume (neap_host *h, neap_task *t) {
   }
   else task_failed(h, t);
   task_wake_joiners(h, t);
+  if (t->is_main && h->main_end) h->main_end(h);
 }
 
 /* Runs the tasks that are ready, those woken meanwhile included. */

@@ -269,13 +269,8 @@ static int tcp_listen (lua_State *L) {
   }
   sv->u.handle.data = sv;
   uv_unref(&sv->u.handle);
-  if (reuse) {
-    uv_os_fd_t fd;
-    int on = 1;
-    if (uv_fileno(&sv->u.handle, &fd) == 0)
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
-  }
-  r = uv_tcp_bind(&sv->u.tcp, (struct sockaddr *)&ss, 0);
+  if (reuse) r = neap__reuseport(&sv->u.handle);
+  if (r == 0) r = uv_tcp_bind(&sv->u.tcp, (struct sockaddr *)&ss, 0);
   if (r == 0) r = uv_listen(&sv->u.stream, backlog, server_connection_cb);
   if (r < 0) {
     neap__handle_close(&sv->h);

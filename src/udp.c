@@ -279,13 +279,14 @@ static int udp_close (lua_State *L) {
   return neap__handle_close_l(L, UDP_MT);
 }
 
-/* neap.core.udp(host, port, family, reuse) -> socket | nil, err, code */
+/* neap.core.udp(host, port, family, reuseaddr, reuseport) -> socket | nil, err, code */
 static int udp_new (lua_State *L) {
   neap_host *host = neap__host(L);
   const char *ip = luaL_optstring(L, 1, NULL);
   int port = (int)luaL_optinteger(L, 2, 0);
   int inet6 = lua_toboolean(L, 3);
   int reuse = lua_toboolean(L, 4);
+  int reuseport = lua_toboolean(L, 5);
   neap_handle **box = neap__handle_newbox(L, UDP_MT);
   neap_udp *u = calloc(1, sizeof *u);
   int r;
@@ -302,6 +303,7 @@ static int udp_new (lua_State *L) {
   if (ip != NULL) {
     struct sockaddr_storage ss;
     r = neap__parse_addr(ip, port, &ss);
+    if (r == 0 && reuseport) r = neap__reuseport((uv_handle_t *)&u->udp);
     if (r == 0)
       r = uv_udp_bind(&u->udp, (struct sockaddr *)&ss, reuse ? UV_UDP_REUSEADDR : 0);
     if (r < 0) {

@@ -200,12 +200,13 @@ function D:bind(host, port)
   return self
 end
 
---- d:listen([backlog]) -> true | nil, err, code
+--- d:listen([backlog | {backlog=, reuseport=}]) -> true | nil, err, code
 function D:listen(backlog)
   local a = self.addr or { "127.0.0.1", 0 }
+  local opts = type(backlog) == "table" and backlog or { backlog = backlog }
   local srv, err, code
-  if self.family == "unix" then srv, err, code = neap.listen("unix", a[1], { backlog = backlog })
-  else srv, err, code = neap.listen("tcp", a[1], a[2], { backlog = backlog }) end
+  if self.family == "unix" then srv, err, code = neap.listen("unix", a[1], { backlog = opts.backlog })
+  else srv, err, code = neap.listen("tcp", a[1], a[2], opts) end
   if not srv then return nil, err, code end
   register(self)
   self.sock = srv

@@ -2,11 +2,16 @@
 -- buffer in place). Each connection is a task; the handler runs in it, one
 -- request at a time, so it may wait. Policy lives here: keep-alive,
 -- pipelining, 100-continue, limits and timeouts, draining on close.
--- The client and WebSocket are not there yet (docs/http.md).
+-- The client is neap.httpclient (http.request, http.get); WebSocket is not
+-- there yet (docs/http.md).
 local neap = require "neap"
 local core = require "neap.core"
 
 local http = {}
+
+-- the client (lua/neap/httpclient.lua)
+local client = require "neap.httpclient"
+http.request, http.get, http.close_idle = client.request, client.get, client.close_idle
 
 local function argerr(fname, i, msg)
   error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), 3)

@@ -69,7 +69,7 @@ neap.listen = net.listen
 --- neap.connect("tcp", host, port [, {timeout=}]) -> stream | nil, err, code
 --- neap.connect("unix", path [, {timeout=}]) -> stream | nil, err, code
 neap.connect = net.connect
---- neap.udp{host=, port=, reuseaddr=, family="inet6"} -> socket | nil, err, code
+--- neap.udp{host=, port=, reuseaddr=, reuseport=, family="inet6"} -> socket | nil, err, code
 neap.udp = net.udp
 
 -- ============================================================ processes
@@ -113,6 +113,14 @@ neap.timer = task.timer
 neap.signal = task.signal
 --- neap.wait_signal(sig, {timeout=}) -> name | nil, "timeout", "timeout"
 neap.wait_signal = core.wait_signal
+
+-- ============================================================ threads
+
+--- neap.thread(path, ...) -> thread: runs the Lua file at path on a thread
+-- with its own Lua state and loop (docs/threads.md); t:send, t:receive, t:join, t:cancel
+neap.thread = core.thread
+--- neap.parent: in a thread, its side of the messages (send, receive); nil elsewhere
+neap.parent = core.parent()
 
 -- ============================================================ posts from C
 

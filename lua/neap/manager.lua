@@ -242,13 +242,14 @@ function M:make_child_proc(argv)
   return proc
 end
 
---- m:make_server_sock("tcp" | "udp" | "unix", host, port, backlog) -> channel
+--- m:make_server_sock("tcp" | "udp" | "unix", host, port, backlog | {backlog=, reuseport=}) -> channel
 -- reporting "accept" events (ev.stream), or "read" events for UDP
 -- (ev.data, ev.host, ev.port).
 function M:make_server_sock(kind, host, port, backlog)
   local ch
+  local opts = type(backlog) == "table" and backlog or { backlog = backlog }
   if kind == "udp" then
-    local u, err, code = neap.udp { host = host, port = port }
+    local u, err, code = neap.udp { host = host, port = port, reuseport = opts.reuseport }
     if not u then return nil, err, code end
     ch = self:_channel("server")
     ch.server = u
@@ -262,8 +263,8 @@ function M:make_server_sock(kind, host, port, backlog)
     return ch
   end
   local srv, err, code
-  if kind == "unix" then srv, err, code = neap.listen("unix", host, { backlog = backlog })
-  else srv, err, code = neap.listen(kind, host, port, { backlog = backlog }) end
+  if kind == "unix" then srv, err, code = neap.listen("unix", host, { backlog = opts.backlog })
+  else srv, err, code = neap.listen(kind, host, port, opts) end
   if not srv then return nil, err, code end
   ch = self:_channel("server")
   ch.server = srv

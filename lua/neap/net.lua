@@ -216,6 +216,12 @@ local function check_backlog(i, backlog)
   end
 end
 
+local function check_reuseport(fname, i, v)
+  if v ~= nil and type(v) ~= "boolean" then
+    argerr(fname, i, "reuseport must be a boolean", 4)
+  end
+end
+
 --- neap.listen("tcp", host, port, {backlog=, reuseport=}) -> server | nil, err, code
 --- neap.listen("unix", path, {backlog=}) -> server | nil, err, code
 function net.listen(kind, host, port, opts)
@@ -223,6 +229,7 @@ function net.listen(kind, host, port, opts)
     local info = require("neap.tls").server_info(opts, "listen")
     port = check_hostport("listen", host, port)
     check_backlog(4, opts.backlog)
+    check_reuseport("listen", 4, opts.reuseport)
     local addrs, err, code = lookup(host)
     if not addrs then return nil, err, code end
     local srv
@@ -233,6 +240,7 @@ function net.listen(kind, host, port, opts)
     port = check_hostport("listen", host, port)
     opts = checkopts("listen", 4, opts)
     check_backlog(4, opts.backlog)
+    check_reuseport("listen", 4, opts.reuseport)
     local addrs, err, code = lookup(host)
     if not addrs then return nil, err, code end
     return core.listen_tcp(addrs[1], port, opts.backlog or 511, opts.reuseport)
@@ -302,9 +310,10 @@ end
 
 -- ============================================================ udp
 
---- neap.udp{host=, port=, reuseaddr=, family="inet6"} -> socket | nil, err, code
+--- neap.udp{host=, port=, reuseaddr=, reuseport=, family="inet6"} -> socket | nil, err, code
 function net.udp(opts)
   opts = checkopts("udp", 1, opts)
+  check_reuseport("udp", 1, opts.reuseport)
   local host = opts.host
   if host ~= nil and type(host) ~= "string" then argerr("udp", 1, "host must be a string") end
   if host then nonul("udp", 1, host, "host") end
@@ -317,7 +326,7 @@ function net.udp(opts)
     host = addrs[1]
   end
   if host == nil and opts.port ~= nil then host = (opts.family == "inet6") and "::" or "0.0.0.0" end
-  return core.udp(host, opts.port, opts.family == "inet6", opts.reuseaddr)
+  return core.udp(host, opts.port, opts.family == "inet6", opts.reuseaddr, opts.reuseport)
 end
 
 -- u:send and u:connect wrap the core's, which take only IP addresses: they
