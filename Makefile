@@ -22,6 +22,9 @@ LLHTTP_H ?= $(shell dpkg -L node-llhttp 2>/dev/null | grep '/llhttp\.h$$' | head
 LLHTTP_INC ?= $(if $(LLHTTP_H),$(patsubst %/,%,$(dir $(LLHTTP_H))),/usr/share/include/llhttp)
 LLHTTP = llhttp api http
 LLHTTP_SRCS = $(LLHTTP:%=$(LLHTTP_DIR)/%.c)
+LLHTTP_SYMS = $(B)/llhttp/names.txt
+OBJCOPY ?= objcopy
+NM ?= nm
 OBJS = $(CORE:%=$(B)/obj/%.o) $(LLHTTP:%=$(B)/obj/llhttp_%.o)
 
 .PHONY: all deps run test asan valgrind gcstress fuzz soak clean bench check-docs install uninstall rock rock-install
@@ -55,13 +58,25 @@ deps:
 	  fi; \
 	fi
 
-# -MMD: each object also depends on the headers it includes (build/obj/*.d)
-$(B)/obj/%.o: src/%.c | $(B)/obj
+# -MMD: each object also depends on the headers it includes (build/obj/*.d).
+# Each gets llhttp's names with the neap_ prefix (see below).
+$(B)/obj/%.o: src/%.c $(LLHTTP_SYMS) | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+	$(OBJCOPY) --redefine-syms=$(LLHTTP_SYMS) $@
 
-# llhttp's own sources: not ours, so no -Werror/-Wextra (they have unused parameters)
-$(B)/obj/llhttp_%.o: $(LLHTTP_DIR)/%.c | $(B)/obj
+# llhttp's own sources: not ours, so no -Werror/-Wextra (they have unused
+# parameters). Every global name they define is renamed with a neap_ prefix
+# (llhttp_execute -> neap_llhttp_execute) in them and in our objects, so that
+# a program linking libneap beside its own llhttp has no clash.
+$(B)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(OPT) -fPIC -w -I$(LLHTTP_INC) $(CFLAGS) -c -o $@ $<
+
+$(LLHTTP_SYMS): $(LLHTTP:%=$(B)/llhttp/%.o)
+	$(NM) -g --defined-only $^ | awk 'NF == 3 { print $$3, "neap_" $$3 }' | sort -u > $@.tmp && mv $@.tmp $@
+
+$(B)/obj/llhttp_%.o: $(B)/llhttp/%.o $(LLHTTP_SYMS) | $(B)/obj
+	$(OBJCOPY) --redefine-syms=$(LLHTTP_SYMS) $< $@
 
 $(B)/obj/embed.o: $(B)/lua_embed.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -MMD -MP -Isrc -c -o $@ $<
@@ -216,13 +231,14 @@ soak: deps
 
 # libFuzzer targets (clang): the buffer's framing against a reference,
 # neap.proto with the HTTP parser example, a server-side TLS engine fed
-# random bytes, and the WebSocket frame reader fed whole and in pieces.
-# FUZZ_SECONDS each (CI: 60).
+# random bytes, the WebSocket frame reader fed whole and in pieces, and
+# neap.http's server parser path fed whole and split
+# (spec/fuzz/http_driver.lua). FUZZ_SECONDS each (CI: 40).
 FUZZ_SECONDS ?= 60
 FZ = -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_SRCS = $(CORE:%=src/%.c)
 fuzz: deps
-	@mkdir -p build-fuzz/corpus_buf build-fuzz/corpus_proto build-fuzz/corpus_tls build-fuzz/corpus_ws
+	@mkdir -p build-fuzz/corpus_buf build-fuzz/corpus_proto build-fuzz/corpus_tls build-fuzz/corpus_ws build-fuzz/corpus_http
 	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc spec/fuzz/fuzz_buf.c src/buf.c -o build-fuzz/fuzz_buf
 	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) -isystem $(LLHTTP_INC) spec/fuzz/fuzz_proto.c $(FUZZ_SRCS) $(LLHTTP_SRCS) \
 	  -o build-fuzz/fuzz_proto $(PKG_LIBS) -lm
@@ -230,10 +246,13 @@ fuzz: deps
 	  -o build-fuzz/fuzz_tls $(shell pkg-config --libs openssl)
 	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) -isystem $(LLHTTP_INC) spec/fuzz/fuzz_ws.c $(FUZZ_SRCS) $(LLHTTP_SRCS) \
 	  -o build-fuzz/fuzz_ws $(PKG_LIBS) -lm
+	clang -std=gnu11 $(FZ) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) -isystem $(LLHTTP_INC) spec/fuzz/fuzz_http.c $(FUZZ_SRCS) $(LLHTTP_SRCS) \
+	  -o build-fuzz/fuzz_http $(PKG_LIBS) -lm
 	cp spec/fuzz/corpus_buf/* build-fuzz/corpus_buf/
 	cp spec/fuzz/corpus_proto/* build-fuzz/corpus_proto/
 	cp spec/fuzz/corpus_tls/* build-fuzz/corpus_tls/
 	cp spec/fuzz/corpus_ws/* build-fuzz/corpus_ws/
+	cp spec/fuzz/corpus_http/* build-fuzz/corpus_http/
 	build-fuzz/fuzz_buf -max_total_time=$(FUZZ_SECONDS) -seed=1 -artifact_prefix=build-fuzz/ \
 	  build-fuzz/corpus_buf spec/fuzz/regress_buf > build-fuzz/buf.log 2>&1 \
 	  || { tail -n 40 build-fuzz/buf.log; exit 1; }
@@ -248,6 +267,10 @@ fuzz: deps
 	ASAN_OPTIONS=detect_leaks=0 build-fuzz/fuzz_ws -max_total_time=$(FUZZ_SECONDS) -seed=1 -max_len=4096 \
 	  -artifact_prefix=build-fuzz/ build-fuzz/corpus_ws spec/fuzz/regress_ws > build-fuzz/ws.log 2>&1 || { tail -n 40 build-fuzz/ws.log; exit 1; }
 	@tail -n 1 build-fuzz/ws.log
+	ASAN_OPTIONS=detect_leaks=0 build-fuzz/fuzz_http -max_total_time=$(FUZZ_SECONDS) -seed=1 \
+	  -max_len=2048 -artifact_prefix=build-fuzz/ build-fuzz/corpus_http \
+	  > build-fuzz/http.log 2>&1 || { tail -n 40 build-fuzz/http.log; exit 1; }
+	@tail -n 1 build-fuzz/http.log
 	@echo "fuzz: no crash"
 
 clean:

@@ -2,7 +2,8 @@
 # Installs what the benchmarks need from Debian packages: a C compiler,
 # libuv and OpenSSL for the C programs, the openssl command (certificates),
 # lua5.4 with the peers luv and cqueues, Node.js (and its ws package, from
-# npm) and Python 3. Only missing packages are installed; 'apt-get update' runs
+# npm) and Python 3, and for HTTP wrk, curl, lua5.3 and lua-http. Only
+# missing packages are installed; 'apt-get update' runs
 # once, before the first install. A package that cannot be installed is
 # reported and its benchmarks are skipped by run.sh (never faked).
 # Writes bench/build/deps.txt: one line per package, "name ok|missing why".
@@ -49,4 +50,7 @@ elif command -v npm >/dev/null 2>&1 && npm install --silent --no-audit --no-fund
 else
   echo "node-ws missing (npm install ws failed or no npm)" >> "$out"
 fi
+# HTTP (13): wrk as the load, curl to check the answers, and lua-http as the
+# Lua peer (Debian ships it for Lua 5.1-5.3 only: it runs on lua5.3).
+for p in wrk curl lua5.3 lua-http; do install "$p"; done
 exit 0

@@ -10,11 +10,12 @@
 local raw = assert(arg[1], "usage: lua5.4 report.lua RAW_FILE")
 
 -- The implementations, in the order of the tables.
-local IMPLS = { "c", "neap", "neap-null", "lua", "luv", "cqueues", "node", "python" }
+local IMPLS = { "c", "neap", "neap-null", "lua", "luv", "cqueues", "node", "python", "luahttp" }
 local LABEL = {
   c = "C (libuv, by hand)", neap = "neap", ["neap-null"] = "neap, stdio=\"null\"",
   lua = "Lua io.lines",
   luv = "luv (lua5.4)", cqueues = "cqueues (lua5.4)", node = "Node.js", python = "Python asyncio",
+  luahttp = "lua-http (cqueues, lua5.3)",
 }
 
 -- key, header, format, scale
@@ -32,6 +33,9 @@ local HS_COLS = { col("per_cpu_s", "handshakes/CPU-s", "%.0f"), col("hs_per_s", 
 local WS_COLS = { col("msgs_per_s", "msgs/s", "%.0f"), col("mb_per_s", "MB/s", "%.1f"),
                  col("p50_us", "p50 ms", "%.2f", 1e-3), col("p99_us", "p99 ms", "%.2f", 1e-3),
                  col("srv_cpu", "srv CPU", "%.0f%%", 100), col("per_cpu_s", "msgs/CPU-s", "%.0f") }
+local HTTP_COLS = { col("rps", "req/s", "%.0f"), col("p50_us", "p50 ms", "%.2f", 1e-3),
+                    col("p99_us", "p99 ms", "%.2f", 1e-3), col("srv_cpu", "srv CPU", "%.0f%%", 100),
+                    col("per_cpu_s", "req/CPU-s", "%.0f") }
 
 local BENCHES = {
   { id = "echo64", title = "1a. TCP line echo, pipelined: 50 connections x 100 lines in flight, 64-byte lines",
@@ -84,6 +88,14 @@ local BENCHES = {
              col("rt_p99_us", "rt p99 us", "%.1f"), col("msgs_per_s", "msgs/s one way", "%.0f"),
              col("start_ms", "start ms", "%.2f") },
     main = "rt_per_s", higher = true, vs_luv = true },
+  { id = "http_hello", title = "13a. HTTP hello world: wrk, 50 keep-alive connections",
+    cols = HTTP_COLS, main = "rps", higher = true, vs_node = true, also = "per_cpu_s" },
+  { id = "http_json", title = "13b. HTTP, a 4 KiB JSON-ish response: wrk, 50 keep-alive connections",
+    cols = HTTP_COLS, main = "rps", higher = true, vs_node = true, also = "per_cpu_s" },
+  { id = "http_file", title = "13c. HTTP, a 1 MiB file read from disk on every request: wrk, 50 keep-alive connections",
+    cols = HTTP_COLS, main = "rps", higher = true, vs_node = true, also = "per_cpu_s" },
+  { id = "https_hello", title = "13d. HTTPS hello world (TLS 1.3): wrk, 50 keep-alive connections",
+    cols = HTTP_COLS, main = "rps", higher = true, vs_node = true, also = "per_cpu_s" },
   { id = "timers", title = "8. Timers: concurrent sleeps of random length; lateness of each wake-up",
     cols = { col("total_s", "total s", "%.3f"), col("setup_s", "setup s", "%.3f"),
              col("late_p50_ms", "late p50 ms", "%.2f"), col("late_p99_ms", "late p99 ms", "%.2f"),
@@ -147,6 +159,7 @@ for _, b in ipairs(BENCHES) do
     head[#head + 1] = b.workers and "vs 1 worker" or "vs C"
     if b.vs_node then head[#head + 1] = "vs Node" end
     if b.vs_luv then head[#head + 1] = "vs luv" end
+    if b.also then head[#head + 1] = "CPU vs Node" end
     if b.base then head[#head + 1] = b.base_head end
     head[#head + 1] = "runs"
     head[#head + 1] = "spread"
@@ -164,6 +177,9 @@ for _, b in ipairs(BENCHES) do
     if br.node and #br.node.ok > 0 then nmed = median(values(br.node, b.main)) end
     local lmed
     if br.luv and #br.luv.ok > 0 then lmed = median(values(br.luv, b.main)) end
+    local nmed, named
+    if br.node and #br.node.ok > 0 then nmed = median(values(br.node, b.main)) end
+    if b.also and br.node and #br.node.ok > 0 then named = median(values(br.node, b.also)) end
     local extra = {}
     for _, impl in ipairs(impls) do
       local r = br[impl]
@@ -185,6 +201,10 @@ for _, b in ipairs(BENCHES) do
           end
           if b.vs_luv then
             row[#row + 1] = (m and lmed and lmed ~= 0) and string.format("%.2fx", m / lmed) or "-"
+          end
+          if b.also then
+            local a = median(values(r, b.also))
+            row[#row + 1] = (a and named and named ~= 0) and string.format("%.2fx", a / named) or "-"
           end
           if b.base then
             local base = runs[b.base] and runs[b.base][impl]
@@ -221,6 +241,7 @@ for _, b in ipairs(BENCHES) do
       b.higher and "higher" or "lower", b.cols[1].head))
     if b.vs_node then emit(string.format("  vs Node: median %s / Node's median", b.cols[1].head)) end
     if b.vs_luv then emit(string.format("  vs luv: median %s / luv's median", b.cols[1].head)) end
+    if b.also then emit("  CPU vs Node: median req/CPU-s / Node's median (the server's capacity per CPU)") end
     if b.base then
       emit(string.format("  %s: median %s here / the same implementation's median in %s", b.base_head,
         b.cols[1].head, b.base_head:sub(4)))

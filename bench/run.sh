@@ -6,7 +6,7 @@
 #   BENCH_QUICK=1 bash bench/run.sh   smoke run (about 1 minute), 1 repetition
 #   BENCH_ONLY=tls bash bench/run.sh  only some benchmarks (a comma-separated
 #       list of tcp, idle, spawn, pipe, lines, timers, tls, ws, workers,
-#       threads); the tables then go to bench/build/results-only-LIST.txt,
+#       threads, http); the tables then go to bench/build/results-only-LIST.txt,
 #       not bench/results.txt
 #   WORKERS="1 2 4 8" bash bench/run.sh  neap --workers with these counts
 #       (default "1 2"); given alone (no BENCH_ONLY), only that benchmark runs
@@ -41,6 +41,7 @@ if [ "$QUICK" != 0 ]; then
   TIMERS_N=20000; TIMERS_MIN=300; TIMERS_MAX=500
   TLS_REPS=1; HS_N=300
   THR_RT=2000; THR_MSGS=20000; THR_MSGS_LUV=2000
+  HTTP_REPS=1; HTTP_SECS=2
   RESULTS=$B/results-quick.txt
 else
   REPS=3; TCP_REPS=5; WARM=0.3; SECS=1.0
@@ -50,10 +51,11 @@ else
   TIMERS_N=100000; TIMERS_MIN=1000; TIMERS_MAX=1500
   TLS_REPS=3; HS_N=2000
   THR_RT=20000; THR_MSGS=500000; THR_MSGS_LUV=20000
+  HTTP_REPS=3; HTTP_SECS=5
   RESULTS=bench/results.txt
 fi
 [ -n "$ONLY" ] && RESULTS=$B/results-only-$(printf '%s' "$ONLY" | tr -c 'a-z0-9\n' -).txt
-ECHO_CONNS=50; ECHO_DEPTH=100; CHURN_PAR=50; SPAWN_INFLIGHT=50; HS_PAR=50
+ECHO_CONNS=50; ECHO_DEPTH=100; CHURN_PAR=50; SPAWN_INFLIGHT=50; HS_PAR=50; HTTP_CONNS=50
 
 say() { printf '%s\n' "$*" >&2; }
 note() { printf 'note\t-\t-\t-\t%s\n' "$*" >> "$RAW"; }
@@ -128,6 +130,7 @@ note "versions: neap $($NEAP -e 'print(require("neap").version)' 2>/dev/null) (b
 [ -z "${WHY[luv]:-}" ] && note "luv $(lua5.4 -e 'print(require("luv").version_string())' 2>/dev/null) (Debian lua-luv, its Lua 5.4 build)"
 [ -z "${WHY[cqueues]:-}" ] && note "cqueues $(lua5.4 -e 'print(require("cqueues").VERSION)' 2>/dev/null) (Debian lua-cqueues, its Lua 5.4 build)"
 [ -z "${WHY[node]:-}" ] && note "Node.js $(node --version)$(want tls && node -p '", its OpenSSL " + process.versions.openssl' 2>/dev/null)"
+want http && command -v wrk >/dev/null 2>&1 && note "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)$(command -v lua5.3 >/dev/null 2>&1 && printf ', lua-http %s on %s' "$(dpkg-query -W -f='${Version}' lua-http 2>/dev/null)" "$(lua5.3 -v 2>&1 | cut -d' ' -f1-2)")"
 want tls && note "OpenSSL $(pkg-config --modversion openssl 2>/dev/null) (C programs and neap: $(openssl version 2>/dev/null | cut -d' ' -f1-2))"
 [ -z "${WHY[python]:-}" ] && note "$(python3 --version 2>&1) asyncio (default event loop)"
 
@@ -485,6 +488,90 @@ for rep in $(seq 1 "$TCP_REPS"); do
     fi
   done
 done
+fi
+
+# ------------------------------------------------------------ 13: HTTP
+# wrk (one thread, keep-alive, on CPU 1) against each server on CPU 0:
+# hello world, a 4 KiB JSON-ish body, a 1 MiB file read from disk on every
+# request, and hello world over https (certificates as for 9).
+HTTP_BENCHES="http_hello http_json http_file https_hello"
+http_cmd() {   # IMPL PORT FILE [CERT KEY]
+  local impl=$1; shift
+  case $impl in
+    neap) echo "$NEAP $IMPL/neap_http.lua $*" ;;
+    node) echo "node $IMPL/node_http.js $*" ;;
+    luahttp) echo "env LUA_PATH=/usr/share/lua/5.3/?.lua;/usr/share/lua/5.3/?/init.lua;/usr/share/lua/5.2/?.lua;/usr/share/lua/5.2/?/init.lua;; lua5.3 $IMPL/luahttp_http.lua $*" ;;
+  esac
+}
+# start_http IMPL SCHEME [CERT KEY]: like start_server, for the HTTP servers
+start_http() {
+  local impl=$1 scheme=$2; shift 2
+  PORT=$((PORT + 1))
+  while "$LG" wait "$PORT" 0 >/dev/null 2>&1; do PORT=$((PORT + 1)); done
+  echo "== server $impl ($scheme) on port $PORT" >> "$LOGS/server-http-$impl.log"
+  # shellcheck disable=SC2046
+  $PIN0 $(http_cmd "$impl" "$PORT" "$HTTP_FILE" "$@") >> "$LOGS/server-http-$impl.log" 2>&1 &
+  SPID=$!
+  if ! "$LG" wait "$PORT" 10 2>/dev/null; then stop_server; return 1; fi
+}
+# check_http_answers SCHEME: one request per path, each answer checked; prints why not
+check_http_answers() {
+  local base="$1://127.0.0.1:$PORT" got
+  got=$(curl -sk --max-time 10 "$base/") || { echo "GET / failed"; return; }
+  [ "$got" = "Hello, World!" ] || { echo "GET / answered '$got'"; return; }
+  [ "$1" = https ] && return
+  got=$(curl -sk --max-time 10 "$base/json" | wc -c)
+  [ "$got" = 4096 ] || { echo "GET /json gave $got bytes, not 4096"; return; }
+  got=$(curl -sk --max-time 20 "$base/file" | sha256sum | cut -d' ' -f1)
+  [ "$got" = "$HTTP_SUM" ] || { echo "GET /file: the bytes differ from the file"; return; }
+}
+
+if want http; then
+say "bench: HTTP, wrk keep-alive ($HTTP_REPS x)"
+HTTP_FILE=$ROOT/$B/http-1m.bin
+head -c 1048576 /dev/urandom > "$HTTP_FILE"
+HTTP_SUM=$(sha256sum "$HTTP_FILE" | cut -d' ' -f1)
+HTTP_DIR=$B/tls
+[ -f "$HTTP_DIR/server.pem" ] || make_certs "$HTTP_DIR" || HTTP_DIR=""
+HTTP_SERVERS="neap node luahttp"
+command -v wrk >/dev/null 2>&1 || { for impl in $HTTP_SERVERS; do for b in $HTTP_BENCHES; do skip_all "$b" "$impl" "wrk is not installed"; done; done; HTTP_SERVERS=""; }
+[ -n "${WHY[node]:-}" ] && for b in $HTTP_BENCHES; do skip_all "$b" node "${WHY[node]}"; done
+if ! command -v lua5.3 >/dev/null 2>&1 || ! LUA_PATH='/usr/share/lua/5.3/?.lua;/usr/share/lua/5.3/?/init.lua;/usr/share/lua/5.2/?.lua;/usr/share/lua/5.2/?/init.lua;;' lua5.3 -e 'require "http.server"' 2>/dev/null; then
+  WHY[luahttp]="lua-http not loadable (Debian's lua-http and lua5.3: it has no Lua 5.4 build)"
+  for b in $HTTP_BENCHES; do skip_all "$b" luahttp "${WHY[luahttp]}"; done
+fi
+command -v luvit >/dev/null 2>&1 || note "13: no luvit on this machine (not packaged by Debian): lua-http is the Lua peer"
+note "13: wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s --latency (after ${WARM}s of warm-up), keep-alive; every server's answers checked with curl first (body, size, the file's sha256). srv CPU: the share of one CPU the server used; req/CPU-s: requests per second of the server's CPU time, the server's capacity when wrk (one thread on the other CPU) is the slower side. The JSON body is made once at start (the bench is about HTTP, not JSON encoding); the file is read from disk on every request (neap.open, fs.createReadStream, io.open)"
+for rep in $(seq 1 "$HTTP_REPS"); do
+  for impl in $HTTP_SERVERS; do
+    [ -n "${WHY[$impl]:-}" ] && continue
+    for scheme in http https; do
+      if [ "$scheme" = https ]; then
+        list=https_hello
+        if [ -z "$HTTP_DIR" ]; then record https_hello "$impl" "$rep" fail "cannot make certificates"; continue; fi
+        start_http "$impl" https "$HTTP_DIR/server.pem" "$HTTP_DIR/server.key" ||
+          { record https_hello "$impl" "$rep" fail "server did not start (see $LOGS/server-http-$impl.log)"; continue; }
+      else
+        list="http_hello http_json http_file"
+        start_http "$impl" http ||
+          { for b in $list; do record "$b" "$impl" "$rep" fail "server did not start (see $LOGS/server-http-$impl.log)"; done; continue; }
+      fi
+      why=$(check_http_answers "$scheme")
+      if [ -n "$why" ]; then
+        for b in $list; do record "$b" "$impl" "$rep" fail "wrong answer: $why"; done
+        stop_server; continue
+      fi
+      for b in $list; do
+        case $b in http_json) path=/json ;; http_file) path=/file ;; *) path=/ ;; esac
+        if ! server_alive; then record "$b" "$impl" "$rep" fail "server died (see $LOGS/server-http-$impl.log)"; continue; fi
+        run "$b" "$impl" "$rep" $((HTTP_SECS + 60)) check_none $PIN1 bash bench/http_load.sh \
+          "$scheme://127.0.0.1:$PORT$path" "$HTTP_SECS" "$HTTP_CONNS" "$SPID" "$WARM"
+      done
+      stop_server
+    done
+  done
+done
+rm -f "$HTTP_FILE"
 fi
 
 # ------------------------------------------------------------ report

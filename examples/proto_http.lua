@@ -1,6 +1,9 @@
 -- neap.proto: an HTTP/1.1 request parser (request line, headers,
 -- Content-Length body, keep-alive) written with no I/O, tested by hand
 -- and then serving over TCP.
+-- This is a teaching example of the sans-IO style, not an HTTP server to
+-- use: it has no chunked bodies, limits or timeouts. For HTTP, use
+-- neap.http (docs/http.md; examples/http_hello.lua, examples/http_files.lua).
 local neap = require "neap"
 local proto = require "neap.proto"
 

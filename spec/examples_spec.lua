@@ -99,6 +99,17 @@ describe("examples", function()
     end
   end)
 
+  it("http_files.lua serves files, HEAD and ranges, and refuses paths out of its root", function()
+    local out, rc = sh("timeout 60 " .. NEAP .. " examples/http_files.lua </dev/null")
+    assert.equal(0, rc, out)
+    for _, want in ipairs {
+      "GET /http_files.lua\t200\ttext/plain; charset=utf-8\tsame bytes\n", "HEAD\t200\tlength ok\n",
+      "Range bytes=3-12\t206\tbytes 3-12/", "GET /../etc/passwd\t403\n", "GET /%2e%2e/etc/passwd\t403\n",
+      "GET /no/such/file\t404\n" } do
+      assert.truthy(out:find(want, 1, true), want .. " in " .. out)
+    end
+  end)
+
   it("every other example runs and exits 0", function()
     local ls = io.popen("ls examples/*.lua")
     for path in ls:lines() do

@@ -418,6 +418,13 @@ static int host_handle_count (lua_State *L) {
   return 1;
 }
 
+/* the read blocks kept for reuse (spec/regress/14-04-keepalive-block_spec.lua) */
+static int host_block_count (lua_State *L) {
+  neap_host *h = neap__host(L);
+  lua_pushinteger(L, h->nblocks);
+  return 1;
+}
+
 static int host_version (lua_State *L) {
   lua_pushstring(L, NEAP_VERSION);
   return 1;
@@ -430,6 +437,7 @@ int luaopen_neap_core (lua_State *L) {
     {"post_ref", host_post_ref},
     {"set_post_handler", host_set_post_handler},
     {"_handle_count", host_handle_count},
+    {"_block_count", host_block_count},
     {"version", host_version},
     {NULL, NULL}
   };

@@ -6,6 +6,7 @@
 ** spans of the head being read; nothing is copied until the head's strings
 ** and the body's chunks are made for Lua. No I/O here: the Lua layer waits.
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ctype.h>
@@ -180,13 +181,15 @@ static const llhttp_settings_t settings = {
 */
 static neap_buf *source (lua_State *L, int idx, neap_stream **sp,
                          const char *fname) {
-  neap_buf *b = neap__bufobj_test(L, idx);
+  neap_buf *b;
   neap_stream *s;
   *sp = NULL;
-  if (b != NULL) return b;
-  if (luaL_testudata(L, idx, "neap.stream") == NULL)
+  if (!neap__is_stream(L, idx)) {   /* (the stream first: the server's case) */
+    b = neap__bufobj_test(L, idx);
+    if (b != NULL) return b;
     luaL_error(L, "bad argument #%d to '%s' (stream or buffer expected, got %s)",
                idx - 1, fname, luaL_typename(L, idx));
+  }
   s = neap__stream_check_io(L, idx);
   if (s == NULL) return NULL;
   if (s->reader != NULL || s->cb_task != NULL)
@@ -200,7 +203,7 @@ static void consume (neap_stream *s, neap_buf *b, size_t n) {
   neap__buf_consume(b, n);
   if (s != NULL) {
     if (neap__buf_len(b) == 0 && s->fsreq == NULL)
-      neap__buf_free(b);   /* an idle keep-alive connection holds no buffer */
+      neap__stream_release_buf(s);   /* an idle keep-alive connection holds no buffer */
     neap__stream_flow(s);
   }
 }
@@ -226,13 +229,20 @@ static int push_perror (lua_State *L, http_parser *h, llhttp_errno_t r) {
 
 /* ====================================================== the head */
 
-/* Lower-cases the name in place into 'tmp' and pushes it. */
+/* Pushes the name lower-cased (a short one through the C stack). */
 static void push_lower (lua_State *L, const char *p, size_t n) {
-  luaL_Buffer B;
-  char *d = luaL_buffinitsize(L, &B, n);
   size_t i;
-  for (i = 0; i < n; i++) d[i] = (char)tolower((unsigned char)p[i]);
-  luaL_pushresultsize(&B, n);
+  if (n <= 64) {
+    char d[64];
+    for (i = 0; i < n; i++) d[i] = (char)tolower((unsigned char)p[i]);
+    lua_pushlstring(L, d, n);
+  }
+  else {
+    luaL_Buffer B;
+    char *d = luaL_buffinitsize(L, &B, n);
+    for (i = 0; i < n; i++) d[i] = (char)tolower((unsigned char)p[i]);
+    luaL_pushresultsize(&B, n);
+  }
 }
 
 /*
@@ -287,6 +297,51 @@ static void setbool (lua_State *L, const char *k, int v) {
 }
 
 /* Pushes the head's table; 'data' is the buffer the spans point into. */
+/*
+** The request form (a request parser given a metatable 'mt'): the table is
+** the server's request itself, with that metatable; for a path and a query
+** it has 'path' and 'query' (the target split at its first "?"), and the
+** framing is in '_body', '_length' and '_upgrade' (not to hide methods of
+** the request such as req:body), with no 'size'.
+*/
+static void push_request (lua_State *L, http_parser *h, const char *data,
+                          int mt) {
+  char ver[4];
+  const char *t = data + h->url_off, *q;
+  size_t tn = h->url_len;
+  lua_createtable(L, 0, 12);
+  lua_pushvalue(L, mt);
+  lua_setmetatable(L, -2);
+  lua_pushstring(L, llhttp_method_name((llhttp_method_t)h->method));
+  lua_setfield(L, -2, "method");
+  lua_pushlstring(L, t, tn);
+  q = memchr(t, '?', tn);
+  if (q == NULL) {
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "path");
+  }
+  else {
+    lua_pushlstring(L, t, (size_t)(q - t));
+    lua_setfield(L, -3, "path");
+    lua_pushlstring(L, q + 1, tn - (size_t)(q - t) - 1);
+    lua_setfield(L, -3, "query");
+  }
+  lua_setfield(L, -2, "target");
+  ver[0] = (char)('0' + h->major % 10);
+  ver[1] = '.';
+  ver[2] = (char)('0' + h->minor % 10);
+  lua_pushlstring(L, ver, 3);
+  lua_setfield(L, -2, "version");
+  push_headers(L, h, data);
+  lua_setfield(L, -2, "headers");
+  setbool(L, "keep_alive", h->keep_alive && !h->upgrade);
+  setbool(L, "_upgrade", h->upgrade);
+  lua_pushstring(L, !h->has_body ? "none" : h->chunked ? "chunked" : "length");
+  lua_setfield(L, -2, "_body");
+  if (h->has_body && !h->chunked && h->length > 0)
+    setint(L, "_length", (lua_Integer)h->length);
+}
+
 static void push_head (lua_State *L, http_parser *h, const char *data,
                        size_t size) {
   char ver[8];
@@ -320,24 +375,28 @@ static void push_head (lua_State *L, http_parser *h, const char *data,
 }
 
 /*
-** p:head(src, max_header [, no_body]) -> head | nil, "more", "more" |
+** p:head(src, max_header [, no_body | mt]) -> head | nil, "more", "more" |
 ** nil, msg, code: runs llhttp over the bytes of 'src' not yet parsed.
 ** 'no_body' (responses): the request was HEAD, so the response has no
 ** body whatever its headers say (1xx, 204 and 304 never have one). When the head is
 ** complete it returns its table and consumes exactly its bytes (and, for a
 ** message with no body, the end of the message). Until then it consumes
 ** nothing and says "more". Errors: nil, "header too large", "E2BIG" (the
-** head is over max_header bytes), nil, llhttp's reason, "EPROTO".
+** head is over max_header bytes), nil, llhttp's reason, "EPROTO". Given a
+** metatable 'mt', a request parser returns the request form (push_request).
 */
 static int http_head (lua_State *L) {
   http_parser *h = check(L);
   lua_Integer max = luaL_optinteger(L, 3, 16 * 1024);
+  int mt = !lua_isnoneornil(L, 4) && h->p.type == HTTP_REQUEST;
   neap_stream *s;
-  neap_buf *b = source(L, 2, &s, "head");
+  neap_buf *b;
   const char *data;
   size_t len, end;
   llhttp_errno_t r;
-  h->no_body = lua_toboolean(L, 4);
+  if (mt) luaL_checktype(L, 4, LUA_TTABLE);
+  b = source(L, 2, &s, "head");
+  h->no_body = h->p.type == HTTP_RESPONSE && lua_toboolean(L, 4);
   if (b == NULL) return neap__push_closed(L);
   if (h->mode == MODE_BODY)
     return luaL_error(L, "head: the body of the last message was not read");
@@ -359,7 +418,8 @@ static int http_head (lua_State *L) {
   if (r == HPE_PAUSED) llhttp_resume(&h->p);
   else llhttp_resume_after_upgrade(&h->p);
   if (max > 0 && end > (size_t)max) goto toolarge;
-  push_head(L, h, data, end);
+  if (mt) push_request(L, h, data, 4);
+  else push_head(L, h, data, end);
   h->nsp = 0;
   h->url_len = h->st_len = 0;
   h->fed = 0;
@@ -462,6 +522,300 @@ static int http_gc (lua_State *L) {
   return 0;
 }
 
+/* ====================================================== responses */
+
+/*
+** core.http_response(status, reason, headers, list, length, date, flags)
+**   -> head, chunked, close, content_length | nil, argpos, what
+** Builds a response head in one string: the status line, the handler's
+** headers ('headers', a table of name = value, or 'list', an array of
+** name, value, name, value ... from res:header), then what the server adds:
+** Content-Length (when 'length' is given and the handler set none),
+** Date, Transfer-Encoding: chunked and Connection. Checks every name and
+** value; a bad one gives nil, the argument position (1: a name, 2: a
+** value) and the name or the message, for the Lua layer's error.
+** flags: RF_BODYLESS (HEAD, or a status with no body), RF_NOBODY (1xx, 204,
+** 304: no Content-Length either), RF_CLOSE (the connection closes after
+** this response), RF_HTTP11 (chunked framing is possible), RF_HTTP10
+** (Connection: keep-alive when the connection stays).
+*/
+#define RF_BODYLESS 1
+#define RF_NOBODY 2
+#define RF_CLOSE 4
+#define RF_HTTP11 8
+#define RF_HTTP10 16
+
+enum { HK_OTHER, HK_CL, HK_TE, HK_DATE, HK_CONN };
+
+typedef struct rscan {
+  int flags;
+  int has_cl, has_date, has_conn, close;
+  int cl_set;          /* cl holds the Content-Length's value */
+  lua_Integer cl;
+  int errpos;          /* 1 or 2 after a bad name or value */
+  const char *errmsg;  /* for a value; NULL: the name (at the top) */
+} rscan;
+
+static int lower_eq (const char *p, size_t n, const char *lit, size_t ln) {
+  size_t i;
+  if (n != ln) return 0;
+  for (i = 0; i < n; i++)
+    if ((char)tolower((unsigned char)p[i]) != lit[i]) return 0;
+  return 1;
+}
+
+static int header_kind (const char *p, size_t n) {
+  switch (n) {
+    case 4: return lower_eq(p, n, "date", 4) ? HK_DATE : HK_OTHER;
+    case 10: return lower_eq(p, n, "connection", 10) ? HK_CONN : HK_OTHER;
+    case 14: return lower_eq(p, n, "content-length", 14) ? HK_CL : HK_OTHER;
+    case 17: return lower_eq(p, n, "transfer-encoding", 17) ? HK_TE : HK_OTHER;
+    default: return HK_OTHER;
+  }
+}
+
+static int name_ok (const char *p, size_t n) {
+  size_t i;
+  if (n == 0) return 0;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (c <= ' ' || c == 127 || c == ':') return 0;   /* (Lua's %c, %s and :) */
+  }
+  return 1;
+}
+
+static int value_ok (const char *p, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    char c = p[i];
+    if (c == '\r' || c == '\n' || c == '\0') return 0;
+  }
+  return 1;
+}
+
+static size_t fmt_int (char *d, lua_Integer v) {   /* as Lua's tostring */
+  char tmp[24];
+  size_t n = 0, i;
+  lua_Unsigned u = v < 0 ? (lua_Unsigned)0 - (lua_Unsigned)v : (lua_Unsigned)v;
+  do { tmp[n++] = (char)('0' + u % 10); u /= 10; } while (u > 0);
+  if (v < 0) tmp[n++] = '-';
+  for (i = 0; i < n; i++) d[i] = tmp[n - 1 - i];
+  return n;
+}
+
+/* The text of the value at 'idx' (a string or a number, written into 'tmp'
+** for a number), or NULL for another type. */
+static const char *value_text (lua_State *L, int idx, char tmp[48], size_t *n) {
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING: return lua_tolstring(L, idx, n);
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) *n = fmt_int(tmp, lua_tointeger(L, idx));
+      else {
+        int k = snprintf(tmp, 40, LUA_NUMBER_FMT, (double)lua_tonumber(L, idx));
+        if (k < 0) k = 0;
+        if (k > 40) k = 40;
+        *n = (size_t)k;
+        if (strspn(tmp, "-0123456789") == *n) { tmp[k] = '.'; tmp[k + 1] = '0'; *n += 2; }
+      }
+      return tmp;
+    default: return NULL;
+  }
+}
+
+/* Appends 's' at '*o' (measures only when 'o' is NULL); returns its size. */
+static size_t put (char **o, const char *s, size_t n) {
+  if (*o != NULL) {
+    memcpy(*o, s, n);
+    *o += n;
+  }
+  return n;
+}
+
+/* One header, its name at 'ni' and value at 'vi': checked (when 'o' is
+** NULL), classified and written. Returns its bytes, or (size_t)-1. */
+static size_t one_header (lua_State *L, int ni, int vi, rscan *st, char **o) {
+  size_t nn, vn, total = 0;
+  const char *name, *v;
+  char tmp[48];
+  int kind;
+  if (lua_type(L, ni) != LUA_TSTRING) goto badname;
+  name = lua_tolstring(L, ni, &nn);
+  if (!name_ok(name, nn)) goto badname;
+  kind = header_kind(name, nn);
+  if (lua_type(L, vi) == LUA_TTABLE) {   /* a list: one line each */
+    lua_Integer i, len = (lua_Integer)lua_rawlen(L, vi);
+    if (kind == HK_CL) st->has_cl = 1;
+    for (i = 1; i <= len; i++) {
+      lua_rawgeti(L, vi, i);
+      v = value_text(L, -1, tmp, &vn);
+      if (v == NULL) {
+        st->errpos = 2;
+        st->errmsg = lua_pushfstring(L, "header value must be a string, number or list, got %s",
+                                     luaL_typename(L, -1));
+        return (size_t)-1;
+      }
+      if (!value_ok(v, vn)) goto badvalue;
+      if (kind != HK_TE && !(kind == HK_CL && (st->flags & RF_NOBODY))) {
+        total += put(o, name, nn) + put(o, ": ", 2) + put(o, v, vn) + put(o, "\r\n", 2);
+      }
+      lua_pop(L, 1);
+    }
+    if (kind == HK_DATE) st->has_date = 1;
+    if (kind == HK_CONN) st->has_conn = 1;
+    return total;
+  }
+  v = value_text(L, vi, tmp, &vn);
+  if (v == NULL) {
+    st->errpos = 2;
+    st->errmsg = lua_pushfstring(L, "header value must be a string, number or list, got %s",
+                                 luaL_typename(L, vi));
+    return (size_t)-1;
+  }
+  if (!value_ok(v, vn)) goto badvalue;
+  switch (kind) {
+    case HK_TE: return 0;   /* the framing is the server's */
+    case HK_DATE: st->has_date = 1; break;
+    case HK_CONN: {
+      size_t i;
+      st->has_conn = 1;
+      for (i = 0; i + 5 <= vn; i++)
+        if (lower_eq(v + i, 5, "close", 5)) { st->close = 1; break; }
+      break;
+    }
+    case HK_CL: {
+      int num = 1;
+      st->has_cl = 1;
+      if (lua_type(L, vi) == LUA_TSTRING) num = lua_stringtonumber(L, v) != 0;
+      else lua_pushvalue(L, vi);
+      if (num) {   /* as tonumber(value) */
+        lua_Integer x = 0;
+        if (lua_isinteger(L, -1)) { x = lua_tointeger(L, -1); st->cl_set = 1; }
+        else st->cl_set = lua_numbertointeger(lua_tonumber(L, -1), &x);
+        st->cl = x;
+        lua_pop(L, 1);
+      }
+      if (st->flags & RF_NOBODY) return 0;
+      break;
+    }
+    default: break;
+  }
+  return put(o, name, nn) + put(o, ": ", 2) + put(o, v, vn) + put(o, "\r\n", 2);
+badname:
+  st->errpos = 1;
+  st->errmsg = NULL;
+  lua_pushvalue(L, ni);
+  return (size_t)-1;
+badvalue:
+  st->errpos = 2;
+  st->errmsg = "header value contains CR, LF or NUL";
+  return (size_t)-1;
+}
+
+/* All the handler's headers (measured when 'o' is NULL), or (size_t)-1. */
+static size_t all_headers (lua_State *L, rscan *st, char **o) {
+  size_t total = 0, n;
+  if (lua_type(L, 3) == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+      n = one_header(L, -2, -1, st, o);
+      if (n == (size_t)-1) return n;
+      total += n;
+      lua_pop(L, 1);
+    }
+  }
+  if (lua_type(L, 4) == LUA_TTABLE) {
+    lua_Integer i, len = (lua_Integer)lua_rawlen(L, 4);
+    for (i = 1; i + 1 <= len; i += 2) {
+      lua_rawgeti(L, 4, i);
+      lua_rawgeti(L, 4, i + 1);
+      n = one_header(L, -2, -1, st, o);
+      if (n == (size_t)-1) return n;
+      total += n;
+      lua_pop(L, 2);
+    }
+  }
+  return total;
+}
+
+static int http_response (lua_State *L) {
+  lua_Integer status = luaL_checkinteger(L, 1);
+  size_t rn, dn, size;
+  const char *reason = luaL_checklstring(L, 2, &rn);
+  const char *date = luaL_checklstring(L, 6, &dn);
+  int flags = (int)luaL_checkinteger(L, 7);
+  int haslen = !lua_isnoneornil(L, 5);
+  lua_Integer length = haslen ? luaL_checkinteger(L, 5) : 0;
+  int chunked = 0, top = lua_gettop(L);
+  char num[24], snum[24], *o = NULL, *start;
+  size_t numn, cln = 0;
+  rscan st;
+  luaL_Buffer B;
+  memset(&st, 0, sizeof st);
+  st.flags = flags;
+  size = all_headers(L, &st, &o);
+  if (size == (size_t)-1) {
+    lua_pushnil(L);
+    lua_pushinteger(L, st.errpos);
+    if (st.errmsg != NULL) lua_pushstring(L, st.errmsg);
+    else lua_pushvalue(L, -3);   /* the bad name */
+    return 3;
+  }
+  lua_settop(L, top);
+  if (haslen && !st.has_cl && !(flags & RF_NOBODY)) {
+    cln = fmt_int(num, length);
+    size += 16 + cln + 2;
+    st.has_cl = st.cl_set = 1;
+    st.cl = length;
+  }
+  if (!(flags & RF_BODYLESS) && !st.has_cl) {
+    if (flags & RF_HTTP11) chunked = 1;
+    else st.close = 1;   /* HTTP/1.0 with no length: the close ends the body */
+  }
+  if (flags & RF_CLOSE) st.close = 1;
+  numn = fmt_int(snum, status);
+  size += 9 + numn + 1 + rn + 2;
+  if (!st.has_date) size += 6 + dn + 2;
+  if (chunked) size += 28;
+  if (st.close ? !st.has_conn : ((flags & RF_HTTP10) && !st.has_conn))
+    size += st.close ? 19 : 24;
+  size += 2;
+  o = start = luaL_buffinitsize(L, &B, size);
+  put(&o, "HTTP/1.1 ", 9);
+  put(&o, snum, numn);
+  put(&o, " ", 1);
+  put(&o, reason, rn);
+  put(&o, "\r\n", 2);
+  memset(&st, 0, sizeof st);   /* (the same values again) */
+  st.flags = flags;
+  all_headers(L, &st, &o);
+  if (haslen && !st.has_cl && !(flags & RF_NOBODY)) {
+    put(&o, "Content-Length: ", 16);
+    put(&o, num, cln);
+    put(&o, "\r\n", 2);
+    st.has_cl = st.cl_set = 1;
+    st.cl = length;
+  }
+  if (!(flags & RF_BODYLESS) && !st.has_cl && !(flags & RF_HTTP11)) st.close = 1;
+  if (flags & RF_CLOSE) st.close = 1;
+  if (!st.has_date) {
+    put(&o, "Date: ", 6);
+    put(&o, date, dn);
+    put(&o, "\r\n", 2);
+  }
+  if (chunked) put(&o, "Transfer-Encoding: chunked\r\n", 28);
+  if (st.close) {
+    if (!st.has_conn) put(&o, "Connection: close\r\n", 19);
+  }
+  else if ((flags & RF_HTTP10) && !st.has_conn) put(&o, "Connection: keep-alive\r\n", 24);
+  put(&o, "\r\n", 2);
+  luaL_pushresultsize(&B, (size_t)(o - start));
+  lua_pushboolean(L, chunked);
+  lua_pushboolean(L, st.close);
+  if (st.cl_set) lua_pushinteger(L, st.cl);
+  else lua_pushnil(L);
+  return 4;
+}
+
 /* neap.core.http_parser(["request" | "response"]) -> parser */
 static int http_new (lua_State *L) {
   static const char *const types[] = {"request", "response", NULL};
@@ -489,5 +843,7 @@ int neap__http_open (lua_State *L) {
   neap__newmeta(L, HTTP_MT, meth, metameth);
   lua_pushcfunction(L, http_new);
   lua_setfield(L, -2, "http_parser");
+  lua_pushcfunction(L, http_response);
+  lua_setfield(L, -2, "http_response");
   return 0;
 }

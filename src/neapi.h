@@ -44,6 +44,8 @@ struct neap_host {
   neap_stream *dirty;      /* streams with gathered writes to flush */
   char **blocks;           /* cache of free read blocks */
   int nblocks;
+  int spare_refs[16];      /* emptied anchor tables of gathered writes, for reuse */
+  int nspare;
   int main_failed;
   char *error;             /* last error text for the C API */
   uv_async_t async;        /* neap_post */
@@ -299,7 +301,8 @@ struct neap_stream_backend {
 extern const neap_stream_backend neap__none_backend;
 void neap__stream_deliver (neap_stream *s);
 void neap__stream_flow (neap_stream *s);
-void neap__stream_release_buf (neap_stream *s);   /* emptied: back to the block cache */
+void neap__stream_release_buf (neap_stream *s);   /* an emptied read buffer: to the block cache */
+void neap__stream_take_buf (neap_stream *s);      /* a read buffer from the block cache */
 int neap__stream_at_end (neap_stream *s);
 void neap__stream_wake_writer (neap_stream *s);
 void neap__stream_flush_all (neap_host *h);
@@ -336,6 +339,7 @@ int neap__stream_init_uv (neap_stream *s);   /* after u.* was initialised */
 void neap__stream_init_file (neap_stream *s, int fd, int64_t offset);
 neap_stream *neap__stream_check (lua_State *L, int idx);
 neap_stream *neap__stream_check_io (lua_State *L, int idx);  /* NULL: closed */
+int neap__is_stream (lua_State *L, int idx);   /* by address, no lookup by name */
 int neap__stream_open (lua_State *L);
 void neap__stream_ref (neap_stream *s, int on);
 int neap__stream_wrap_fd (lua_State *L, int fd, int std);

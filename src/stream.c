@@ -48,6 +48,17 @@ neap_stream *neap__stream_check_io (lua_State *L, int idx) {
   return (neap_stream *)*box;
 }
 
+/* Whether the value at 'idx' is a stream (open or closed), by address. */
+int neap__is_stream (lua_State *L, int idx) {
+  int ok = 0;
+  if (lua_type(L, idx) == LUA_TUSERDATA && lua_getmetatable(L, idx)) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, STREAM_MT);
+    ok = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
+  return ok;
+}
+
 int neap__stream_at_end (neap_stream *s) {
   return s->eof || s->err || (s->h.flags & NEAP_H_CLOSING);
 }
@@ -114,18 +125,17 @@ void neap__stream_release_buf (neap_stream *s) {
   else neap__buf_free(&s->rb);
 }
 
-static void stream_take_buf (neap_stream *s) {
+void neap__stream_take_buf (neap_stream *s) {
   neap_host *h = s->h.host;
   if (s->rb.base != NULL) return;
   if (h->blocks == NULL) {
     h->blocks = malloc(BLOCK_CACHE * sizeof(char *));
     if (h->blocks == NULL) return;
   }
-  if (h->nblocks > 0) {
-    s->rb.base = h->blocks[--h->nblocks];
-    s->rb.cap = BLOCK;
-    s->rb.head = s->rb.tail = 0;
-  }
+  if (h->nblocks > 0) s->rb.base = h->blocks[--h->nblocks];
+  else if ((s->rb.base = malloc(BLOCK)) == NULL) return;   /* (a block, so that it goes back to the cache) */
+  s->rb.cap = BLOCK;
+  s->rb.head = s->rb.tail = 0;
 }
 
 static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
@@ -134,7 +144,7 @@ static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
   char *p;
   if (s->tls) p = neap__buf_reserve(neap__tls_in(s->tls), READ_CHUNK, &avail);
   else {
-    stream_take_buf(s);
+    neap__stream_take_buf(s);
     p = neap__buf_reserve(&s->rb, READ_CHUNK, &avail);
   }
   (void)suggested;

@@ -136,6 +136,28 @@ static void stream_write_cb (uv_write_t *req, int status) {
   neap__stream_wake_writer(s);
 }
 
+/*
+** The anchor table of a batch that went at once: emptied and kept by the
+** host for the next batch of any stream (no table made and collected per
+** write), or let go when the host keeps enough.
+*/
+static void spare_anchor (neap_stream *s) {
+  neap_host *h = s->h.host;
+  lua_State *L = h->L;
+  int i;
+  if (h->nspare == (int)(sizeof h->spare_refs / sizeof h->spare_refs[0]) || s->pn > 64) {
+    luaL_unref(L, LUA_REGISTRYINDEX, s->pref);
+    return;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->pref);
+  for (i = 1; i <= s->pn; i++) {
+    lua_pushnil(L);
+    lua_rawseti(L, -2, i);
+  }
+  lua_pop(L, 1);
+  h->spare_refs[h->nspare++] = s->pref;
+}
+
 /* ====================================================== gathered writes */
 
 /*
@@ -157,8 +179,12 @@ static void stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
     s->capb = ncap;
   }
   if (s->pref == LUA_NOREF) {
-    lua_createtable(L, s->pn_hint > 16 ? s->pn_hint : 16, 0);   /* sized as the last batch */
-    s->pref = luaL_ref(L, LUA_REGISTRYINDEX);
+    neap_host *h = s->h.host;
+    if (h->nspare > 0) s->pref = h->spare_refs[--h->nspare];   /* an emptied one */
+    else {
+      lua_createtable(L, s->pn_hint > 16 ? s->pn_hint : 16, 0);   /* sized as the last batch */
+      s->pref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     s->pn = 0;
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->pref);
@@ -215,8 +241,7 @@ void neap__stream_drop_pending (neap_stream *s) {
 
 /* Lets go of the gathered writes' strings (still counted in 'queued'). */
 void neap__stream_release_pending (neap_stream *s) {
-  if (s->pref != LUA_NOREF && !s->h.host->dying)
-    luaL_unref(s->h.host->L, LUA_REGISTRYINDEX, s->pref);
+  if (s->pref != LUA_NOREF && !s->h.host->dying) spare_anchor(s);
   s->pref = LUA_NOREF;
   s->npb = 0;
   s->pending = 0;
@@ -253,7 +278,7 @@ void neap__stream_flush_pending (neap_stream *s) {
   }
   if (k == s->npb) {             /* all sent at once */
     s->queued -= s->pending;
-    if (!s->h.host->dying) luaL_unref(s->h.host->L, LUA_REGISTRYINDEX, s->pref);
+    if (!s->h.host->dying) spare_anchor(s);
   }
   else {
     write_req *w = malloc(sizeof *w);

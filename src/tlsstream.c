@@ -252,6 +252,7 @@ static void hs_wake (neap_stream *s, int ok) {
 static void tls_decrypt (neap_stream *s) {
   size_t n;
   int r;
+  neap__stream_take_buf(s);   /* (an emptied buffer was given back: no malloc and regrowth per record) */
   while (!s->eof && !s->err) {
     r = neap__tls_read_buf(s->tls, &s->rb, (size_t)1 << 20, &n);
     if (r == NEAP_TLS_OK) continue;

@@ -53,10 +53,6 @@ end
 local Res = {}
 Res.__index = Res
 
-local function no_body_status(status)
-  return status == 204 or status == 304 or (status >= 100 and status < 200)
-end
-
 -- Sends a whole small response on a connection outside any handler
 -- (errors found by the server itself); the connection closes after it.
 local function send_error(c, status)
@@ -81,18 +77,20 @@ local function check_header_value(fname, name, value)
   return value
 end
 
+-- res:header's headers (the slow path: most handlers give theirs to send
+-- or start): res.hdrs maps a lower-case name to { name =, value = },
+-- res.order keeps them in order.
 local function set_header(res, fname, name, value)
   value = check_header_value(fname, name, value)
   local key = name:lower()
-  local h = res.hdrs[key]
+  local hdrs = res.hdrs
+  if not hdrs then hdrs = {}; res.hdrs, res.order = hdrs, {} end
+  local h = hdrs[key]
   if h then h.value = value
   else
     h = { name = name, value = value }
-    res.hdrs[key] = h
+    hdrs[key] = h
     res.order[#res.order + 1] = h
-  end
-  if key == "connection" and type(value) == "string" and value:lower():find("close", 1, true) then
-    res.conn.close = true
   end
 end
 
@@ -102,7 +100,7 @@ function Res:header(name, value)
   if self.started then error("header: the response has started", 2) end
   if value == nil then   -- remove
     local key = type(name) == "string" and name:lower()
-    local h = key and self.hdrs[key]
+    local h = key and self.hdrs and self.hdrs[key]
     if h then
       self.hdrs[key] = nil
       for i, x in ipairs(self.order) do if x == h then table.remove(self.order, i) break end end
@@ -113,68 +111,51 @@ function Res:header(name, value)
   return self
 end
 
-local function add_headers(res, fname, headers)
-  if headers == nil then return end
-  if type(headers) ~= "table" then argerr(fname, 2, "headers table expected, got " .. type(headers)) end
-  for k, v in pairs(headers) do set_header(res, fname, k, v) end
-end
+-- the flags of core.http_response (src/http.c)
+local RF_BODYLESS, RF_NOBODY, RF_CLOSE, RF_HTTP11, RF_HTTP10 = 1, 2, 4, 8, 16
+local http_response = core.http_response
 
--- Builds and queues the status line and headers; decides the framing.
+-- Builds the status line and headers in one string (src/http.c checks the
+-- handler's headers and adds Content-Length, Date, chunked framing and
+-- Connection); decides the framing.
 local function start(res, fname, status, headers, length)
   if res.started then error(fname .. ": the response has started", 3) end
   if math.type(status) ~= "integer" or status < 100 or status > 999 then
     argerr(fname, 1, "status must be an integer from 100 to 999")
   end
-  add_headers(res, fname, headers)
-  local conn, req = res.conn, res.req
-  res.started, res.status = true, status
-  local hdrs = res.hdrs
-  res.bodyless = req.method == "HEAD" or no_body_status(status)
-  local cl = hdrs["content-length"]
-  if length and not cl and not no_body_status(status) then
-    set_header(res, fname, "Content-Length", length)
-    cl = hdrs["content-length"]
+  if headers ~= nil and type(headers) ~= "table" then
+    argerr(fname, 2, "headers table expected, got " .. type(headers))
   end
-  if cl then
-    res.length = tonumber(cl.value)
-    if no_body_status(status) then hdrs["content-length"], cl = nil, nil end
-  end
-  hdrs["transfer-encoding"] = nil   -- the framing is the server's
-  if not res.bodyless and not cl then
-    if req.version == "1.1" then res.chunked = true
-    else conn.close = true end   -- HTTP/1.0 with no length: the end of the body is the close
-  end
-  if conn.server.closing or not req.keep_alive then conn.close = true end
-  if not conn.body_done and ((conn.expect and not conn.continued) or
-      (req._length and req._length - conn.body_read > conn.server.opts.max_body)) then
-    conn.close = true   -- the body will not be read: say so now
-  end
-  local out = { "HTTP/1.1 ", tostring(status), " ", REASONS[status] or "Unknown", "\r\n" }
-  local n = #out
-  for _, h in ipairs(res.order) do
-    if hdrs[h.name:lower()] == h then
-      local v = h.value
-      if type(v) == "table" then
-        for i = 1, #v do
-          out[n + 1], out[n + 2], out[n + 3], out[n + 4] = h.name, ": ", v[i], "\r\n"
-          n = n + 4
-        end
-      else
-        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = h.name, ": ", v, "\r\n"
-        n = n + 4
-      end
+  local list
+  if res.order then   -- res:header was called: the handler's headers join those
+    if headers then for k, v in pairs(headers) do set_header(res, fname, k, v) end end
+    local hdrs, n = res.hdrs, 0
+    list = {}
+    for _, h in ipairs(res.order) do
+      if hdrs[h.name:lower()] == h then list[n + 1], list[n + 2], n = h.name, h.value, n + 2 end
     end
+    headers = nil
   end
-  if not hdrs["date"] then out[n + 1], out[n + 2], out[n + 3] = "Date: ", date(), "\r\n"; n = n + 3 end
-  if res.chunked then out[n + 1] = "Transfer-Encoding: chunked\r\n"; n = n + 1 end
-  if conn.close then
-    if not hdrs["connection"] then out[n + 1] = "Connection: close\r\n"; n = n + 1 end
-  elseif req.version == "1.0" and not hdrs["connection"] then
-    out[n + 1] = "Connection: keep-alive\r\n"; n = n + 1
+  local conn, req = res.conn, res.req
+  local flags, bodyless = 0, false
+  if status < 200 or status == 204 or status == 304 then flags, bodyless = RF_NOBODY + RF_BODYLESS, true
+  elseif req.method == "HEAD" then flags, bodyless = RF_BODYLESS, true end
+  local version = req.version
+  if version == "1.1" then flags = flags + RF_HTTP11 elseif version == "1.0" then flags = flags + RF_HTTP10 end
+  if conn.close or conn.server.closing or not req.keep_alive or
+     (not conn.body_done and ((conn.expect and not conn.continued) or
+      (req._length and req._length - conn.body_read > conn.server.opts.max_body))) then
+    flags = flags + RF_CLOSE   -- (a body that will not be read: say so now)
   end
-  out[n + 1] = "\r\n"
-  res.sent = 0
-  return table.concat(out)
+  local head, chunked, close, cl = http_response(status, REASONS[status] or "Unknown", headers, list,
+                                                 length, date(), flags)
+  if not head then
+    if chunked == 1 then argerr(fname, 1, "bad header name " .. string.format("%q", tostring(close))) end
+    argerr(fname, 2, close)
+  end
+  res.started, res.status, res.bodyless, res.chunked, res.length, res.sent = true, status, bodyless, chunked, cl, 0
+  if close then conn.close = true end
+  return head
 end
 
 local function write_result(res, ok, err, code)
@@ -332,44 +313,39 @@ function Req:websocket(opts)
   return require("neap.websocket").accept(self, opts)
 end
 
-local function new_request(conn, head)
-  local target = head.target
-  local q = target:find("?", 1, true)
-  local req = setmetatable({
-    method = head.method, target = target,
-    path = q and target:sub(1, q - 1) or target,
-    query = q and target:sub(q + 1) or nil,
-    version = head.version, headers = head.headers,
-    keep_alive = head.keep_alive,
-    _conn = conn, _length = head.length,
-  }, Req)
-  return req
-end
-
 -- ============================================================ connections
 
 -- Reads the next request head: nil, err, code, bytes when none comes (an
 -- idle connection that closes or times out has bytes == 0).
 local function read_head(conn, idle_timeout)
   local c, p, opts = conn.c, conn.p, conn.server.opts
-  local idle_deadline = core.now() + idle_timeout
+  local head, err, code = nil, "more", "more"
+  if c:buffered() > 0 then   -- (pipelined: maybe already there)
+    head, err, code = p:head(c, opts.max_header, Req)
+    if head then return head end
+  end
+  local now = core.now()
+  local idle_deadline = now + idle_timeout
   local head_deadline
+  local wait = conn.wait_opts
   conn.idle = true
   while true do
-    local head, err, code = p:head(c, opts.max_header)
-    if head then conn.idle = false return head end
+    if code ~= "more" then conn.idle = false return nil, err, code, c:buffered() end
     local have = c:buffered()
-    if code ~= "more" then conn.idle = false return nil, err, code, have end
     if have > 0 and not head_deadline then
       conn.idle = false
-      head_deadline = core.now() + opts.header_timeout
+      head_deadline = now + opts.header_timeout
       if conn.server.closing then return nil, "closed", "ECLOSED", have end
     end
-    local left = (head_deadline or idle_deadline) - core.now()
+    local left = (head_deadline or idle_deadline) - now
     if left <= 0 then conn.idle = false return nil, "timeout", "timeout", have end
-    local n, werr, wcode = c:wait_readable { above = have, timeout = left }
+    wait.above, wait.timeout = have, left
+    local n, werr, wcode = c:wait_readable(wait)
     if not n then conn.idle = false return nil, werr, wcode, have end
     if n == 0 then conn.idle = false return nil, "eof", "eof", have end
+    head, err, code = p:head(c, opts.max_header, Req)
+    if head then conn.idle = false return head end
+    now = core.now()
   end
 end
 
@@ -387,9 +363,11 @@ local function drain_body(conn)
 end
 
 local function serve_conn(server, c)
-  local conn = { server = server, c = c, p = core.http_parser("request") }
+  local conn = { server = server, c = c, p = core.http_parser("request"), task = core.current(),
+                 wait_opts = {} }
   local opts = server.opts
   server.conns[conn] = true
+  server.nconns = server.nconns + 1
   local first = true
   while true do
     if server.closing then break end
@@ -402,14 +380,15 @@ local function serve_conn(server, c)
       end
       break
     end
-    conn.body_done = head.body == "none"
+    conn.body_done = head._body == "none"
     conn.body_read, conn.whole, conn.continued, conn.fail_status = 0, nil, false, nil
     conn.close = not head.keep_alive
-    local req = new_request(conn, head)
+    local req = head   -- (the parser's request form: a Req)
+    req._conn = conn
     local expect = req.headers.expect
     conn.expect = expect ~= nil and expect:lower() == "100-continue" and req.version == "1.1"
                   and not conn.body_done
-    local res = setmetatable({ conn = conn, req = req, hdrs = {}, order = {} }, Res)
+    local res = setmetatable({ conn = conn, req = req }, Res)
     conn.req, conn.res = req, res
     local ok, herr = xpcall(server.handler, debug.traceback, req, res)
     if conn.ws then conn.ws:_handler_done() end
@@ -433,7 +412,8 @@ local function serve_conn(server, c)
     if conn.close then break end
   end
   server.conns[conn] = nil
-  if server.closing and server.waiter and next(server.conns) == nil then
+  server.nconns = server.nconns - 1
+  if server.closing and server.waiter and server.nconns <= server.wait_for then
     local w = server.waiter
     server.waiter = nil
     core.wake(w)
@@ -480,7 +460,7 @@ function http.listen(host, port, handler, opts)
     srv, err, code = neap.listen("tcp", host, port, { backlog = opts.backlog, reuseport = opts.reuseport })
   end
   if not srv then return nil, err, code end
-  local server = setmetatable({ srv = srv, handler = handler, opts = o, conns = {} }, Server)
+  local server = setmetatable({ srv = srv, handler = handler, opts = o, conns = {}, nconns = 0 }, Server)
   server.task = srv:serve(function(c) serve_conn(server, c) end)
   return server
 end
@@ -492,23 +472,30 @@ end
 
 --- server:close([opts]) -> true: stops accepting; idle connections close at
 -- once, requests in flight get opts.drain seconds (default: the server's)
--- to finish, then their connections close. Inside a task it waits for that.
+-- to finish, then their connections close. Inside a task it waits for that;
+-- called by a handler, it waits for the others and leaves the handler's own
+-- connection to close after its response.
 function Server:close(opts)
   if opts ~= nil and type(opts) ~= "table" then argerr("close", 1, "options table expected, got " .. type(opts)) end
   if self.closing then return true end
   self.closing = true
   self.srv:close()
+  local cur, me = core.current(), nil
   for conn in pairs(self.conns) do
-    if conn.idle then conn.c:close() end
+    if cur and conn.task == cur then me = conn
+    elseif conn.idle then conn.c:close() end
   end
   local drain = opts and opts.drain or self.opts.drain
   local function wait_and_close()
-    if next(self.conns) ~= nil then
-      self.waiter = core.current()
+    local keep = me and 1 or 0
+    if self.nconns > keep then
+      self.waiter, self.wait_for = core.current(), keep
       core.park(drain)
       self.waiter = nil
     end
-    for conn in pairs(self.conns) do conn.c:close() end
+    for conn in pairs(self.conns) do
+      if conn ~= me then conn.c:close() end
+    end
   end
   if neap.current() then wait_and_close()
   else core.task(wait_and_close) end
