@@ -26,6 +26,8 @@
 **       handshake, one line of SIZE bytes echoed and checked, close_notify,
 **       close. One untimed connection comes first; with RESUME 1 its session
 **       is kept and every timed connection resumes it (counted: resumed=).
+**   total= counts every line echoed in the whole run (warm-up and drain
+**   included), for per-line costs measured on the server (callgrind).
 **   With SERVERPID, the server's CPU time (user + system, /proc) during the
 **   measurement is reported too: srv_cpu= (the share of one CPU it used) and
 **   per_cpu_s= (lines or handshakes per second of the server's CPU time),
@@ -433,9 +435,9 @@ static int cmd_echo (int argc, char **argv) {
   if (measuring != 2) die("the run did not finish", 0);
   double secs = (double)(t_end - t_start) / 1e9;
   double lines = (double)(m_lines1 - m_lines0);
-  printf("RESULT msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.0f p99_us=%.0f lines=%.0f secs=%.3f%s\n",
+  printf("RESULT msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.0f p99_us=%.0f lines=%.0f secs=%.3f total=%llu%s\n",
          lines / secs, lines * e_size / secs / 1e6, hist_pct(0.5), hist_pct(0.99), lines, secs,
-         srv_result(lines, secs));
+         (unsigned long long)total_lines, srv_result(lines, secs));
   return 0;
 }
 

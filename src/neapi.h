@@ -44,6 +44,9 @@ struct neap_host {
   neap_stream *dirty;      /* streams with gathered writes to flush */
   char **blocks;           /* cache of free read blocks */
   int nblocks;
+  char *spare;             /* one free read buffer larger than a block, or NULL */
+  size_t spare_cap;
+  size_t rbuf_grows;       /* tests: times a stream's read buffer had to grow */
   int main_failed;
   char *error;             /* last error text for the C API */
   uv_async_t async;        /* neap_post */

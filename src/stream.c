@@ -98,19 +98,32 @@ void neap__stream_wake_err (neap_task *t, neap_stream *s, int err) {
 /*
 ** Read blocks: an empty stream gives its block back (an idle connection
 ** holds none) to a small per-host cache, and takes one from it when data
-** comes, so a busy stream does not malloc and free 64 KiB per read.
+** comes, so a busy stream does not malloc and free 64 KiB per read. A
+** buffer that grew past a block (a bulk reader behind its data) is kept
+** as the host's one spare and reused by the next stream that must grow,
+** so a bulk transfer does not realloc and fault in fresh pages each time
+** its buffer empties.
 */
 #define BLOCK READ_CHUNK
 #define BLOCK_CACHE 64
+#define SPARE_MAX (4u << 20)
+
+/* Gives a read buffer back: a block to the cache, a larger one as the spare. */
+static void host_give_back (neap_host *h, char *base, size_t cap) {
+  if (cap == BLOCK && h->nblocks < BLOCK_CACHE && h->blocks != NULL)
+    h->blocks[h->nblocks++] = base;
+  else if (cap > BLOCK && cap <= SPARE_MAX && cap > h->spare_cap) {
+    free(h->spare);   /* (the larger one is kept) */
+    h->spare = base;
+    h->spare_cap = cap;
+  }
+  else free(base);
+}
 
 static void stream_release_buf (neap_stream *s) {
-  neap_host *h = s->h.host;
-  if (s->rb.cap == BLOCK && h->nblocks < BLOCK_CACHE && h->blocks != NULL) {
-    h->blocks[h->nblocks++] = s->rb.base;
-    s->rb.base = NULL;   /* (the 'consumed' count goes on) */
-    s->rb.head = s->rb.tail = s->rb.cap = 0;
-  }
-  else neap__buf_free(&s->rb);
+  host_give_back(s->h.host, s->rb.base, s->rb.cap);
+  s->rb.base = NULL;   /* (the 'consumed' count goes on) */
+  s->rb.head = s->rb.tail = s->rb.cap = 0;
 }
 
 static void stream_take_buf (neap_stream *s) {
@@ -127,15 +140,44 @@ static void stream_take_buf (neap_stream *s) {
   }
 }
 
+/*
+** Room for a read at the tail of the buffer of 's' (at least half a block:
+** a partial line left in a block is moved to its front, the block does not
+** grow for it): a block from the cache when it has none; when it must
+** grow, the host's spare if that is large enough (its bytes move there and
+** its old buffer goes back), else the buffer grows.
+*/
+#define READ_ROOM (READ_CHUNK / 2)
+
+static char *stream_reserve (neap_stream *s, size_t *avail) {
+  neap_host *h = s->h.host;
+  neap_buf *b = &s->rb;
+  size_t len;
+  stream_take_buf(s);
+  len = neap__buf_len(b);
+  if (b->cap - len < READ_ROOM && h->spare != NULL &&
+      h->spare_cap - len >= READ_CHUNK) {
+    char *ob = b->base;
+    size_t ocap = b->cap;
+    if (len > 0) memcpy(h->spare, b->base + b->head, len);
+    b->base = h->spare;
+    b->cap = h->spare_cap;
+    b->head = 0;
+    b->tail = len;
+    h->spare = NULL;
+    h->spare_cap = 0;
+    host_give_back(h, ob, ocap);
+  }
+  if (b->cap > 0 && b->cap - len < READ_ROOM) h->rbuf_grows++;
+  return neap__buf_reserve(b, READ_ROOM, avail);
+}
+
 static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
   neap_stream *s = hd->data;
   size_t avail = 0;
   char *p;
   if (s->tls) p = neap__buf_reserve(neap__tls_in(s->tls), READ_CHUNK, &avail);
-  else {
-    stream_take_buf(s);
-    p = neap__buf_reserve(&s->rb, READ_CHUNK, &avail);
-  }
+  else p = stream_reserve(s, &avail);
   (void)suggested;
   if (avail > (1u << 30)) avail = 1u << 30;   /* (a uv_buf_t length is 32 bits) */
   *buf = uv_buf_init(p, p ? (unsigned)avail : 0);
@@ -597,6 +639,12 @@ static int stream_consumed (lua_State *L) {
   return 1;
 }
 
+/* neap.core._rbuf_grows() -> times a read buffer grew (tests) */
+static int stream_rbuf_grows (lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)neap__host(L)->rbuf_grows);
+  return 1;
+}
+
 /* s:buffered() -> bytes received and not yet read */
 static int stream_buffered (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
@@ -938,6 +986,8 @@ int neap__stream_open (lua_State *L) {
   lua_setfield(L, -2, "wrap_fd");
   lua_pushcfunction(L, stream_dup);
   lua_setfield(L, -2, "dup_fd");
+  lua_pushcfunction(L, stream_rbuf_grows);
+  lua_setfield(L, -2, "_rbuf_grows");
   luaL_getmetatable(L, STREAM_MT);
   lua_setfield(L, -2, "stream_meta");
   return 0;
