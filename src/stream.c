@@ -34,15 +34,21 @@ neap_stream *neap__stream_check (lua_State *L, int idx) {
 /*
 ** The stream at 'idx' for a read or a write, or NULL when it is closed:
 ** I/O on a closed stream is an outcome (nil, "closed", "ECLOSED"), not a
-** mistake. Raises when 'idx' is not a stream.
+** mistake. Raises when 'idx' is not a stream. The stream methods carry the
+** metatable as their upvalue 1, so the usual check is one comparison (no
+** registry lookup); another caller takes the lookup.
 */
 neap_stream *neap__stream_check_io (lua_State *L, int idx) {
   neap_handle **box = lua_touserdata(L, idx);
   int ok = 0;
-  if (box != NULL && lua_getmetatable(L, idx)) {   /* (no lookup by name) */
-    lua_rawgetp(L, LUA_REGISTRYINDEX, STREAM_MT);
-    ok = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);   /* pop both metatables */
+  if (box != NULL && lua_getmetatable(L, idx)) {
+    ok = lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(1));
+    if (!ok) {
+      lua_rawgetp(L, LUA_REGISTRYINDEX, STREAM_MT);
+      ok = lua_rawequal(L, -1, -2);
+      lua_pop(L, 1);   /* pop the registry's metatable */
+    }
+    lua_pop(L, 1);   /* pop the stream's metatable */
   }
   if (!ok) box = luaL_checkudata(L, idx, STREAM_MT);   /* the usual error */
   return (neap_stream *)*box;
@@ -156,7 +162,7 @@ static char *stream_reserve (neap_stream *s, size_t *avail) {
   stream_take_buf(s);
   len = neap__buf_len(b);
   if (b->cap - len < READ_ROOM && h->spare != NULL &&
-      h->spare_cap - len >= READ_CHUNK) {
+      h->spare_cap >= len + READ_CHUNK) {
     char *ob = b->base;
     size_t ocap = b->cap;
     if (len > 0) memcpy(h->spare, b->base + b->head, len);
@@ -500,7 +506,7 @@ static int lines_post (lua_State *L, int status, lua_KContext ctx) {
   const char *err, *code;
   (void)status;
   if (n >= 1 && !lua_isnil(L, -n)) {
-    lua_settop(L, lua_gettop(L) - n + 1);
+    if (n > 1) lua_settop(L, lua_gettop(L) - n + 1);
     return 1;
   }
   err = n >= 2 ? lua_tostring(L, -n + 1) : "?";
@@ -518,9 +524,15 @@ static int lines_iter (lua_State *L) {
   int n;
   lua_settop(L, 0);
   lua_pushvalue(L, lua_upvalueindex(1));   /* the stream at 1 */
-  lua_pushvalue(L, lua_upvalueindex(2));   /* the options at 2 */
   /* (a stream: stream_lines checked it) */
-  read_options(L, 2, "lines", &o);
+  if (lua_type(L, lua_upvalueindex(2)) == LUA_TNIL) {   /* no options: no lookups */
+    o.timeout = -1;
+    o.keep = 0;
+  }
+  else {
+    lua_pushvalue(L, lua_upvalueindex(2));   /* the options at 2 */
+    read_options(L, 2, "lines", &o);
+  }
   s = stream_check_reader(L, "lines");
   if (s == NULL) return 0;   /* closed: the loop ends */
   s->rq.f.kind = NEAP_FRAME_LINE;
@@ -978,7 +990,13 @@ int neap__stream_open (lua_State *L) {
   neap__newhandlemeta(L, STREAM_MT, meth, stream_tostring);
   luaL_getmetatable(L, STREAM_MT);
   lua_getfield(L, -1, "__index");
-  for (i = 0; more[i] != NULL; i++) luaL_setfuncs(L, more[i], 0);
+  /* every method again, with the metatable as upvalue 1 (see check_io) */
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, meth, 1);
+  for (i = 0; more[i] != NULL; i++) {
+    lua_pushvalue(L, -2);
+    luaL_setfuncs(L, more[i], 1);
+  }
   lua_pop(L, 2);   /* pop __index, metatable */
   lua_pushcfunction(L, stream_std);
   lua_setfield(L, -2, "std");

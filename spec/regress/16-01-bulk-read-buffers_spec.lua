@@ -74,4 +74,42 @@ describe("16.1 bulk reads", function()
       srv:close()
     end, 30)
   end)
+
+  it("grow past a smaller spare without using it", function()
+    -- (under ASan and valgrind: a buffer larger than the spare once took it)
+    helpers.run(function()
+      local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
+      local _, port = srv:address()
+      local function pair()
+        local c = assert(neap.connect("tcp", "127.0.0.1", port))
+        return c, assert(srv:accept())
+      end
+      local cb, sb = pair()
+      local ca, sa = pair()
+      local function settle(s, n)   -- until s holds n bytes unread
+        for _ = 1, 1000 do
+          if s:buffered() >= n then return end
+          neap.sleep(0.002)
+        end
+        error("only " .. s:buffered() .. " of " .. n .. " bytes came")
+      end
+      cb:set_limits { read_high_water = 4 << 20 }
+      assert.is_nil(cb:read(1, { timeout = 0 }))   -- reading starts; nobody reads
+      assert.is_nil(ca:read(1, { timeout = 0 }))
+      local function spare()   -- ca leaves a 128 KiB buffer as the spare
+        sa:write(string.rep("a", 100 * 1024))
+        settle(ca, 100 * 1024)
+        assert.are.equal(100 * 1024, #ca:read(1 << 20))
+      end
+      spare()
+      sb:write(string.rep("b", 200 * 1024))        -- cb takes that spare, then grows
+      settle(cb, 200 * 1024)
+      spare()
+      sb:write(string.rep("b", 800 * 1024))        -- cb grows past the new spare
+      settle(cb, 1000 * 1024)
+      local all = cb:read(2 << 20)
+      assert.are.equal(string.rep("b", 1000 * 1024), all)
+      for _, s in ipairs { ca, sa, cb, sb, srv } do s:close() end
+    end)
+  end)
 end)
