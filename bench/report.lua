@@ -21,7 +21,8 @@ local LABEL = {
 -- key, header, format, scale
 local function col(key, head, fmt, scale) return { key = key, head = head, fmt = fmt, scale = scale or 1 } end
 local ECHO_COLS = { col("msgs_per_s", "lines/s", "%.0f"), col("mb_per_s", "MB/s", "%.1f"),
-                    col("p50_us", "p50 ms", "%.2f", 1e-3), col("p99_us", "p99 ms", "%.2f", 1e-3) }
+                    col("p50_us", "p50 ms", "%.2f", 1e-3), col("p99_us", "p99 ms", "%.2f", 1e-3),
+                    col("srv_cpu", "srv CPU", "%.0f%%", 100), col("per_cpu_s", "lines/CPU-s", "%.0f") }
 
 local TLS_ECHO_COLS = { col("msgs_per_s", "lines/s", "%.0f"), col("mb_per_s", "MB/s", "%.1f"),
                        col("p50_us", "p50 ms", "%.2f", 1e-3), col("p99_us", "p99 ms", "%.2f", 1e-3),

@@ -245,7 +245,8 @@ for rep in $(seq 1 "$TCP_REPS"); do
       set -- $spec
       b=$1; mode=$2; shift 2
       if ! server_alive; then record "$b" "$impl" "$rep" fail "server died (see $LOGS/server-$impl.log)"; continue; fi
-      run "$b" "$impl" "$rep" "$T_LOAD" check_none $PIN1 "$LG" "$mode" "$PORT" "$@" "$WARM" "$SECS"
+      pid=""; [ "$mode" = echo ] && pid=$SPID   # (the server's CPU time: lines per CPU-s)
+      run "$b" "$impl" "$rep" "$T_LOAD" check_none $PIN1 "$LG" "$mode" "$PORT" "$@" "$WARM" "$SECS" $pid
     done
     stop_server
   done
