@@ -174,7 +174,9 @@ static char *stream_reserve (neap_stream *s, size_t *avail) {
     h->spare_cap = 0;
     host_give_back(h, ob, ocap);
   }
-  if (b->cap > 0 && b->cap - len < READ_ROOM) h->rbuf_grows++;
+  if (b->cap == 0)   /* none cached: a new block (cached again when it empties) */
+    return neap__buf_reserve(b, READ_CHUNK, avail);
+  if (b->cap - len < READ_ROOM) h->rbuf_grows++;
   return neap__buf_reserve(b, READ_ROOM, avail);
 }
 
