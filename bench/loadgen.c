@@ -9,6 +9,12 @@
 **       CONNS connections, each with DEPTH lines of SIZE bytes (the newline
 **       included) in flight; counts echoed lines during SECS after WARMUP.
 **       DEPTH 1 is request/response.
+**   loadgen kv      PORT CONNS DEPTH WARMUP SECS [SERVERPID]
+**       key-value requests, pipelined as echo: request k of a connection
+**       is "SET c<conn>k<n> <10 digits>" (k even) or "GET" of the key
+**       just set (k odd), whose reply must be the value; "OK" for a SET.
+**       Keys cycle over 1,000 per connection (no two connections share
+**       one). Replies are 3 and 11 bytes; every byte is checked.
 **   loadgen churn   PORT PARALLEL SIZE WARMUP SECS
 **       PARALLEL clients, each looping: connect, one line, read it, close.
 **   loadgen idle    PORT COUNT SERVERPID [SETTLE_MS]
@@ -26,6 +32,8 @@
 **       handshake, one line of SIZE bytes echoed and checked, close_notify,
 **       close. One untimed connection comes first; with RESUME 1 its session
 **       is kept and every timed connection resumes it (counted: resumed=).
+**   total= counts every line echoed in the whole run (warm-up and drain
+**   included), for per-line costs measured on the server (callgrind).
 **   With SERVERPID, the server's CPU time (user + system, /proc) during the
 **   measurement is reported too: srv_cpu= (the share of one CPU it used) and
 **   per_cpu_s= (lines or handshakes per second of the server's CPU time),
@@ -252,6 +260,9 @@ static uint64_t m_lines0, m_lines1, total_lines, t_start, t_end;
 static uint64_t n_connected;
 static char *sendbuf;
 
+static int kv_mode;   /* the echo machinery speaks the key-value protocol */
+static size_t kv_req (uint64_t c, uint64_t k, char *out);
+
 static void e_alloc (uv_handle_t *h, size_t sug, uv_buf_t *b) {
   (void)sug;
   conn *c = h->data;
@@ -260,6 +271,16 @@ static void e_alloc (uv_handle_t *h, size_t sug, uv_buf_t *b) {
 
 static void e_send (conn *c, int n, uint64_t now) {
   size_t len = 0;
+  if (kv_mode) {
+    for (int i = 0; i < n; i++) {
+      len += kv_req(c->id, c->sent, sendbuf + len);
+      c->ts[c->sent % (uint64_t)e_depth] = now;
+      c->sent++;
+    }
+    int r = send_bytes((uv_stream_t *)&c->h, sendbuf, len);
+    if (r) die("write", r);
+    return;
+  }
   for (int i = 0; i < n; i++) {
     size_t off = line_off(c->id, c->sent);
     memcpy(sendbuf + len, pattern + off, (size_t)e_size - 1);
@@ -313,6 +334,67 @@ static void e_drain (conn *c) {
 
 static int e_consume (conn *c, const char *p, size_t left, uint64_t now);
 static void e_phase (uv_timer_t *t);
+
+/* ------------------------------------------------------------ key-value */
+
+
+static unsigned long long kv_val (uint64_t c, uint64_t k) {   /* the value of SET number k */
+  return (unsigned long long)((c * 2654435761u + k * 40503u + 12345u) % 10000000000ull);
+}
+
+/* Writes 'v' in decimal at 'out' with at least 'width' digits; its length. */
+static size_t put_num (char *out, unsigned long long v, int width) {
+  char tmp[24];
+  int n = 0;
+  do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+  while (n < width) tmp[n++] = '0';
+  for (int i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  return (size_t)n;
+}
+
+/* Request k of connection c, written at 'out'; its length. */
+static size_t kv_req (uint64_t c, uint64_t k, char *out) {
+  size_t n = 0;
+  memcpy(out, k % 2 == 0 ? "SET c" : "GET c", 5);
+  n = 5;
+  n += put_num(out + n, c, 1);
+  out[n++] = 'k';
+  n += put_num(out + n, k / 2 % 1000, 1);
+  if (k % 2 == 0) {
+    out[n++] = ' ';
+    n += put_num(out + n, kv_val(c, k), 10);
+  }
+  out[n++] = '\n';
+  return n;
+}
+
+/* The reply to request k of connection c, at 'out'; its length. */
+static size_t kv_reply (uint64_t c, uint64_t k, char *out) {
+  size_t n;
+  if (k % 2 == 0) { memcpy(out, "OK\n", 3); return 3; }
+  n = put_num(out, kv_val(c, k - 1), 10);
+  out[n++] = '\n';
+  return n;
+}
+
+static int kv_consume (conn *c, const char *p, size_t left, uint64_t now) {
+  int done = 0;
+  char exp[32];
+  size_t el = kv_reply(c->id, c->recvd, exp);
+  while (left > 0) {
+    if (c->recvd >= c->sent) verify_fail("connection %ld: %ld bytes nobody asked for", (long)c->id, (long)left);
+    size_t need = el - c->rx, m = left < need ? left : need;
+    if (memcmp(p, exp + c->rx, m) != 0)
+      verify_fail("connection %ld: reply %ld differs", (long)c->id, (long)c->recvd);
+    c->rx += m; p += m; left -= m;
+    if (c->rx == el) {
+      if (measuring == 1) hist_add(now - c->ts[c->recvd % (uint64_t)e_depth]);
+      c->recvd++; c->rx = 0; done++; total_lines++;
+      el = kv_reply(c->id, c->recvd, exp);
+    }
+  }
+  return done;
+}
 static double e_warm, e_secs;
 
 static void e_read (uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
@@ -328,7 +410,8 @@ static void e_read (uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   }
   uint64_t now = uv_hrtime();
   int done = 0;
-  if (!c->ssl) done = e_consume(c, b->base, (size_t)n, now);
+  if (kv_mode) done = kv_consume(c, b->base, (size_t)n, now);
+  else if (!c->ssl) done = e_consume(c, b->base, (size_t)n, now);
   else {
     tls_feed(c->ssl, b->base, (size_t)n);
     if (!c->ready) {
@@ -414,7 +497,7 @@ static int cmd_echo (int argc, char **argv) {
   srv_pid = argc > 8 ? atoi(argv[8]) : 0;
   if (e_conns < 1 || e_depth < 1 || e_size < 2 || e_secs <= 0) return 1;
   conns = calloc((size_t)e_conns, sizeof *conns);
-  sendbuf = malloc((size_t)e_depth * (size_t)e_size);
+  sendbuf = malloc((size_t)e_depth * (size_t)(e_size > 64 ? e_size : 64));
   for (int i = 0; i < e_conns; i++) {
     conn *c = &conns[i];
     c->id = (uint64_t)i;
@@ -433,9 +516,9 @@ static int cmd_echo (int argc, char **argv) {
   if (measuring != 2) die("the run did not finish", 0);
   double secs = (double)(t_end - t_start) / 1e9;
   double lines = (double)(m_lines1 - m_lines0);
-  printf("RESULT msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.0f p99_us=%.0f lines=%.0f secs=%.3f%s\n",
+  printf("RESULT msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.0f p99_us=%.0f lines=%.0f secs=%.3f total=%llu%s\n",
          lines / secs, lines * e_size / secs / 1e6, hist_pct(0.5), hist_pct(0.99), lines, secs,
-         srv_result(lines, secs));
+         (unsigned long long)total_lines, srv_result(lines, secs));
   return 0;
 }
 
@@ -843,6 +926,13 @@ int main (int argc, char **argv) {
   if (strcmp(argv[1], "wait") == 0) return cmd_wait(argc, argv);
   if (strcmp(argv[1], "echo") == 0) bad = cmd_echo(argc, argv);
   else if (strcmp(argv[1], "tlsecho") == 0) { tls_init(); bad = cmd_echo(argc, argv); }
+  else if (strcmp(argv[1], "kv") == 0 && argc >= 7) {
+    /* as echo with SIZE 16 (the size only sizes buffers and MB/s) */
+    char *av[10] = { argv[0], argv[1], argv[2], argv[3], argv[4], "16", argv[5], argv[6],
+                     argc > 7 ? argv[7] : NULL, NULL };
+    kv_mode = 1;
+    bad = cmd_echo(argc + 1, av);
+  }
   else if (strcmp(argv[1], "handshakes") == 0) bad = cmd_handshakes(argc, argv);
   else if (strcmp(argv[1], "churn") == 0) bad = cmd_churn(argc, argv);
   else if (strcmp(argv[1], "idle") == 0) bad = cmd_idle(argc, argv);
@@ -851,6 +941,7 @@ usage:
   fprintf(stderr, "usage: loadgen wait PORT [SECS] | echo PORT CONNS DEPTH SIZE WARMUP SECS |\n"
                   "       churn PORT PARALLEL SIZE WARMUP SECS | idle PORT COUNT SERVERPID [SETTLE_MS] |\n"
                   "       genlines FILE MIB SEED | tlsecho PORT CONNS DEPTH SIZE WARMUP SECS [SERVERPID] |\n"
-                  "       handshakes PORT COUNT PARALLEL SIZE RESUME [SERVERPID]\n");
+                  "       handshakes PORT COUNT PARALLEL SIZE RESUME [SERVERPID] |\n"
+                  "       kv PORT CONNS DEPTH WARMUP SECS [SERVERPID]\n");
   return 1;
 }

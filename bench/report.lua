@@ -10,9 +10,10 @@
 local raw = assert(arg[1], "usage: lua5.4 report.lua RAW_FILE")
 
 -- The implementations, in the order of the tables.
-local IMPLS = { "c", "neap", "neap-null", "lua", "luv", "cqueues", "node", "python", "luahttp" }
+local IMPLS = { "c", "neap", "neap-null", "neap-1m", "lua", "luv", "cqueues", "node", "python", "luahttp" }
 local LABEL = {
   c = "C (libuv, by hand)", neap = "neap", ["neap-null"] = "neap, stdio=\"null\"",
+  ["neap-1m"] = "neap, read(1 << 20)",
   lua = "Lua io.lines",
   luv = "luv (lua5.4)", cqueues = "cqueues (lua5.4)", node = "Node.js", python = "Python asyncio",
   luahttp = "lua-http (cqueues, lua5.3)",
@@ -21,7 +22,8 @@ local LABEL = {
 -- key, header, format, scale
 local function col(key, head, fmt, scale) return { key = key, head = head, fmt = fmt, scale = scale or 1 } end
 local ECHO_COLS = { col("msgs_per_s", "lines/s", "%.0f"), col("mb_per_s", "MB/s", "%.1f"),
-                    col("p50_us", "p50 ms", "%.2f", 1e-3), col("p99_us", "p99 ms", "%.2f", 1e-3) }
+                    col("p50_us", "p50 ms", "%.2f", 1e-3), col("p99_us", "p99 ms", "%.2f", 1e-3),
+                    col("srv_cpu", "srv CPU", "%.0f%%", 100), col("per_cpu_s", "lines/CPU-s", "%.0f") }
 
 local TLS_ECHO_COLS = { col("msgs_per_s", "lines/s", "%.0f"), col("mb_per_s", "MB/s", "%.1f"),
                        col("p50_us", "p50 ms", "%.2f", 1e-3), col("p99_us", "p99 ms", "%.2f", 1e-3),
@@ -40,8 +42,17 @@ local HTTP_COLS = { col("rps", "req/s", "%.0f"), col("p50_us", "p50 ms", "%.2f",
 local BENCHES = {
   { id = "echo64", title = "1a. TCP line echo, pipelined: 50 connections x 100 lines in flight, 64-byte lines",
     cols = ECHO_COLS, main = "msgs_per_s", higher = true },
+  { id = "echo64d16", title = "1a'. TCP line echo, pipelined: 50 connections x 16 lines in flight, 64-byte lines",
+    cols = ECHO_COLS, main = "msgs_per_s", higher = true },
   { id = "echo4k", title = "1b. TCP line echo, pipelined: 50 connections x 100 lines in flight, 4 KiB lines (bound by the kernel's loopback copies)",
     cols = ECHO_COLS, main = "msgs_per_s", higher = true },
+  { id = "echo4k10", title = "1b'. TCP line echo, pipelined: 10 connections x 8 lines in flight, 4 KiB lines",
+    cols = ECHO_COLS, main = "msgs_per_s", higher = true },
+  { id = "kv", title = "14. Key-value requests, pipelined: 50 connections x 16 in flight, SET and GET alternating (replies of 3 and 11 bytes)",
+    cols = { col("msgs_per_s", "requests/s", "%.0f"), col("p50_us", "p50 ms", "%.2f", 1e-3),
+             col("p99_us", "p99 ms", "%.2f", 1e-3), col("srv_cpu", "srv CPU", "%.0f%%", 100),
+             col("per_cpu_s", "requests/CPU-s", "%.0f") },
+    main = "msgs_per_s", higher = true, vs_node = true },
   { id = "rr1", title = "2a. TCP request/response: 1 connection, 1 line (64 B) in flight",
     cols = ECHO_COLS, main = "msgs_per_s", higher = true },
   { id = "rr100", title = "2b. TCP request/response: 100 connections, 1 line (64 B) in flight each",
@@ -55,7 +66,10 @@ local BENCHES = {
   { id = "spawn1g", title = "4b. Child processes from a parent holding much memory (size in the notes): /bin/true, 50 in flight",
     cols = { col("spawns_per_s", "spawns/s", "%.1f"), col("spawns", "spawns", "%.0f") },
     main = "spawns_per_s", higher = true, base = "spawn", base_head = "vs 4a" },
-  { id = "pipe", title = "5. Pipe throughput: bytes through `cat` and back, every byte checked",
+  { id = "pipe200", title = "5'. Pipe throughput: 200 MB through `cat` and back, every byte checked (neap's reader: read(65536) or read(1 << 20))",
+    cols = { col("mb_per_s", "MB/s", "%.1f"), col("bytes", "MiB", "%.0f", 1 / 1048576), col("secs", "s", "%.2f") },
+    main = "mb_per_s", higher = true },
+  { id = "pipe", title = "5. Pipe throughput: bytes through `cat` and back, every byte checked (neap's reader: read(65536) or read(1 << 20))",
     cols = { col("mb_per_s", "MB/s", "%.1f"), col("bytes", "MiB", "%.0f", 1 / 1048576), col("secs", "s", "%.2f") },
     main = "mb_per_s", higher = true },
   { id = "lines", title = "6. Line framing: mixed-length lines from a pipe (stdin), counted",

@@ -5,7 +5,7 @@
 #   bash bench/run.sh                 full run (about 9 minutes), 3 repetitions
 #   BENCH_QUICK=1 bash bench/run.sh   smoke run (about 1 minute), 1 repetition
 #   BENCH_ONLY=tls bash bench/run.sh  only some benchmarks (a comma-separated
-#       list of tcp, idle, spawn, pipe, lines, timers, tls, ws, workers,
+#       list of tcp, kv, idle, spawn, pipe, lines, timers, tls, ws, workers,
 #       threads, http); the tables then go to bench/build/results-only-LIST.txt,
 #       not bench/results.txt
 #   WORKERS="1 2 4 8" bash bench/run.sh  neap --workers with these counts
@@ -36,7 +36,7 @@ want() { [ -z "$ONLY" ] || case ",$ONLY," in *",$1,"*) true ;; *) false ;; esac;
 if [ "$QUICK" != 0 ]; then
   REPS=1; TCP_REPS=1; WARM=0.2; SECS=0.5
   SPAWN_N=300; SPAWN_HOLD_N=20; HOLD_MIB=256
-  PIPE_BYTES=$((64 << 20)); LINES_MIB=20
+  PIPE_SIZES="$((64 << 20))"; LINES_MIB=20
   IDLE_N=2000; IDLE_SETTLE=300
   TIMERS_N=20000; TIMERS_MIN=300; TIMERS_MAX=500
   TLS_REPS=1; HS_N=300
@@ -46,7 +46,7 @@ if [ "$QUICK" != 0 ]; then
 else
   REPS=3; TCP_REPS=5; WARM=0.3; SECS=1.0
   SPAWN_N=2000; SPAWN_HOLD_N=100; HOLD_MIB=1024
-  PIPE_BYTES=$((1 << 30)); LINES_MIB=100
+  PIPE_SIZES="200000000 $((1 << 30))"; LINES_MIB=100
   IDLE_N=10000; IDLE_SETTLE=1000
   TIMERS_N=100000; TIMERS_MIN=1000; TIMERS_MAX=1500
   TLS_REPS=3; HS_N=2000
@@ -55,7 +55,7 @@ else
   RESULTS=bench/results.txt
 fi
 [ -n "$ONLY" ] && RESULTS=$B/results-only-$(printf '%s' "$ONLY" | tr -c 'a-z0-9\n' -).txt
-ECHO_CONNS=50; ECHO_DEPTH=100; CHURN_PAR=50; SPAWN_INFLIGHT=50; HS_PAR=50; HTTP_CONNS=50
+ECHO_CONNS=50; ECHO_DEPTH=100; CHURN_PAR=50; SPAWN_INFLIGHT=50; HS_PAR=50; HTTP_CONNS=50; KV_CONNS=50; KV_DEPTH=16
 
 say() { printf '%s\n' "$*" >&2; }
 note() { printf 'note\t-\t-\t-\t%s\n' "$*" >> "$RAW"; }
@@ -80,7 +80,7 @@ rm -f "$LOGS"/*.log
 
 UV_FLAGS=$(pkg-config --cflags --libs libuv 2>/dev/null || echo -luv)
 SSL_FLAGS=$(pkg-config --cflags --libs openssl 2>/dev/null || echo -lssl -lcrypto)
-for prog in loadgen wsload c_echo c_spawn c_pipe c_lines c_timers c_tls_echo; do
+for prog in loadgen wsload c_echo c_kv c_spawn c_pipe c_lines c_timers c_tls_echo; do
   if ! cc -O2 -Wall -Wextra -o "$B/$prog" "bench/$prog.c" $UV_FLAGS $SSL_FLAGS; then
     say "bench: cannot build bench/$prog.c"; exit 1
   fi
@@ -200,6 +200,10 @@ server_cmd() {
     node-tls) echo "node $IMPL/node_tls_echo.js" ;;
     neap-ws) echo "$NEAP $IMPL/neap_ws_echo.lua" ;;
     node-ws) echo "env NODE_PATH=$ROOT/$B/npm/node_modules node $IMPL/node_ws_echo.js" ;;
+    c-kv) echo "$B/c_kv" ;;
+    neap-kv) echo "$NEAP $IMPL/neap_kv.lua" ;;
+    luv-kv) echo "lua5.4 $IMPL/luv_kv.lua" ;;
+    node-kv) echo "node $IMPL/node_kv.js" ;;
   esac
 }
 
@@ -238,23 +242,41 @@ if want tcp; then
 say "bench: TCP echo, request/response, churn ($TCP_REPS x)"
 for impl in $SERVERS; do
   if [ -n "${WHY[$impl]:-}" ]; then
-    for b in echo64 echo4k rr1 rr100 churn idle; do skip_all "$b" "$impl" "${WHY[$impl]}"; done
+    for b in echo64 echo64d16 echo4k echo4k10 rr1 rr100 churn idle; do skip_all "$b" "$impl" "${WHY[$impl]}"; done
   fi
 done
 for rep in $(seq 1 "$TCP_REPS"); do
   for impl in $SERVERS; do
     [ -n "${WHY[$impl]:-}" ] && continue
     if ! start_server "$impl"; then
-      for b in echo64 echo4k rr1 rr100 churn; do record "$b" "$impl" "$rep" fail "server did not start (see $LOGS/server-$impl.log)"; done
+      for b in echo64 echo64d16 echo4k echo4k10 rr1 rr100 churn; do record "$b" "$impl" "$rep" fail "server did not start (see $LOGS/server-$impl.log)"; done
       continue
     fi
-    for spec in "echo64 echo $ECHO_CONNS $ECHO_DEPTH 64" "echo4k echo $ECHO_CONNS $ECHO_DEPTH 4096" \
+    for spec in "echo64 echo $ECHO_CONNS $ECHO_DEPTH 64" "echo64d16 echo $ECHO_CONNS 16 64" \
+                "echo4k echo $ECHO_CONNS $ECHO_DEPTH 4096" "echo4k10 echo 10 8 4096" \
                 "rr1 echo 1 1 64" "rr100 echo 100 1 64" "churn churn $CHURN_PAR 64"; do
       set -- $spec
       b=$1; mode=$2; shift 2
       if ! server_alive; then record "$b" "$impl" "$rep" fail "server died (see $LOGS/server-$impl.log)"; continue; fi
-      run "$b" "$impl" "$rep" "$T_LOAD" check_none $PIN1 "$LG" "$mode" "$PORT" "$@" "$WARM" "$SECS"
+      pid=""; [ "$mode" = echo ] && pid=$SPID   # (the server's CPU time: lines per CPU-s)
+      run "$b" "$impl" "$rep" "$T_LOAD" check_none $PIN1 "$LG" "$mode" "$PORT" "$@" "$WARM" "$SECS" $pid
     done
+    stop_server
+  done
+done
+fi
+
+# ------------------------------------------------------------ 14: key-value
+if want kv; then
+say "bench: key-value requests ($TCP_REPS x)"
+KV_SERVERS="c neap luv node"
+for impl in luv node; do [ -n "${WHY[$impl]:-}" ] && skip_all kv "$impl" "${WHY[$impl]}"; done
+note "14: key-value server, $KV_CONNS connections x $KV_DEPTH requests in flight: SET of a 10-digit value and GET of it alternate (replies of 3 and 11 bytes), 1,000 keys per connection; each server answers with one write per reply (C: all replies of a read in one write, the ceiling)"
+for rep in $(seq 1 "$TCP_REPS"); do
+  for impl in $KV_SERVERS; do
+    [ -n "${WHY[$impl]:-}" ] && continue
+    if ! start_server "$impl-kv"; then record kv "$impl" "$rep" fail "server did not start (see $LOGS/server-$impl-kv.log)"; continue; fi
+    run kv "$impl" "$rep" "$T_LOAD" check_none $PIN1 "$LG" kv "$PORT" "$KV_CONNS" "$KV_DEPTH" "$WARM" "$SECS" "$SPID"
     stop_server
   done
 done
@@ -299,16 +321,20 @@ fi
 
 # ------------------------------------------------------------ 5: pipe
 if want pipe; then
+for PIPE_BYTES in $PIPE_SIZES; do
+pb=pipe; [ "$PIPE_BYTES" = 200000000 ] && pb=pipe200
 say "bench: pipe throughput ($((PIPE_BYTES >> 20)) MiB through cat, $REPS x)"
-skip_all pipe cqueues "cqueues has no child-process API"
-for impl in luv node python; do [ -n "${WHY[$impl]:-}" ] && skip_all pipe "$impl" "${WHY[$impl]}"; done
+skip_all $pb cqueues "cqueues has no child-process API"
+for impl in luv node python; do [ -n "${WHY[$impl]:-}" ] && skip_all $pb "$impl" "${WHY[$impl]}"; done
 CAT="$PIN1 cat"
 for rep in $(seq 1 "$REPS"); do
-  run pipe c "$rep" 120 check_pipe $PIN0 "$B/c_pipe" "$PIPE_BYTES" $CAT
-  run pipe neap "$rep" 120 check_pipe $PIN0 "$NEAP" "$IMPL/neap_pipe.lua" "$PIPE_BYTES" $CAT
-  [ -z "${WHY[luv]:-}" ] && run pipe luv "$rep" 120 check_pipe $PIN0 lua5.4 "$IMPL/luv_pipe.lua" "$PIPE_BYTES" $CAT
-  [ -z "${WHY[node]:-}" ] && run pipe node "$rep" 120 check_pipe $PIN0 node "$IMPL/node_pipe.js" "$PIPE_BYTES" $CAT
-  [ -z "${WHY[python]:-}" ] && run pipe python "$rep" 120 check_pipe $PIN0 python3 "$IMPL/py_pipe.py" "$PIPE_BYTES" $CAT
+  run $pb c "$rep" 120 check_pipe $PIN0 "$B/c_pipe" "$PIPE_BYTES" $CAT
+  run $pb neap "$rep" 120 check_pipe $PIN0 "$NEAP" "$IMPL/neap_pipe.lua" "$PIPE_BYTES" 65536 $CAT
+  run $pb neap-1m "$rep" 120 check_pipe $PIN0 "$NEAP" "$IMPL/neap_pipe.lua" "$PIPE_BYTES" 1048576 $CAT
+  [ -z "${WHY[luv]:-}" ] && run $pb luv "$rep" 120 check_pipe $PIN0 lua5.4 "$IMPL/luv_pipe.lua" "$PIPE_BYTES" $CAT
+  [ -z "${WHY[node]:-}" ] && run $pb node "$rep" 120 check_pipe $PIN0 node "$IMPL/node_pipe.js" "$PIPE_BYTES" $CAT
+  [ -z "${WHY[python]:-}" ] && run $pb python "$rep" 120 check_pipe $PIN0 python3 "$IMPL/py_pipe.py" "$PIPE_BYTES" $CAT
+done
 done
 fi
 

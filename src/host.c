@@ -306,6 +306,8 @@ static void host_teardown (neap_host *h) {
   while (h->nblocks > 0) free(h->blocks[--h->nblocks]);
   free(h->blocks);
   h->blocks = NULL;
+  free(h->spare);
+  h->spare = NULL;
   free(h->ready);
   h->ready = NULL;
   h->rcount = h->rcap = 0;

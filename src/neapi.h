@@ -46,6 +46,9 @@ struct neap_host {
   int nblocks;
   int spare_refs[16];      /* emptied anchor tables of gathered writes, for reuse */
   int nspare;
+  char *spare;             /* one free read buffer larger than a block, or NULL */
+  size_t spare_cap;
+  size_t rbuf_grows;       /* tests: times a stream's read buffer had to grow */
   int main_failed;
   char *error;             /* last error text for the C API */
   uv_async_t async;        /* neap_post */

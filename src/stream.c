@@ -34,15 +34,21 @@ neap_stream *neap__stream_check (lua_State *L, int idx) {
 /*
 ** The stream at 'idx' for a read or a write, or NULL when it is closed:
 ** I/O on a closed stream is an outcome (nil, "closed", "ECLOSED"), not a
-** mistake. Raises when 'idx' is not a stream.
+** mistake. Raises when 'idx' is not a stream. The stream methods carry the
+** metatable as their upvalue 1, so the usual check is one comparison (no
+** registry lookup); another caller takes the lookup.
 */
 neap_stream *neap__stream_check_io (lua_State *L, int idx) {
   neap_handle **box = lua_touserdata(L, idx);
   int ok = 0;
-  if (box != NULL && lua_getmetatable(L, idx)) {   /* (no lookup by name) */
-    lua_rawgetp(L, LUA_REGISTRYINDEX, STREAM_MT);
-    ok = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);   /* pop both metatables */
+  if (box != NULL && lua_getmetatable(L, idx)) {
+    ok = lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(1));
+    if (!ok) {
+      lua_rawgetp(L, LUA_REGISTRYINDEX, STREAM_MT);
+      ok = lua_rawequal(L, -1, -2);
+      lua_pop(L, 1);   /* pop the registry's metatable */
+    }
+    lua_pop(L, 1);   /* pop the stream's metatable */
   }
   if (!ok) box = luaL_checkudata(L, idx, STREAM_MT);   /* the usual error */
   return (neap_stream *)*box;
@@ -109,20 +115,33 @@ void neap__stream_wake_err (neap_task *t, neap_stream *s, int err) {
 /*
 ** Read blocks: an empty stream gives its block back (an idle connection
 ** holds none) to a small per-host cache, and takes one from it when data
-** comes, so a busy stream does not malloc and free 64 KiB per read.
+** comes, so a busy stream does not malloc and free 64 KiB per read. A
+** buffer that grew past a block (a bulk reader behind its data) is kept
+** as the host's one spare and reused by the next stream that must grow,
+** so a bulk transfer does not realloc and fault in fresh pages each time
+** its buffer empties.
 */
 #define BLOCK READ_CHUNK
 #define BLOCK_CACHE 64
+#define SPARE_MAX (4u << 20)
 
-/* An emptied read buffer: a block goes back to the host's cache. */
-void neap__stream_release_buf (neap_stream *s) {
-  neap_host *h = s->h.host;
-  if (s->rb.cap == BLOCK && h->nblocks < BLOCK_CACHE && h->blocks != NULL) {
-    h->blocks[h->nblocks++] = s->rb.base;
-    s->rb.base = NULL;   /* (the 'consumed' count goes on) */
-    s->rb.head = s->rb.tail = s->rb.cap = 0;
+/* Gives a read buffer back: a block to the cache, a larger one as the spare. */
+static void host_give_back (neap_host *h, char *base, size_t cap) {
+  if (cap == BLOCK && h->nblocks < BLOCK_CACHE && h->blocks != NULL)
+    h->blocks[h->nblocks++] = base;
+  else if (cap > BLOCK && cap <= SPARE_MAX && cap > h->spare_cap) {
+    free(h->spare);   /* (the larger one is kept) */
+    h->spare = base;
+    h->spare_cap = cap;
   }
-  else neap__buf_free(&s->rb);
+  else free(base);
+}
+
+/* An emptied read buffer goes back: a block to the cache, a larger one as the spare. */
+void neap__stream_release_buf (neap_stream *s) {
+  host_give_back(s->h.host, s->rb.base, s->rb.cap);
+  s->rb.base = NULL;   /* (the 'consumed' count goes on) */
+  s->rb.head = s->rb.tail = s->rb.cap = 0;
 }
 
 void neap__stream_take_buf (neap_stream *s) {
@@ -138,15 +157,46 @@ void neap__stream_take_buf (neap_stream *s) {
   s->rb.head = s->rb.tail = 0;
 }
 
+/*
+** Room for a read at the tail of the buffer of 's' (at least half a block:
+** a partial line left in a block is moved to its front, the block does not
+** grow for it): a block from the cache when it has none; when it must
+** grow, the host's spare if that is large enough (its bytes move there and
+** its old buffer goes back), else the buffer grows.
+*/
+#define READ_ROOM (READ_CHUNK / 2)
+
+static char *stream_reserve (neap_stream *s, size_t *avail) {
+  neap_host *h = s->h.host;
+  neap_buf *b = &s->rb;
+  size_t len;
+  neap__stream_take_buf(s);
+  len = neap__buf_len(b);
+  if (b->cap - len < READ_ROOM && h->spare != NULL &&
+      h->spare_cap >= len + READ_CHUNK) {
+    char *ob = b->base;
+    size_t ocap = b->cap;
+    if (len > 0) memcpy(h->spare, b->base + b->head, len);
+    b->base = h->spare;
+    b->cap = h->spare_cap;
+    b->head = 0;
+    b->tail = len;
+    h->spare = NULL;
+    h->spare_cap = 0;
+    host_give_back(h, ob, ocap);
+  }
+  if (b->cap == 0)   /* none cached: a new block (cached again when it empties) */
+    return neap__buf_reserve(b, READ_CHUNK, avail);
+  if (b->cap - len < READ_ROOM) h->rbuf_grows++;
+  return neap__buf_reserve(b, READ_ROOM, avail);
+}
+
 static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
   neap_stream *s = hd->data;
   size_t avail = 0;
   char *p;
   if (s->tls) p = neap__buf_reserve(neap__tls_in(s->tls), READ_CHUNK, &avail);
-  else {
-    neap__stream_take_buf(s);
-    p = neap__buf_reserve(&s->rb, READ_CHUNK, &avail);
-  }
+  else p = stream_reserve(s, &avail);
   (void)suggested;
   if (avail > (1u << 30)) avail = 1u << 30;   /* (a uv_buf_t length is 32 bits) */
   *buf = uv_buf_init(p, p ? (unsigned)avail : 0);
@@ -469,7 +519,7 @@ static int lines_post (lua_State *L, int status, lua_KContext ctx) {
   const char *err, *code;
   (void)status;
   if (n >= 1 && !lua_isnil(L, -n)) {
-    lua_settop(L, lua_gettop(L) - n + 1);
+    if (n > 1) lua_settop(L, lua_gettop(L) - n + 1);
     return 1;
   }
   err = n >= 2 ? lua_tostring(L, -n + 1) : "?";
@@ -487,9 +537,15 @@ static int lines_iter (lua_State *L) {
   int n;
   lua_settop(L, 0);
   lua_pushvalue(L, lua_upvalueindex(1));   /* the stream at 1 */
-  lua_pushvalue(L, lua_upvalueindex(2));   /* the options at 2 */
   /* (a stream: stream_lines checked it) */
-  read_options(L, 2, "lines", &o);
+  if (lua_type(L, lua_upvalueindex(2)) == LUA_TNIL) {   /* no options: no lookups */
+    o.timeout = -1;
+    o.keep = 0;
+  }
+  else {
+    lua_pushvalue(L, lua_upvalueindex(2));   /* the options at 2 */
+    read_options(L, 2, "lines", &o);
+  }
   s = stream_check_reader(L, "lines");
   if (s == NULL) return 0;   /* closed: the loop ends */
   s->rq.f.kind = NEAP_FRAME_LINE;
@@ -605,6 +661,12 @@ static int stream_drain (lua_State *L) {
 static int stream_consumed (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
   lua_pushinteger(L, (lua_Integer)s->rb.consumed);
+  return 1;
+}
+
+/* neap.core._rbuf_grows() -> times a read buffer grew (tests) */
+static int stream_rbuf_grows (lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)neap__host(L)->rbuf_grows);
   return 1;
 }
 
@@ -941,7 +1003,13 @@ int neap__stream_open (lua_State *L) {
   neap__newhandlemeta(L, STREAM_MT, meth, stream_tostring);
   luaL_getmetatable(L, STREAM_MT);
   lua_getfield(L, -1, "__index");
-  for (i = 0; more[i] != NULL; i++) luaL_setfuncs(L, more[i], 0);
+  /* every method again, with the metatable as upvalue 1 (see check_io) */
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, meth, 1);
+  for (i = 0; more[i] != NULL; i++) {
+    lua_pushvalue(L, -2);
+    luaL_setfuncs(L, more[i], 1);
+  }
   lua_pop(L, 2);   /* pop __index, metatable */
   lua_pushcfunction(L, stream_std);
   lua_setfield(L, -2, "std");
@@ -949,6 +1017,8 @@ int neap__stream_open (lua_State *L) {
   lua_setfield(L, -2, "wrap_fd");
   lua_pushcfunction(L, stream_dup);
   lua_setfield(L, -2, "dup_fd");
+  lua_pushcfunction(L, stream_rbuf_grows);
+  lua_setfield(L, -2, "_rbuf_grows");
   luaL_getmetatable(L, STREAM_MT);
   lua_setfield(L, -2, "stream_meta");
   return 0;

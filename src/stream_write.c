@@ -337,6 +337,8 @@ static int stream_write (lua_State *L) {
   neap_stream *s = neap__stream_check_io(L, 1);
   int nargs = lua_gettop(L) - 1, i, nb = 0, ref;
   uv_buf_t sbufs[16], *bufs = sbufs;
+  const char *ps[16];
+  size_t lens[16];
   size_t total = 0, npieces = 0;
   size_t piece = s && s->h.host->write_piece ? s->h.host->write_piece
                                              : NEAP_WRITE_PIECE;
@@ -350,7 +352,8 @@ static int stream_write (lua_State *L) {
       lua_tostring(L, -1);
       lua_replace(L, i + 2);
     }
-    luaL_checklstring(L, i + 2, &len);
+    ps[i] = luaL_checklstring(L, i + 2, &len);
+    lens[i] = len;
     npieces += write_npieces(len, piece);
     total += len;
   }
@@ -360,11 +363,8 @@ static int stream_write (lua_State *L) {
       return luaL_error(L, "write: out of memory");
     bufs = lua_newuserdatauv(L, npieces * sizeof *bufs, 0);   /* (above the arguments) */
   }
-  for (i = 0; i < nargs; i++) {
-    size_t len;
-    const char *p = lua_tolstring(L, i + 2, &len);
-    nb += write_pieces(bufs + nb, p, len, piece);
-  }
+  for (i = 0; i < nargs; i++)
+    nb += write_pieces(bufs + nb, ps[i], lens[i], piece);
   if (s->werr) return neap__stream_push_err(L, s, s->werr);
   if (s->shut) return neap__push_error(L, UV_EPIPE);
   if (total == 0) {

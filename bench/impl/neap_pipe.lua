@@ -1,14 +1,17 @@
 -- neap: BYTES through a child (cat) and back: one task writes p.stdin while
--- the main task reads p.stdout and compares every byte with what was sent.
--- neap neap_pipe.lua BYTES CMD [ARG...]
+-- the main task reads p.stdout with read(READ) and compares every byte with
+-- what was sent.
+-- neap neap_pipe.lua BYTES READ CMD [ARG...]
 local neap = require "neap"
 local total = math.tointeger(tonumber(arg[1]))
-local cmd = { table.unpack(arg, 2) }
+local rsize = math.tointeger(tonumber(arg[2]))
+local cmd = { table.unpack(arg, 3) }
 
 local t = {}
 for i = 0, 65535 do t[i + 1] = string.char((i * 31 + 7) % 251) end
 local block = table.concat(t)
-local block2 = block .. block   -- a read at any offset is one substring of this
+-- a read of up to READ bytes at any offset is one substring of this
+local window = block:rep((rsize + 65535) // 65536 + 1)
 
 local t0 = neap.now()
 local p = assert(neap.spawn(cmd))
@@ -23,10 +26,10 @@ neap.task(function()
 end)
 local got, ok = 0, true
 while true do
-  local data = p.stdout:read(65536)
+  local data = p.stdout:read(rsize)
   if not data then break end
   local o = got % 65536
-  if data ~= block2:sub(o + 1, o + #data) then ok = false end
+  if data ~= window:sub(o + 1, o + #data) then ok = false end
   got = got + #data
 end
 p:wait()
