@@ -306,6 +306,8 @@ static void host_teardown (neap_host *h) {
   h->blocks = NULL;
   free(h->ready);
   h->ready = NULL;
+  free(h->tslot_free);
+  h->tslot_free = NULL;
   h->rcount = h->rcap = 0;
 }
 

@@ -67,6 +67,9 @@ struct neap_host {
   int pool_reqs;           /* other thread-pool requests in flight (a name
                               lookup, neap.stat...): teardown waits for them */
   size_t write_piece;      /* tests: the longest uv_buf_t a write makes (0: NEAP_WRITE_PIECE) */
+  int *tslot_free;         /* sched.c: anchor slots of finished tasks, for reuse */
+  int tslot_nfree, tslot_cap;
+  int tslot_next;          /* the next anchor slot never used (from 1) */
 };
 
 neap_host *neap__host (lua_State *L);
@@ -167,6 +170,7 @@ struct neap_task {
   void *parked_on;
   neap_task *link;         /* in a wait list of whatever it waits on */
   neap_task *joiners;      /* tasks parked in join() */
+  int slot;                /* its anchor slot while unfinished (sched.c), or 0 */
   char name[48];
 };
 
