@@ -70,6 +70,13 @@ local BENCHES = {
              col("late_p50_ms", "late p50 ms", "%.2f"), col("late_p99_ms", "late p99 ms", "%.2f"),
              col("late_min_ms", "late min ms", "%.2f"), col("late_max_ms", "late max ms", "%.2f") },
     main = "total_s", higher = false },
+  { id = "tasks", title = "10. Parked tasks (neap.sleep(3600)) while one task makes garbage every 10 ms: wake-up lag",
+    cols = { col("lag_p50_ms", "lag p50 ms", "%.2f"), col("lag_p99_ms", "lag p99 ms", "%.2f"),
+             col("lag_max_ms", "lag max ms", "%.2f"), col("own_max_ms", "own max ms", "%.2f"),
+             col("probe_p99_ms", "1 ms probe p99", "%.2f"), col("probe_max_ms", "probe max", "%.2f"),
+             col("probe_own_max_ms", "probe own max", "%.2f"), col("heap_per_task_b", "heap B/task", "%.0f"),
+             col("gc_cycles", "gc cycles", "%.0f") },
+    main = "lag_p99_ms", higher = false },
 }
 
 -- runs[bench][impl] = { ok = { {key=value}, ... }, fail = { reason, ... }, skip = reason }

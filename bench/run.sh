@@ -5,7 +5,7 @@
 #   bash bench/run.sh                 full run (about 9 minutes), 3 repetitions
 #   BENCH_QUICK=1 bash bench/run.sh   smoke run (about 1 minute), 1 repetition
 #   BENCH_ONLY=tls bash bench/run.sh  only some benchmarks (a comma-separated
-#       list of tcp, idle, spawn, pipe, lines, timers, tls); the tables then
+#       list of tcp, idle, spawn, pipe, lines, timers, tasks, tls); the tables then
 #       go to bench/build/results-only-LIST.txt, not bench/results.txt
 #
 # The program under test runs on CPU 0, the load (loadgen, cat) on CPU 1.
@@ -33,6 +33,7 @@ if [ "$QUICK" != 0 ]; then
   PIPE_BYTES=$((64 << 20)); LINES_MIB=20
   IDLE_N=2000; IDLE_SETTLE=300
   TIMERS_N=20000; TIMERS_MIN=300; TIMERS_MAX=500
+  TASKS_N=20000; TASKS_SECS=5; TASKS_KB=64
   TLS_REPS=1; HS_N=300
   RESULTS=$B/results-quick.txt
 else
@@ -41,6 +42,7 @@ else
   PIPE_BYTES=$((1 << 30)); LINES_MIB=100
   IDLE_N=10000; IDLE_SETTLE=1000
   TIMERS_N=100000; TIMERS_MIN=1000; TIMERS_MAX=1500
+  TASKS_N=100000; TASKS_SECS=30; TASKS_KB=64
   TLS_REPS=3; HS_N=2000
   RESULTS=bench/results.txt
 fi
@@ -336,6 +338,16 @@ for rep in $(seq 1 "$REPS"); do
   [ -z "${WHY[cqueues]:-}" ] && run timers cqueues "$rep" 60 check_timers $PIN0 lua5.4 "$IMPL/cqueues_timers.lua" "$TIMERS_N" "$TIMERS_MIN" "$TIMERS_MAX"
   [ -z "${WHY[node]:-}" ] && run timers node "$rep" 60 check_timers $PIN0 node "$IMPL/node_timers.js" "$TIMERS_N" "$TIMERS_MIN" "$TIMERS_MAX"
   [ -z "${WHY[python]:-}" ] && run timers python "$rep" 60 check_timers $PIN0 python3 "$IMPL/py_timers.py" "$TIMERS_N" "$TIMERS_MIN" "$TIMERS_MAX"
+done
+fi
+
+# ------------------------------------------------------------ 10: parked tasks
+check_tasks() { [ "$(value tasks "$1")" = "$TASKS_N" ] || echo "expected $TASKS_N tasks: $1"; }
+if want tasks; then
+say "bench: $TASKS_N parked tasks, a tick making garbage every 10 ms ($REPS x ${TASKS_SECS}s)"
+note "10: $TASKS_N tasks parked in neap.sleep(3600); one task wakes every 10 ms (fixed deadlines) and makes $TASKS_KB KB of short-lived tables; a probe task wakes every 1 ms. lag = how late a wake-up was; own = the part of it the process's own CPU time explains (the collector), the rest is the machine running other work; gc cycles = complete GC cycles during the ${TASKS_SECS}s measured"
+for rep in $(seq 1 "$REPS"); do
+  run tasks neap "$rep" $((TASKS_SECS + 120)) check_tasks $PIN0 "$NEAP" "$IMPL/neap_tasks.lua" "$TASKS_N" "$TASKS_SECS" "$TASKS_KB"
 done
 fi
 
