@@ -10,9 +10,10 @@
 local raw = assert(arg[1], "usage: lua5.4 report.lua RAW_FILE")
 
 -- The implementations, in the order of the tables.
-local IMPLS = { "c", "neap", "neap-null", "lua", "luv", "cqueues", "node", "python" }
+local IMPLS = { "c", "neap", "neap-null", "neap-on", "lua", "luv", "cqueues", "node", "python" }
 local LABEL = {
   c = "C (libuv, by hand)", neap = "neap", ["neap-null"] = "neap, stdio=\"null\"",
+  ["neap-on"] = "neap, s:on(\"line\")",
   lua = "Lua io.lines",
   luv = "luv (lua5.4)", cqueues = "cqueues (lua5.4)", node = "Node.js", python = "Python asyncio",
 }

@@ -168,7 +168,8 @@ check_pipe() { [ "$(value verified "$1")" = yes ] && [ "$(value bytes "$1")" = "
   echo "bytes differ from what was sent: $1"; }
 check_lines() { [ "$(value lines "$1")" = "$EXP_LINES" ] && [ "$(value bytes "$1")" = "$EXP_BYTES" ] ||
   echo "expected lines=$EXP_LINES bytes=$EXP_BYTES: $1"; }
-check_idle() { [ "$(value conns "$1")" = "$IDLE_N" ] || echo "expected $IDLE_N connections: $1"; }
+check_idle() { [ "$(value conns "$1")" = "$IDLE_N" ] && [ "$(value echoed_end "$1")" = "$IDLE_N" ] ||
+  echo "expected $IDLE_N connections, each echoing a line at the end: $1"; }
 check_timers() { [ "$(value fired "$1")" = "$TIMERS_N" ] || echo "expected $TIMERS_N wake-ups: $1"; }
 
 skip_all() {   # skip_all BENCH IMPL REASON: one skip row
@@ -182,6 +183,7 @@ server_cmd() {
   case $1 in
     c) echo "$B/c_echo" ;;
     neap) echo "$NEAP $IMPL/neap_echo.lua" ;;
+    neap-on) echo "$NEAP $IMPL/neap_echo_on.lua" ;;
     luv) echo "lua5.4 $IMPL/luv_echo.lua" ;;
     cqueues) echo "lua5.4 $IMPL/cqueues_echo.lua" ;;
     node) echo "node $IMPL/node_echo.js" ;;
@@ -253,7 +255,7 @@ fi
 if want idle; then
 say "bench: idle connections ($IDLE_N, $REPS x)"
 for rep in $(seq 1 "$REPS"); do
-  for impl in $SERVERS; do
+  for impl in $SERVERS neap-on; do
     [ -n "${WHY[$impl]:-}" ] && continue
     if ! start_server "$impl"; then record idle "$impl" "$rep" fail "server did not start"; continue; fi
     run idle "$impl" "$rep" 120 check_idle $PIN1 "$LG" idle "$PORT" "$IDLE_N" "$SPID" "$IDLE_SETTLE"

@@ -111,6 +111,11 @@ static void stream_release_buf (neap_stream *s) {
     s->rb.head = s->rb.tail = s->rb.cap = 0;
   }
   else neap__buf_free(&s->rb);
+  if (s->npb == 0 && s->pbufs != NULL) {   /* nor a list of writes to gather */
+    free(s->pbufs);
+    s->pbufs = NULL;
+    s->capb = 0;
+  }
 }
 
 static void stream_take_buf (neap_stream *s) {
