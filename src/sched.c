@@ -958,9 +958,15 @@ int neap__sched_open (lua_State *L) {
   lua_pushliteral(L, "ENOMEM");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &enomem_key);
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &pages_key) != LUA_TTABLE) {
+    intptr_t zero = 0;
     lua_pop(L, 1);
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &pages_key);
+    /* Lua leaves the main thread's extra space as malloc gave it, and
+    ** every coroutine.create copies it: zero, it names no task */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    memcpy(lua_getextraspace(lua_tothread(L, -1)), &zero, sizeof zero);
+    lua_pop(L, 1);
   }
   else lua_pop(L, 1);
   luaL_setfuncs(L, funcs, 0);
