@@ -10,9 +10,11 @@
 -- Each wake-up also records the process's CPU time (os.clock) since the
 -- previous one. The part of a wake-up's lag that the process's own CPU
 -- time explains (CPU used since the previous wake-up beyond the time
--- there was until this one was due) is its "own" lag: the collector's
--- pause, since nothing else runs here. The rest is the machine running
--- something else (other processes on a shared machine): noise.
+-- there was until this one was due, plus the own part of a lag inherited
+-- from the previous wake-up when this one was already due then) is its
+-- "own" lag: the collector's pause, since nothing else runs here. The
+-- rest is the machine running something else (other processes on a
+-- shared machine): noise.
 local neap = require "neap"
 local n = tonumber(arg[1]) or 100000
 local secs = tonumber(arg[2]) or 30
@@ -40,7 +42,7 @@ local function measure(period, count, work)
   local lag, own = {}, {}
   for i = 1, count do lag[i] = 0.0; own[i] = 0.0 end
   return lag, own, function(start)
-    local cpu_prev, wake_prev = os.clock(), start
+    local cpu_prev, wake_prev, own_prev = os.clock(), start, 0
     for k = 1, count do
       local due = start + k * period
       local d = due - neap.now()
@@ -49,9 +51,16 @@ local function measure(period, count, work)
       local l = (now - due) * 1000
       if l < 0 then l = 0 end
       lag[k] = l
-      local o = (cpu - cpu_prev) * 1000 - (due - wake_prev) * 1000
-      own[k] = o < 0 and 0 or (o < l and o or l)
-      cpu_prev, wake_prev = cpu, now
+      -- the CPU used since the previous wake-up beyond the time there was
+      -- until this one was due; a wake-up due before the previous one
+      -- happened inherits that one's lag, and of it the part that was own
+      local avail = due - wake_prev
+      local o = (cpu - cpu_prev) * 1000 - (avail > 0 and avail or 0) * 1000
+      if o < 0 then o = 0 end
+      if avail < 0 then o = o + math.min(own_prev, -avail * 1000) end
+      o = o < l and o or l
+      own[k] = o
+      cpu_prev, wake_prev, own_prev = cpu, now, o
       if work then work(k) end
     end
   end
