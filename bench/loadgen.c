@@ -20,7 +20,8 @@
 **   loadgen idle    PORT COUNT SERVERPID [SETTLE_MS]
 **       opens COUNT connections (200 connecting at a time), one line echoed
 **       on each (so each server connection is parked on its next read),
-**       waits SETTLE_MS (1000), then reads the server's RSS.
+**       waits SETTLE_MS (1000), then reads the server's RSS; then every
+**       connection sends one more line and checks its echo.
 **   loadgen genlines FILE MIB SEED
 **       writes about MIB MiB of lines of mixed length; prints lines and bytes.
 **   loadgen tlsecho PORT CONNS DEPTH SIZE WARMUP SECS [SERVERPID]
@@ -782,6 +783,8 @@ static long rss_kib (int pid) {
 
 static void i_next (void);
 
+static int i_echoed;   /* connections whose second line came back (at the end) */
+
 static void i_read (uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   client *c = s->data;
   if (n < 0) {
@@ -789,19 +792,35 @@ static void i_read (uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
     fprintf(stderr, "loadgen: idle connection %d: %s\n", c->id, uv_strerror((int)n));
     exit(1);
   }
-  size_t off = line_off((uint64_t)c->id, 0);
+  size_t off = line_off((uint64_t)c->id, c->n);
   for (ssize_t i = 0; i < n; i++) {
     char want = c->rx == I_SIZE - 1 ? '\n' : pattern[off + c->rx];
     if (c->rx >= I_SIZE || b->base[i] != want)
-      verify_fail("idle connection %ld: echo %ld differs", (long)c->id, 0);
+      verify_fail("idle connection %ld: echo %ld differs", (long)c->id, (long)c->n);
     c->rx++;
   }
   if (c->rx == I_SIZE) {
     uv_read_stop(s);
+    if (c->n > 0) {   /* the line sent at the end */
+      if (++i_echoed == i_count) uv_stop(loop);
+      return;
+    }
     i_ready++; i_pending--;
     if (i_ready == i_count) uv_stop(loop);
     else i_next();
   }
+}
+
+/* Sends client c its line number c->n and reads the echo. */
+static void i_send (client *c) {
+  char line[I_SIZE];
+  memcpy(line, pattern + line_off((uint64_t)c->id, c->n), I_SIZE - 1);
+  line[I_SIZE - 1] = '\n';
+  c->rx = 0;
+  int r = send_bytes((uv_stream_t *)&c->h, line, I_SIZE);
+  if (r) die("idle write", r);
+  r = uv_read_start((uv_stream_t *)&c->h, c_alloc, i_read);
+  if (r) die("idle read_start", r);
 }
 
 static void i_connected (uv_connect_t *req, int status) {
@@ -810,13 +829,8 @@ static void i_connected (uv_connect_t *req, int status) {
     fprintf(stderr, "loadgen: idle connect %d of %d: %s\n", c->id, i_count, uv_strerror(status));
     exit(1);
   }
-  char line[I_SIZE];
-  memcpy(line, pattern + line_off((uint64_t)c->id, 0), I_SIZE - 1);
-  line[I_SIZE - 1] = '\n';
-  int r = send_bytes((uv_stream_t *)&c->h, line, I_SIZE);
-  if (r) die("idle write", r);
-  r = uv_read_start((uv_stream_t *)&c->h, c_alloc, i_read);
-  if (r) die("idle read_start", r);
+  c->n = 0;
+  i_send(c);
 }
 
 static void i_next (void) {
@@ -853,8 +867,15 @@ static int cmd_idle (int argc, char **argv) {
   if (i_ready != i_count) die("not every connection was echoed", 0);
   sleep_ms(settle_ms);   /* let the server settle */
   long after = rss_kib(i_pid);
-  printf("RESULT bytes_per_conn=%.0f rss_before_mib=%.1f rss_after_mib=%.1f conns=%d setup_s=%.2f\n",
-         (double)(after - before) * 1024.0 / i_count, before / 1024.0, after / 1024.0, i_count, setup);
+  /* then every connection echoes one more line: all of them still work */
+  for (int i = 0; i < i_count; i++) {
+    idles[i].n = 1;
+    i_send(&idles[i]);
+  }
+  uv_run(loop, UV_RUN_DEFAULT);
+  if (i_echoed != i_count) die("not every connection echoed its line at the end", 0);
+  printf("RESULT bytes_per_conn=%.0f rss_before_mib=%.1f rss_after_mib=%.1f conns=%d setup_s=%.2f echoed_end=%d\n",
+         (double)(after - before) * 1024.0 / i_count, before / 1024.0, after / 1024.0, i_count, setup, i_echoed);
   fflush(stdout);
   stopping = 1;
   return 0;   /* exiting closes every connection */

@@ -10,10 +10,10 @@
 local raw = assert(arg[1], "usage: lua5.4 report.lua RAW_FILE")
 
 -- The implementations, in the order of the tables.
-local IMPLS = { "c", "neap", "neap-null", "neap-1m", "lua", "luv", "cqueues", "node", "python", "luahttp" }
+local IMPLS = { "c", "neap", "neap-null", "neap-1m", "neap-on", "lua", "luv", "cqueues", "node", "python", "luahttp" }
 local LABEL = {
   c = "C (libuv, by hand)", neap = "neap", ["neap-null"] = "neap, stdio=\"null\"",
-  ["neap-1m"] = "neap, read(1 << 20)",
+  ["neap-1m"] = "neap, read(1 << 20)", ["neap-on"] = "neap, s:on(\"line\")",
   lua = "Lua io.lines",
   luv = "luv (lua5.4)", cqueues = "cqueues (lua5.4)", node = "Node.js", python = "Python asyncio",
   luahttp = "lua-http (cqueues, lua5.3)",
@@ -115,6 +115,13 @@ local BENCHES = {
              col("late_p50_ms", "late p50 ms", "%.2f"), col("late_p99_ms", "late p99 ms", "%.2f"),
              col("late_min_ms", "late min ms", "%.2f"), col("late_max_ms", "late max ms", "%.2f") },
     main = "total_s", higher = false },
+  { id = "tasks", title = "15. Parked tasks (neap.sleep(3600)) while one task makes garbage every 10 ms: wake-up lag",
+    cols = { col("lag_p50_ms", "lag p50 ms", "%.2f"), col("lag_p99_ms", "lag p99 ms", "%.2f"),
+             col("lag_max_ms", "lag max ms", "%.2f"), col("own_max_ms", "own max ms", "%.2f"),
+             col("probe_p99_ms", "1 ms probe p99", "%.2f"), col("probe_max_ms", "probe max", "%.2f"),
+             col("probe_own_max_ms", "probe own max", "%.2f"), col("heap_per_task_b", "heap B/task", "%.0f"),
+             col("gc_cycles", "gc cycles", "%.0f") },
+    main = "lag_p99_ms", higher = false },
 }
 
 -- runs[bench][impl] = { ok = { {key=value}, ... }, fail = { reason, ... }, skip = reason }

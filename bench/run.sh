@@ -6,7 +6,7 @@
 #   BENCH_QUICK=1 bash bench/run.sh   smoke run (about 1 minute), 1 repetition
 #   BENCH_ONLY=tls bash bench/run.sh  only some benchmarks (a comma-separated
 #       list of tcp, kv, idle, spawn, pipe, lines, timers, tls, ws, workers,
-#       threads, http); the tables then go to bench/build/results-only-LIST.txt,
+#       threads, http, tasks); the tables then go to bench/build/results-only-LIST.txt,
 #       not bench/results.txt
 #   WORKERS="1 2 4 8" bash bench/run.sh  neap --workers with these counts
 #       (default "1 2"); given alone (no BENCH_ONLY), only that benchmark runs
@@ -39,6 +39,7 @@ if [ "$QUICK" != 0 ]; then
   PIPE_SIZES="$((64 << 20))"; LINES_MIB=20
   IDLE_N=2000; IDLE_SETTLE=300
   TIMERS_N=20000; TIMERS_MIN=300; TIMERS_MAX=500
+  TASKS_N=20000; TASKS_SECS=5; TASKS_KB=64
   TLS_REPS=1; HS_N=300
   THR_RT=2000; THR_MSGS=20000; THR_MSGS_LUV=2000
   HTTP_REPS=1; HTTP_SECS=2
@@ -49,6 +50,7 @@ else
   PIPE_SIZES="200000000 $((1 << 30))"; LINES_MIB=100
   IDLE_N=10000; IDLE_SETTLE=1000
   TIMERS_N=100000; TIMERS_MIN=1000; TIMERS_MAX=1500
+  TASKS_N=100000; TASKS_SECS=30; TASKS_KB=64
   TLS_REPS=3; HS_N=2000
   THR_RT=20000; THR_MSGS=500000; THR_MSGS_LUV=20000
   HTTP_REPS=3; HTTP_SECS=5
@@ -177,7 +179,8 @@ check_pipe() { [ "$(value verified "$1")" = yes ] && [ "$(value bytes "$1")" = "
   echo "bytes differ from what was sent: $1"; }
 check_lines() { [ "$(value lines "$1")" = "$EXP_LINES" ] && [ "$(value bytes "$1")" = "$EXP_BYTES" ] ||
   echo "expected lines=$EXP_LINES bytes=$EXP_BYTES: $1"; }
-check_idle() { [ "$(value conns "$1")" = "$IDLE_N" ] || echo "expected $IDLE_N connections: $1"; }
+check_idle() { [ "$(value conns "$1")" = "$IDLE_N" ] && [ "$(value echoed_end "$1")" = "$IDLE_N" ] ||
+  echo "expected $IDLE_N connections, each echoing a line at the end: $1"; }
 check_timers() { [ "$(value fired "$1")" = "$TIMERS_N" ] || echo "expected $TIMERS_N wake-ups: $1"; }
 
 skip_all() {   # skip_all BENCH IMPL REASON: one skip row
@@ -191,6 +194,7 @@ server_cmd() {
   case $1 in
     c) echo "$B/c_echo" ;;
     neap) echo "$NEAP $IMPL/neap_echo.lua" ;;
+    neap-on) echo "$NEAP $IMPL/neap_echo_on.lua" ;;
     luv) echo "lua5.4 $IMPL/luv_echo.lua" ;;
     cqueues) echo "lua5.4 $IMPL/cqueues_echo.lua" ;;
     node) echo "node $IMPL/node_echo.js" ;;
@@ -286,7 +290,7 @@ fi
 if want idle; then
 say "bench: idle connections ($IDLE_N, $REPS x)"
 for rep in $(seq 1 "$REPS"); do
-  for impl in $SERVERS; do
+  for impl in $SERVERS neap-on; do
     [ -n "${WHY[$impl]:-}" ] && continue
     if ! start_server "$impl"; then record idle "$impl" "$rep" fail "server did not start"; continue; fi
     run idle "$impl" "$rep" 120 check_idle $PIN1 "$LG" idle "$PORT" "$IDLE_N" "$SPID" "$IDLE_SETTLE"
@@ -390,6 +394,16 @@ for rep in $(seq 1 "$REPS"); do
   run threads neap "$rep" 120 check_threads "$NEAP" "$IMPL/neap_thread.lua" "$THR_RT" "$THR_MSGS"
   EXPECT=$THR_MSGS_LUV
   [ -z "${WHY[luv]:-}" ] && run threads luv "$rep" 120 check_threads lua5.4 "$IMPL/luv_thread.lua" "$THR_RT" "$THR_MSGS_LUV"
+done
+fi
+
+# ------------------------------------------------------------ 15: parked tasks
+check_tasks() { [ "$(value tasks "$1")" = "$TASKS_N" ] || echo "expected $TASKS_N tasks: $1"; }
+if want tasks; then
+say "bench: $TASKS_N parked tasks, a tick making garbage every 10 ms ($REPS x ${TASKS_SECS}s)"
+note "15: $TASKS_N tasks parked in neap.sleep(3600); one task wakes every 10 ms (fixed deadlines) and makes $TASKS_KB KB of short-lived tables; a probe task wakes every 1 ms. lag = how late a wake-up was; own = the part of it the process's own CPU time explains (the collector), the rest is the machine running other work; gc cycles = complete GC cycles during the ${TASKS_SECS}s measured"
+for rep in $(seq 1 "$REPS"); do
+  run tasks neap "$rep" $((TASKS_SECS + 120)) check_tasks $PIN0 "$NEAP" "$IMPL/neap_tasks.lua" "$TASKS_N" "$TASKS_SECS" "$TASKS_KB"
 done
 fi
 

@@ -13,6 +13,9 @@
 
 #include <fcntl.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "neapi.h"
 
@@ -264,8 +267,35 @@ static int host_init (neap_host *h, uv_loop_t *loop) {
     if ((after[fd / 8] & ~before[fd / 8]) & (1u << (fd % 8)))
       h->internal_fds[h->ninternal++] = fd;
   signal(SIGPIPE, SIG_IGN);
+#if defined(__GLIBC__) && defined(M_MXFAST)
+  /* No fastbins (process-wide, as SIGPIPE above): after a GC cycle has
+  ** freed a million small objects, glibc merges them all at the next
+  ** larger malloc (malloc_consolidate), a pause of 50-250 ms with 100,000
+  ** parked tasks; without fastbins a free merges at once (the per-thread
+  ** tcache still serves small sizes first). See docs/performance.md. */
+  mallopt(M_MXFAST, 0);
+#endif
   h->gc_stress = getenv("NEAP_GC_STRESS") != NULL;
   return 0;
+}
+
+/*
+** The collector's pace, set by the host for its Lua state (a script can
+** set its own with collectgarbage). Lua 5.4 counts one swept object as
+** one marked stack slot, though sweeping (a cold object, often a free)
+** costs far more; at its default pace (step multiplier 100) the sweep of
+** a whole heap is due within some 40 KB of allocation, so one task that
+** allocates a little after a cycle pays for all of it: with 100,000
+** parked tasks, 100-300 ms at once. A multiplier of 5 spreads a cycle's
+** work over 20 times more allocation (the heap grows by about a tenth
+** more during a cycle) and steps of 1 KB keep each one small (about 640
+** units of work). The pause (when a cycle starts) stays Lua's 200%.
+*/
+#define NEAP_GC_PAUSE 200
+#define NEAP_GC_STEPMUL 5
+#define NEAP_GC_STEPSIZE 10
+static void host_tune_gc (lua_State *L) {
+  lua_gc(L, LUA_GCINC, NEAP_GC_PAUSE, NEAP_GC_STEPMUL, NEAP_GC_STEPSIZE);
 }
 
 /*
@@ -310,6 +340,8 @@ static void host_teardown (neap_host *h) {
   h->spare = NULL;
   free(h->ready);
   h->ready = NULL;
+  free(h->tslot_free);
+  h->tslot_free = NULL;
   h->rcount = h->rcap = 0;
 }
 
@@ -465,6 +497,7 @@ int luaopen_neap_core (lua_State *L) {
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, -2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &host_key);
+    host_tune_gc(L);
   }
   else lua_pop(L, 1);
   lua_newtable(L);
@@ -492,6 +525,7 @@ neap_host *neap_new (uv_loop_t *loop) {
   }
   h->L = L;
   h->owns_L = 1;
+  host_tune_gc(L);
   luaL_openlibs(L);
   box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = h;

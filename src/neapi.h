@@ -74,6 +74,9 @@ struct neap_host {
   size_t write_piece;      /* tests: the longest uv_buf_t a write makes (0: NEAP_WRITE_PIECE) */
   void (*main_end) (neap_host *h);   /* the main task has ended (a neap.thread's host) */
   void (*pre_resume) (lua_State *co);  /* before each task's resume (a neap.thread's host) */
+  int *tslot_free;         /* sched.c: anchor slots of finished tasks, for reuse */
+  int tslot_nfree, tslot_cap;
+  int tslot_next;          /* the next anchor slot never used (from 1) */
 };
 
 neap_host *neap__host (lua_State *L);
@@ -154,27 +157,30 @@ typedef void (*neap_unpark_fn) (neap_task *t);
 struct neap_task {
   neap_host *host;
   lua_State *co;           /* the task's thread */
-  int status;
-  int cancelled;
-  int started;
-  int quiet;               /* failures are not printed */
-  int cancel_raise;        /* the next resume raises "cancelled" */
+  /* (flags in bytes: a parked task's object is part of the heap that
+  ** 100,000 tasks or connections cost) */
+  unsigned char status;    /* NEAP_T_* */
+  unsigned char cancelled;
+  unsigned char started;
+  unsigned char quiet;     /* failures are not printed */
+  unsigned char cancel_raise;   /* the next resume raises "cancelled" */
+  unsigned char by_cancel; /* it failed with the cancellation error */
+  unsigned char is_main;   /* a main chunk: its failure ends the binary */
+  unsigned char closing;   /* a failing task's <close> handlers are running */
+  unsigned char no_results;     /* it returned nothing (no table kept) */
+  unsigned char timed_out_ok;   /* a timeout is a normal wake (sleep) */
   int resume_n;            /* values given to the running resume */
   int wait_kind;           /* what a parked task waits for (per wait list) */
-  int by_cancel;           /* it failed with the cancellation error */
-  int is_main;             /* a main chunk: its failure ends the binary */
-  int closing;             /* a failing task's <close> handlers are running */
-  int no_results;          /* it returned nothing (no table kept) */
+  int nargs;               /* values waiting on co's stack for the resume */
   lua_KFunction post_k;    /* see neap__sched_park_post */
   int (*fill) (lua_State *L, void *ud);   /* see neap__sched_wake_fill */
   void *fill_ud;
-  int nargs;               /* values waiting on co's stack for the resume */
-  int timed_out_ok;        /* a timeout is a normal wake (sleep) */
   uv_timer_t *timer;       /* timeouts; made on first use */
   neap_unpark_fn unpark;   /* detaches the task from what it waits on */
   void *parked_on;
   neap_task *link;         /* in a wait list of whatever it waits on */
   neap_task *joiners;      /* tasks parked in join() */
+  int slot;                /* its anchor slot while unfinished (sched.c), or 0 */
   char name[48];
 };
 

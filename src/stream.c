@@ -142,6 +142,11 @@ void neap__stream_release_buf (neap_stream *s) {
   host_give_back(s->h.host, s->rb.base, s->rb.cap);
   s->rb.base = NULL;   /* (the 'consumed' count goes on) */
   s->rb.head = s->rb.tail = s->rb.cap = 0;
+  if (s->npb == 0 && s->pbufs != NULL) {   /* nor a list of writes to gather */
+    free(s->pbufs);
+    s->pbufs = NULL;
+    s->capb = 0;
+  }
 }
 
 void neap__stream_take_buf (neap_stream *s) {
