@@ -352,8 +352,11 @@ local function read_head(conn, idle_timeout)
   while true do
     local head, err, code = p:head(c, opts.max_header)
     if head then conn.idle = false return head end
+    if code ~= "more" then   -- (ECLOSED: server:close() closed it meanwhile)
+      conn.idle = false
+      return nil, err, code, code == "ECLOSED" and 0 or c:buffered()
+    end
     local have = c:buffered()
-    if code ~= "more" then conn.idle = false return nil, err, code, have end
     if have > 0 and not head_deadline then
       conn.idle = false
       head_deadline = core.now() + opts.header_timeout
