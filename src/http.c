@@ -314,8 +314,13 @@ static void push_head (lua_State *L, http_parser *h, const char *data,
   lua_pushstring(L, !h->has_body ? "none" : h->chunked ? "chunked"
                     : h->length > 0 ? "length" : "eof");
   lua_setfield(L, -2, "body");
-  if (h->has_body && !h->chunked && h->length > 0)
-    setint(L, "length", (lua_Integer)h->length);
+  if (h->has_body && !h->chunked && h->length > 0) {
+    if (h->length > (uint64_t)LUA_MAXINTEGER) {   /* (up to 2^64-1): a float, not a negative */
+      lua_pushnumber(L, (lua_Number)h->length);
+      lua_setfield(L, -2, "length");
+    }
+    else setint(L, "length", (lua_Integer)h->length);
+  }
   setint(L, "size", (lua_Integer)size);
 }
 
