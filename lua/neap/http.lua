@@ -66,17 +66,21 @@ local function send_error(c, status)
           "\r\nConnection: close\r\n\r\n", body)
 end
 
-local function check_header_value(fname, name, value)
-  if type(name) ~= "string" or name == "" or name:find("[%c%s:]") then
+local function check_header_value(fname, name, value, in_list)
+  -- a name is a token (RFC 9110 5.1): anything else breaks the response
+  if type(name) ~= "string" or not name:find("^[%w!#$%%&'*+.^_`|~-]+$") then
     argerr(fname, 1, "bad header name " .. string.format("%q", tostring(name)))
   end
   local tv = type(value)
   if tv == "number" then return tostring(value) end
-  if tv == "table" then
-    for i = 1, #value do value[i] = check_header_value(fname, name, value[i]) end
+  if tv == "table" and not in_list then   -- (a list of lists would reach table.concat)
+    for i = 1, #value do value[i] = check_header_value(fname, name, value[i], true) end
     return value
   end
-  if tv ~= "string" then argerr(fname, 2, "header value must be a string, number or list, got " .. tv) end
+  if tv ~= "string" then
+    argerr(fname, 2, (in_list and "a header list holds strings or numbers" or
+                      "header value must be a string, number or list") .. ", got " .. tv)
+  end
   if value:find("[\r\n%z]") then argerr(fname, 2, "header value contains CR, LF or NUL") end
   return value
 end
