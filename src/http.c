@@ -99,6 +99,12 @@ static int on_field (llhttp_t *p, const char *at, size_t n) {
   http_parser *h = (http_parser *)p;
   int r;
   if (h->mode != MODE_HEAD) return 0;   /* chunked trailers: ignored */
+  if (p->type == HTTP_REQUEST && memchr(at, ' ', n) != NULL) {
+    /* llhttp (not built strict) lets a blank into a name: "Host : x" is
+    ** then a header "host " (RFC 9112 5.1: a server must answer 400) */
+    llhttp_set_error_reason(p, "Invalid header field char");
+    return HPE_USER;
+  }
   r = add_span(h, SP_FIELD, at, n);
   h->in_field = 1;
   return r;
