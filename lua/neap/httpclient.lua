@@ -456,6 +456,13 @@ local function exchange(conn, o, u, method, headers, body, deadline)
   return res
 end
 
+-- Whether run follows the redirect res (or fails on it): its body is then
+-- not read whole, only discarded.
+local function redirects_to(o, res, body)
+  if o.follow == 0 or not REDIRECT[res.status] or type(res.headers.location) ~= "string" then return false end
+  return not ((res.status == 307 or res.status == 308) and type(body) == "function")
+end
+
 -- The request on a pooled or new connection, retried once on a new one
 -- when a pooled connection turns out to be closed.
 local function send(o, u, method, headers, body, deadline)
@@ -474,6 +481,7 @@ local function send(o, u, method, headers, body, deadline)
       error(res, 0)
     end
     if res then
+      if redirects_to(o, res, body) then return res end   -- (run discards its body)
       local length = tonumber(res.headers["content-length"])
       if not o.stream and o.max_body and not res._done and length and length > o.max_body then
         res:close()   -- known at once: not read
@@ -522,10 +530,8 @@ local function run(o)
     local res, err, code = send(o, u, method, headers, body, deadline)
     if not res then return nil, err, code end
     local loc = res.headers.location
-    if o.follow == 0 or not REDIRECT[res.status] or type(loc) ~= "string" then return res end
-    if (res.status == 307 or res.status == 308) and type(body) == "function" then
-      return res   -- a body function cannot be sent again
-    end
+    -- (a 307 or 308 with a body function is returned: it cannot be sent again)
+    if not redirects_to(o, res, body) then return res end
     if redirects >= o.follow then
       res:close()
       return nil, "too many redirects", "too many redirects"
@@ -546,10 +552,10 @@ local function run(o)
         if l == "content-length" or l == "content-type" or l == "transfer-encoding" then h[k] = nil end
       end
     end
-    if nu.origin ~= u.origin then   -- credentials stay with their origin
+    if nu.origin ~= u.origin then   -- credentials (and a Host given for it) stay with their origin
       for k in pairs(headers) do
         local l = k:lower()
-        if l == "authorization" or l == "cookie" or l == "proxy-authorization" then h[k] = nil end
+        if l == "authorization" or l == "cookie" or l == "proxy-authorization" or l == "host" then h[k] = nil end
       end
     end
     headers, u = h, nu
