@@ -387,8 +387,17 @@ local function drain_body(conn)
   end
 end
 
+-- Whether a connection is in flight other than the one whose handler is
+-- task (a handler that closes its own server does not wait for itself).
+local function busy(server, task)
+  for conn in pairs(server.conns) do
+    if conn.task ~= task then return true end
+  end
+  return false
+end
+
 local function serve_conn(server, c)
-  local conn = { server = server, c = c, p = core.http_parser("request") }
+  local conn = { server = server, c = c, p = core.http_parser("request"), task = core.current() }
   local opts = server.opts
   server.conns[conn] = true
   local first = true
@@ -433,8 +442,8 @@ local function serve_conn(server, c)
     if conn.close then break end
   end
   server.conns[conn] = nil
-  if server.closing and server.waiter and next(server.conns) == nil then
-    local w = server.waiter
+  local w = server.waiter
+  if server.closing and w and not busy(server, w) then
     server.waiter = nil
     core.wake(w)
   end
@@ -503,12 +512,15 @@ function Server:close(opts)
   end
   local drain = opts and opts.drain or self.opts.drain
   local function wait_and_close()
-    if next(self.conns) ~= nil then
-      self.waiter = core.current()
+    local me = core.current()
+    if busy(self, me) then
+      self.waiter = me
       core.park(drain)
       self.waiter = nil
     end
-    for conn in pairs(self.conns) do conn.c:close() end
+    for conn in pairs(self.conns) do
+      if conn.task ~= me then conn.c:close() end   -- (a handler's own goes on to its response)
+    end
   end
   if neap.current() then wait_and_close()
   else core.task(wait_and_close) end
