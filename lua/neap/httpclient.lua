@@ -222,16 +222,23 @@ local function left(deadline)
   return deadline and math.max(0, deadline - core.now())
 end
 
--- A new connection to u: -> conn | nil, err, code
-local function open(o, u, deadline)
-  local c, err, code
+local function connect(o, u, deadline)
   if u.scheme == "https" then
     local t = {}
     for k, v in pairs(o.tls or {}) do t[k] = v end
     t.timeout = left(deadline)
-    c, err, code = neap.connect("tls", u.host, u.port, t)
-  else
-    c, err, code = neap.connect("tcp", u.host, u.port, { timeout = left(deadline) })
+    return neap.connect("tls", u.host, u.port, t)
+  end
+  return neap.connect("tcp", u.host, u.port, { timeout = left(deadline) })
+end
+
+-- A new connection to u: -> conn | nil, err, code
+local function open(o, u, deadline)
+  local c, err, code = connect(o, u, deadline)
+  if not c and (code == "EMFILE" or code == "ENFILE") and client.close_idle() > 0 then
+    -- out of descriptors: the pool's idle connections (some maybe closed
+    -- by their servers already) give theirs back first
+    c, err, code = connect(o, u, deadline)
   end
   if not c then return nil, err, code end
   return { c = c, p = core.http_parser("response"), key = pool_key(u, o.tls) }
