@@ -159,6 +159,10 @@ local function check_headers(fname, i, headers)
       end
       if tostring(x):find("[\r\n%z]") then err("header " .. name .. " holds CR, LF or NUL") end
     end
+    if name:lower() == "content-length" and not (type(v) == "number" and math.tointeger(v) and v >= 0 or
+        type(v) == "string" and v:find("^%d+$") and math.tointeger(tonumber(v))) then
+      err("header " .. name .. " must be an integer >= 0")   -- (it is sent as the framing)
+    end
     out[name] = v
   end
   return out
@@ -254,7 +258,7 @@ local function request_head(o, u, method, headers, body)
     given[k] = true
     if k == "connection" and tostring(v):lower():find("close", 1, true) then close = true end
     if k == "content-length" then
-      if type(body) == "function" then length = tostring(v) end   -- a body of known length
+      if type(body) == "function" then length = string.format("%d", tonumber(v)) end   -- a body of known length
     elseif k ~= "transfer-encoding" then
       if type(v) == "table" then
         for _, x in ipairs(v) do out[#out + 1] = name .. ": " .. x .. "\r\n" end
@@ -276,20 +280,30 @@ local function request_head(o, u, method, headers, body)
     end
   elseif WANTS_LENGTH[method] then out[#out + 1] = "Content-Length: 0\r\n" end
   out[#out + 1] = "\r\n"
-  return table.concat(out), chunked, close
+  return table.concat(out), chunked, close, length
 end
 
 -- Writes a body function's chunks: -> true | nil, err, code (a write's
 -- failure, or the function's own nil, msg, code)
-local function write_body(c, body, chunked)
+local function write_body(c, body, chunked, length)
+  local left = length and tonumber(length)   -- the bytes the caller's Content-Length says
   while true do
     local chunk, err, code = body()
     if chunk == nil then
       if err ~= nil and err ~= "eof" then return nil, err, code, true end
+      if left and left > 0 then   -- the server would wait for the rest
+        error("http.request: the body function ended " .. left .. " byte(s) short of its Content-Length " .. length, 0)
+      end
       break
     end
     if type(chunk) ~= "string" then
       error("http.request: the body function returned a " .. type(chunk) .. " (string or nil expected)", 0)
+    end
+    if left then   -- more would be read by the server as the next request
+      left = left - #chunk
+      if left < 0 then
+        error("http.request: the body function gave more than its Content-Length " .. length, 0)
+      end
     end
     if #chunk > 0 then
       local ok, werr, wcode
@@ -427,7 +441,7 @@ end
 -- by the server before it saw the request).
 local function exchange(conn, o, u, method, headers, body, deadline)
   local c = conn.c
-  local head, chunked, close = request_head(o, u, method, headers, body)
+  local head, chunked, close, length = request_head(o, u, method, headers, body)
   if deadline or conn.wt then
     conn.wt = true
     c:set_limits { write_timeout = left(deadline) or 1e9 }
@@ -435,7 +449,7 @@ local function exchange(conn, o, u, method, headers, body, deadline)
   local ok, werr, wcode, own
   if type(body) == "string" then ok, werr, wcode = c:write(head, body)
   else ok, werr, wcode = c:write(head) end
-  if ok and type(body) == "function" then ok, werr, wcode, own = write_body(c, body, chunked) end
+  if ok and type(body) == "function" then ok, werr, wcode, own = write_body(c, body, chunked, length) end
   if not ok and (own or wcode == "timeout") then return nil, werr, wcode end
   -- after a failed write, a response may still have come (a 413 before the close)
   local h, err, code, bytes
