@@ -131,6 +131,11 @@ local function start(res, fname, status, headers, length)
   end
   add_headers(res, fname, headers)
   local conn, req = res.conn, res.req
+  local given = length and res.hdrs["content-length"]
+  given = given and tonumber(given.value)
+  if given and length > given and req.method ~= "HEAD" and not no_body_status(status) then
+    error(string.format("%s: the body (%d bytes) is longer than the Content-Length %d", fname, length, given), 3)
+  end
   res.started, res.status = true, status
   local hdrs = res.hdrs
   res.bodyless = req.method == "HEAD" or no_body_status(status)
@@ -211,6 +216,10 @@ function Res:write(...)
     total = total + #d
   end
   if self.bodyless or total == 0 then return self end
+  if self.length and self.sent + total > self.length then
+    -- the bytes past it would be read as the next response on the connection
+    error(string.format("write: %d byte(s) past the Content-Length %d", self.sent + total - self.length, self.length), 2)
+  end
   self.sent = self.sent + total
   local c = self.conn.c
   if self.chunked then
