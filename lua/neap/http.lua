@@ -13,8 +13,8 @@ local http = {}
 local client = require "neap.httpclient"
 http.request, http.get, http.close_idle = client.request, client.get, client.close_idle
 
-local function argerr(fname, i, msg)
-  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), 3)
+local function argerr(fname, i, msg, level)
+  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), level or 3)
 end
 
 local REASONS = {
@@ -467,8 +467,8 @@ Server.__index = Server
 local function num_opt(opts, k, default, integer)
   local v = opts[k]
   if v == nil then return default end
-  if type(v) ~= "number" or v < 0 or (integer and math.type(v) ~= "integer") then
-    argerr("listen", 4, k .. " must be a" .. (integer and "n integer" or " number") .. " >= 0")
+  if type(v) ~= "number" or not (v >= 0) or (integer and math.type(v) ~= "integer") then   -- (NaN too)
+    argerr("listen", 4, k .. " must be a" .. (integer and "n integer" or " number") .. " >= 0", 4)
   end
   return v
 end
@@ -513,6 +513,8 @@ end
 -- to finish, then their connections close. Inside a task it waits for that.
 function Server:close(opts)
   if opts ~= nil and type(opts) ~= "table" then argerr("close", 1, "options table expected, got " .. type(opts)) end
+  local d = opts and opts.drain
+  if d ~= nil and (type(d) ~= "number" or not (d >= 0)) then argerr("close", 1, "drain must be a number >= 0") end
   if self.closing then return true end
   self.closing = true
   self.srv:close()
