@@ -244,10 +244,13 @@ static void push_lower (lua_State *L, const char *p, size_t n) {
 /*
 ** Pushes the headers table: lower-case names; a repeated header's values
 ** joined with ", ", set-cookie's kept as a list. Trailing blanks of a value
-** are dropped.
+** are dropped. The values of a repeated header are gathered in a list of
+** their own first and joined once at the end (joining as they come copies
+** the growing string for each: quadratic in a head of many repeats).
 */
 static void push_headers (lua_State *L, http_parser *h, const char *data) {
   size_t i;
+  int reps = 0;   /* the stack index of the table name -> list of values, once made */
   lua_createtable(L, 0, (int)(h->nsp / 2));
   for (i = 0; i + 1 < h->nsp; i += 2) {
     const hspan *f = &h->sp[i], *v = &h->sp[i + 1];
@@ -258,7 +261,7 @@ static void push_headers (lua_State *L, http_parser *h, const char *data) {
     push_lower(L, data + f->off, f->len);                 /* name */
     cookie = f->len == 10 && strcmp(lua_tostring(L, -1), "set-cookie") == 0;
     lua_pushvalue(L, -1);
-    if (lua_rawget(L, -3) == LUA_TNIL) {                  /* first one */
+    if (lua_rawget(L, reps ? -4 : -3) == LUA_TNIL) {      /* first one */
       lua_pop(L, 1);
       if (cookie) {
         lua_createtable(L, 1, 0);
@@ -266,19 +269,52 @@ static void push_headers (lua_State *L, http_parser *h, const char *data) {
         lua_rawseti(L, -2, 1);
       }
       else lua_pushlstring(L, vp, vn);
-      lua_rawset(L, -3);
+      lua_rawset(L, reps ? -4 : -3);
     }
     else if (cookie) {                                    /* name, list */
       lua_pushlstring(L, vp, vn);
       lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
       lua_pop(L, 2);
     }
-    else {                                                /* name, old */
-      lua_pushliteral(L, ", ");
+    else {                                                /* name, first value */
+      if (!reps) {
+        lua_newtable(L);
+        lua_insert(L, -3);
+        reps = lua_gettop(L) - 2;
+      }
+      lua_pushvalue(L, -2);
+      if (lua_rawget(L, reps) == LUA_TNIL) {              /* the second one */
+        lua_pop(L, 1);
+        lua_createtable(L, 4, 0);
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, 1);                            /* name, list */
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, reps);
+      }
+      else lua_remove(L, -2);                             /* name, list */
       lua_pushlstring(L, vp, vn);
-      lua_concat(L, 3);
-      lua_rawset(L, -3);
+      lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+      lua_pop(L, 2);
     }
+  }
+  if (reps) {   /* headers, reps: join each list with ", " */
+    lua_pushnil(L);
+    while (lua_next(L, reps) != 0) {                      /* name, list */
+      luaL_Buffer B;
+      lua_Integer k, n = (lua_Integer)lua_rawlen(L, -1);
+      lua_pushvalue(L, -2);                               /* name, list, name */
+      luaL_buffinit(L, &B);
+      for (k = 1; k <= n; k++) {
+        if (k > 1) luaL_addlstring(&B, ", ", 2);
+        lua_rawgeti(L, reps + 2, k);   /* (list is at reps + 2 before the buffer) */
+        luaL_addvalue(&B);
+      }
+      luaL_pushresult(&B);                                /* name, list, name, joined */
+      lua_rawset(L, reps - 1);
+      lua_pop(L, 1);                                      /* name */
+    }
+    lua_pop(L, 1);
   }
 }
 
