@@ -274,6 +274,10 @@ Req.__index = Req
 -- its end; waits for bytes, sending 100 Continue first when asked.
 local function body_piece(req, n)
   local conn = req._conn
+  if req._over then   -- its handler returned: what comes now is the next request's
+    if req._over == "eof" then return nil, "eof", "eof" end
+    return nil, "closed", "ECLOSED"
+  end
   if conn.body_done then return nil, "eof", "eof" end
   local c = conn.c
   if conn.expect and not conn.continued then
@@ -317,7 +321,7 @@ function Req:body(opts)
   local conn = self._conn
   local max = opts and opts.max or conn.server.opts.max_body
   if math.type(max) ~= "integer" or max < 0 then argerr("body", 1, "max must be an integer >= 0") end
-  if conn.whole then return conn.whole end
+  if self._whole then return self._whole end
   local function too_large()
     conn.close = true
     conn.fail_status = 413
@@ -335,8 +339,8 @@ function Req:body(opts)
     if size > max then return too_large() end
     parts[#parts + 1] = d
   end
-  conn.whole = table.concat(parts)
-  return conn.whole
+  self._whole = table.concat(parts)
+  return self._whole
 end
 
 local function new_request(conn, head)
@@ -422,7 +426,7 @@ local function serve_conn(server, c)
       break
     end
     conn.body_done = head.body == "none"
-    conn.body_read, conn.whole, conn.continued, conn.fail_status = 0, nil, false, nil
+    conn.body_read, conn.continued, conn.fail_status = 0, false, nil
     conn.close = not head.keep_alive
     local req = new_request(conn, head)
     local expect = req.headers.expect
@@ -447,7 +451,11 @@ local function serve_conn(server, c)
       res:finish()
     end
     if conn.broken or conn.close then break end
+    local had_all = conn.body_done
     drain_body(conn)
+    -- (a task the handler left reading req must not get the next request's
+    -- body; a body drained here is gone for it)
+    req._over = had_all and "eof" or "closed"
     if conn.close then break end
   end
   server.conns[conn] = nil
