@@ -133,8 +133,11 @@ local function start(res, fname, status, headers, length)
   local conn, req = res.conn, res.req
   local given = length and res.hdrs["content-length"]
   given = given and tonumber(given.value)
-  if given and length > given and req.method ~= "HEAD" and not no_body_status(status) then
-    error(string.format("%s: the body (%d bytes) is longer than the Content-Length %d", fname, length, given), 3)
+  if given and length ~= given and req.method ~= "HEAD" and not no_body_status(status) then
+    if length > given then
+      error(string.format("%s: the body (%d bytes) is longer than the Content-Length %d", fname, length, given), 3)
+    end
+    conn.close = true   -- shorter: the client waits for the rest, then sees the close
   end
   res.started, res.status = true, status
   local hdrs = res.hdrs
