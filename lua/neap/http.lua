@@ -88,6 +88,9 @@ end
 local function set_header(res, fname, name, value)
   value = check_header_value(fname, name, value)
   local key = name:lower()
+  if key == "content-length" and not (type(value) == "string" and value:find("^%d+$")) then
+    argerr(fname, 2, "Content-Length must be an integer >= 0")   -- (it is the framing)
+  end
   local h = res.hdrs[key]
   if h then h.value = value
   else
