@@ -303,7 +303,9 @@ local function body_piece(req, n)
       return data
     end
     if done then return nil, "eof", "eof" end
+    conn.waiting = true
     local r, err, ecode = c:wait_readable { timeout = timeout }
+    conn.waiting = false
     if not r or r == 0 then
       conn.close = true
       if r == 0 then return nil, "closed", "ECLOSED" end   -- the client went mid-body
@@ -398,6 +400,9 @@ end
 local function drain_body(conn)
   if conn.body_done or conn.close then return end
   if conn.expect and not conn.continued then conn.close = true return end
+  -- a task the handler left is waiting in req:read(): give the connection up
+  -- (it gets "closed") rather than read under it
+  if conn.waiting then conn.close = true return end
   local max = conn.server.opts.max_body
   while true do
     local d = body_piece(conn.req, 65536)
