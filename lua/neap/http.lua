@@ -45,7 +45,9 @@ local function date()
 end
 
 local function report(what, err)
-  io.stderr:write("neap.http: ", what, ": ", tostring(err), "\n")
+  local ok, msg = pcall(tostring, err)   -- (a __tostring that raises must not kill the connection)
+  if not ok then msg = "(error object is a " .. type(err) .. " value)" end
+  io.stderr:write("neap.http: ", what, ": ", msg, "\n")
 end
 
 -- ============================================================ responses
