@@ -100,6 +100,12 @@ static int on_field (llhttp_t *p, const char *at, size_t n) {
   http_parser *h = (http_parser *)p;
   int r;
   if (h->mode != MODE_HEAD) return 0;   /* chunked trailers: ignored */
+  if (p->type == HTTP_REQUEST && memchr(at, ' ', n) != NULL) {
+    /* llhttp (not built strict) lets a blank into a name: "Host : x" is
+    ** then a header "host " (RFC 9112 5.1: a server must answer 400) */
+    llhttp_set_error_reason(p, "Invalid header field char");
+    return HPE_USER;
+  }
   r = add_span(h, SP_FIELD, at, n);
   h->in_field = 1;
   return r;
@@ -248,10 +254,13 @@ static void push_lower (lua_State *L, const char *p, size_t n) {
 /*
 ** Pushes the headers table: lower-case names; a repeated header's values
 ** joined with ", ", set-cookie's kept as a list. Trailing blanks of a value
-** are dropped.
+** are dropped. The values of a repeated header are gathered in a list of
+** their own first and joined once at the end (joining as they come copies
+** the growing string for each: quadratic in a head of many repeats).
 */
 static void push_headers (lua_State *L, http_parser *h, const char *data) {
   size_t i;
+  int reps = 0;   /* the stack index of the table name -> list of values, once made */
   lua_createtable(L, 0, (int)(h->nsp / 2));
   for (i = 0; i + 1 < h->nsp; i += 2) {
     const hspan *f = &h->sp[i], *v = &h->sp[i + 1];
@@ -262,7 +271,7 @@ static void push_headers (lua_State *L, http_parser *h, const char *data) {
     push_lower(L, data + f->off, f->len);                 /* name */
     cookie = f->len == 10 && strcmp(lua_tostring(L, -1), "set-cookie") == 0;
     lua_pushvalue(L, -1);
-    if (lua_rawget(L, -3) == LUA_TNIL) {                  /* first one */
+    if (lua_rawget(L, reps ? -4 : -3) == LUA_TNIL) {      /* first one */
       lua_pop(L, 1);
       if (cookie) {
         lua_createtable(L, 1, 0);
@@ -270,19 +279,52 @@ static void push_headers (lua_State *L, http_parser *h, const char *data) {
         lua_rawseti(L, -2, 1);
       }
       else lua_pushlstring(L, vp, vn);
-      lua_rawset(L, -3);
+      lua_rawset(L, reps ? -4 : -3);
     }
     else if (cookie) {                                    /* name, list */
       lua_pushlstring(L, vp, vn);
       lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
       lua_pop(L, 2);
     }
-    else {                                                /* name, old */
-      lua_pushliteral(L, ", ");
+    else {                                                /* name, first value */
+      if (!reps) {
+        lua_newtable(L);
+        lua_insert(L, -3);
+        reps = lua_gettop(L) - 2;
+      }
+      lua_pushvalue(L, -2);
+      if (lua_rawget(L, reps) == LUA_TNIL) {              /* the second one */
+        lua_pop(L, 1);
+        lua_createtable(L, 4, 0);
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, 1);                            /* name, list */
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, reps);
+      }
+      else lua_remove(L, -2);                             /* name, list */
       lua_pushlstring(L, vp, vn);
-      lua_concat(L, 3);
-      lua_rawset(L, -3);
+      lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+      lua_pop(L, 2);
     }
+  }
+  if (reps) {   /* headers, reps: join each list with ", " */
+    lua_pushnil(L);
+    while (lua_next(L, reps) != 0) {                      /* name, list */
+      luaL_Buffer B;
+      lua_Integer k, n = (lua_Integer)lua_rawlen(L, -1);
+      lua_pushvalue(L, -2);                               /* name, list, name */
+      luaL_buffinit(L, &B);
+      for (k = 1; k <= n; k++) {
+        if (k > 1) luaL_addlstring(&B, ", ", 2);
+        lua_rawgeti(L, reps + 2, k);   /* (list is at reps + 2 before the buffer) */
+        luaL_addvalue(&B);
+      }
+      luaL_pushresult(&B);                                /* name, list, name, joined */
+      lua_rawset(L, reps - 1);
+      lua_pop(L, 1);                                      /* name */
+    }
+    lua_pop(L, 1);
   }
 }
 
@@ -338,8 +380,13 @@ static void push_request (lua_State *L, http_parser *h, const char *data,
   setbool(L, "_upgrade", h->upgrade);
   lua_pushstring(L, !h->has_body ? "none" : h->chunked ? "chunked" : "length");
   lua_setfield(L, -2, "_body");
-  if (h->has_body && !h->chunked && h->length > 0)
-    setint(L, "_length", (lua_Integer)h->length);
+  if (h->has_body && !h->chunked && h->length > 0) {
+    if (h->length > (uint64_t)LUA_MAXINTEGER) {   /* (up to 2^64-1): a float, not a negative */
+      lua_pushnumber(L, (lua_Number)h->length);
+      lua_setfield(L, -2, "_length");
+    }
+    else setint(L, "_length", (lua_Integer)h->length);
+  }
 }
 
 static void push_head (lua_State *L, http_parser *h, const char *data,
@@ -369,8 +416,13 @@ static void push_head (lua_State *L, http_parser *h, const char *data,
   lua_pushstring(L, !h->has_body ? "none" : h->chunked ? "chunked"
                     : h->length > 0 ? "length" : "eof");
   lua_setfield(L, -2, "body");
-  if (h->has_body && !h->chunked && h->length > 0)
-    setint(L, "length", (lua_Integer)h->length);
+  if (h->has_body && !h->chunked && h->length > 0) {
+    if (h->length > (uint64_t)LUA_MAXINTEGER) {   /* (up to 2^64-1): a float, not a negative */
+      lua_pushnumber(L, (lua_Number)h->length);
+      lua_setfield(L, -2, "length");
+    }
+    else setint(L, "length", (lua_Integer)h->length);
+  }
   setint(L, "size", (lua_Integer)size);
 }
 
@@ -578,8 +630,9 @@ static int name_ok (const char *p, size_t n) {
   size_t i;
   if (n == 0) return 0;
   for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)p[i];
-    if (c <= ' ' || c == 127 || c == ':') return 0;   /* (Lua's %c, %s and :) */
+    unsigned char c = (unsigned char)p[i];   /* a token (RFC 9110 5.6.2) */
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL))) return 0;
   }
   return 1;
 }
@@ -682,18 +735,25 @@ static size_t one_header (lua_State *L, int ni, int vi, rscan *st, char **o) {
         if (lower_eq(v + i, 5, "close", 5)) { st->close = 1; break; }
       break;
     }
-    case HK_CL: {
-      int num = 1;
+    case HK_CL: {   /* it is the framing: digits only (an integer >= 0) */
+      size_t i;
+      lua_Integer x = 0;
       st->has_cl = 1;
-      if (lua_type(L, vi) == LUA_TSTRING) num = lua_stringtonumber(L, v) != 0;
-      else lua_pushvalue(L, vi);
-      if (num) {   /* as tonumber(value) */
-        lua_Integer x = 0;
-        if (lua_isinteger(L, -1)) { x = lua_tointeger(L, -1); st->cl_set = 1; }
-        else st->cl_set = lua_numbertointeger(lua_tonumber(L, -1), &x);
-        st->cl = x;
-        lua_pop(L, 1);
+      for (i = 0; i < vn; i++) {
+        if (v[i] < '0' || v[i] > '9' || x > (LUA_MAXINTEGER - 9) / 10) {
+          st->errpos = 2;
+          st->errmsg = "Content-Length must be an integer >= 0";
+          return (size_t)-1;
+        }
+        x = x * 10 + (v[i] - '0');
       }
+      if (vn == 0) {
+        st->errpos = 2;
+        st->errmsg = "Content-Length must be an integer >= 0";
+        return (size_t)-1;
+      }
+      st->cl = x;
+      st->cl_set = 1;
       if (st->flags & RF_NOBODY) return 0;
       break;
     }
@@ -761,6 +821,16 @@ static int http_response (lua_State *L) {
     return 3;
   }
   lua_settop(L, top);
+  if (haslen && st.has_cl && st.cl_set && !(flags & RF_BODYLESS) && length != st.cl) {
+    if (length > st.cl) {   /* the rest would be read as the next response */
+      lua_pushnil(L);
+      lua_pushinteger(L, 3);
+      lua_pushfstring(L, "the body (%I bytes) is longer than the Content-Length %I",
+                      (LUAI_UACINT)length, (LUAI_UACINT)st.cl);
+      return 3;
+    }
+    flags |= RF_CLOSE;   /* shorter: the client waits for the rest, then sees the close */
+  }
   if (haslen && !st.has_cl && !(flags & RF_NOBODY)) {
     cln = fmt_int(num, length);
     size += 16 + cln + 2;

@@ -13,8 +13,8 @@ local http = {}
 local client = require "neap.httpclient"
 http.request, http.get, http.close_idle = client.request, client.get, client.close_idle
 
-local function argerr(fname, i, msg)
-  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), 3)
+local function argerr(fname, i, msg, level)
+  error(string.format("bad argument #%d to '%s' (%s)", i, fname, msg), level or 3)
 end
 
 local REASONS = {
@@ -45,7 +45,9 @@ local function date()
 end
 
 local function report(what, err)
-  io.stderr:write("neap.http: ", what, ": ", tostring(err), "\n")
+  local ok, msg = pcall(tostring, err)   -- (a __tostring that raises must not kill the connection)
+  if not ok then msg = "(error object is a " .. type(err) .. " value)" end
+  io.stderr:write("neap.http: ", what, ": ", msg, "\n")
 end
 
 -- ============================================================ responses
@@ -62,17 +64,21 @@ local function send_error(c, status)
           "\r\nConnection: close\r\n\r\n", body)
 end
 
-local function check_header_value(fname, name, value)
-  if type(name) ~= "string" or name == "" or name:find("[%c%s:]") then
+local function check_header_value(fname, name, value, in_list)
+  -- a name is a token (RFC 9110 5.1): anything else breaks the response
+  if type(name) ~= "string" or not name:find("^[%w!#$%%&'*+.^_`|~-]+$") then
     argerr(fname, 1, "bad header name " .. string.format("%q", tostring(name)))
   end
   local tv = type(value)
   if tv == "number" then return tostring(value) end
-  if tv == "table" then
-    for i = 1, #value do value[i] = check_header_value(fname, name, value[i]) end
+  if tv == "table" and not in_list then   -- (a list of lists would reach table.concat)
+    for i = 1, #value do value[i] = check_header_value(fname, name, value[i], true) end
     return value
   end
-  if tv ~= "string" then argerr(fname, 2, "header value must be a string, number or list, got " .. tv) end
+  if tv ~= "string" then
+    argerr(fname, 2, (in_list and "a header list holds strings or numbers" or
+                      "header value must be a string, number or list") .. ", got " .. tv)
+  end
   if value:find("[\r\n%z]") then argerr(fname, 2, "header value contains CR, LF or NUL") end
   return value
 end
@@ -83,6 +89,9 @@ end
 local function set_header(res, fname, name, value)
   value = check_header_value(fname, name, value)
   local key = name:lower()
+  if key == "content-length" and not (type(value) == "string" and value:find("^%d+$")) then
+    argerr(fname, 2, "Content-Length must be an integer >= 0")   -- (it is the framing)
+  end
   local hdrs = res.hdrs
   if not hdrs then hdrs = {}; res.hdrs, res.order = hdrs, {} end
   local h = hdrs[key]
@@ -151,6 +160,7 @@ local function start(res, fname, status, headers, length)
                                                  length, date(), flags)
   if not head then
     if chunked == 1 then argerr(fname, 1, "bad header name " .. string.format("%q", tostring(close))) end
+    if chunked == 3 then error(fname .. ": " .. close, 3) end   -- (the body is longer than its Content-Length)
     argerr(fname, 2, close)
   end
   res.started, res.status, res.bodyless, res.chunked, res.length, res.sent = true, status, bodyless, chunked, cl, 0
@@ -188,6 +198,10 @@ function Res:write(...)
     total = total + #d
   end
   if self.bodyless or total == 0 then return self end
+  if self.length and self.sent + total > self.length then
+    -- the bytes past it would be read as the next response on the connection
+    error(string.format("write: %d byte(s) past the Content-Length %d", self.sent + total - self.length, self.length), 2)
+  end
   self.sent = self.sent + total
   local c = self.conn.c
   if self.chunked then
@@ -242,6 +256,10 @@ Req.__index = Req
 -- its end; waits for bytes, sending 100 Continue first when asked.
 local function body_piece(req, n)
   local conn = req._conn
+  if req._over then   -- its handler returned: what comes now is the next request's
+    if req._over == "eof" then return nil, "eof", "eof" end
+    return nil, "closed", "ECLOSED"
+  end
   if conn.body_done then return nil, "eof", "eof" end
   local c = conn.c
   if conn.expect and not conn.continued then
@@ -261,7 +279,9 @@ local function body_piece(req, n)
       return data
     end
     if done then return nil, "eof", "eof" end
+    conn.waiting = true
     local r, err, ecode = c:wait_readable { timeout = timeout }
+    conn.waiting = false
     if not r or r == 0 then
       conn.close = true
       if r == 0 then return nil, "closed", "ECLOSED" end   -- the client went mid-body
@@ -285,7 +305,7 @@ function Req:body(opts)
   local conn = self._conn
   local max = opts and opts.max or conn.server.opts.max_body
   if math.type(max) ~= "integer" or max < 0 then argerr("body", 1, "max must be an integer >= 0") end
-  if conn.whole then return conn.whole end
+  if self._whole then return self._whole end
   local function too_large()
     conn.close = true
     conn.fail_status = 413
@@ -303,8 +323,8 @@ function Req:body(opts)
     if size > max then return too_large() end
     parts[#parts + 1] = d
   end
-  conn.whole = table.concat(parts)
-  return conn.whole
+  self._whole = table.concat(parts)
+  return self._whole
 end
 
 --- req:websocket([opts]) -> ws | nil, msg: answers a WebSocket upgrade
@@ -330,7 +350,10 @@ local function read_head(conn, idle_timeout)
   local wait = conn.wait_opts
   conn.idle = true
   while true do
-    if code ~= "more" then conn.idle = false return nil, err, code, c:buffered() end
+    if code ~= "more" then   -- (ECLOSED: server:close() closed it meanwhile)
+      conn.idle = false
+      return nil, err, code, code == "ECLOSED" and 0 or c:buffered()
+    end
     local have = c:buffered()
     if have > 0 and not head_deadline then
       conn.idle = false
@@ -354,6 +377,9 @@ end
 local function drain_body(conn)
   if conn.body_done or conn.close then return end
   if conn.expect and not conn.continued then conn.close = true return end
+  -- a task the handler left is waiting in req:read(): give the connection up
+  -- (it gets "closed") rather than read under it
+  if conn.waiting then conn.close = true return end
   local max = conn.server.opts.max_body
   while true do
     local d = body_piece(conn.req, 65536)
@@ -381,7 +407,7 @@ local function serve_conn(server, c)
       break
     end
     conn.body_done = head._body == "none"
-    conn.body_read, conn.whole, conn.continued, conn.fail_status = 0, nil, false, nil
+    conn.body_read, conn.continued, conn.fail_status = 0, false, nil
     conn.close = not head.keep_alive
     local req = head   -- (the parser's request form: a Req)
     req._conn = conn
@@ -408,7 +434,11 @@ local function serve_conn(server, c)
       res:finish()
     end
     if conn.broken or conn.close then break end
+    local had_all = conn.body_done
     drain_body(conn)
+    -- (a task the handler left reading req must not get the next request's
+    -- body; a body drained here is gone for it)
+    req._over = had_all and "eof" or "closed"
     if conn.close then break end
   end
   server.conns[conn] = nil
@@ -429,8 +459,8 @@ Server.__index = Server
 local function num_opt(opts, k, default, integer)
   local v = opts[k]
   if v == nil then return default end
-  if type(v) ~= "number" or v < 0 or (integer and math.type(v) ~= "integer") then
-    argerr("listen", 4, k .. " must be a" .. (integer and "n integer" or " number") .. " >= 0")
+  if type(v) ~= "number" or not (v >= 0) or (integer and math.type(v) ~= "integer") then   -- (NaN too)
+    argerr("listen", 4, k .. " must be a" .. (integer and "n integer" or " number") .. " >= 0", 4)
   end
   return v
 end
@@ -477,6 +507,8 @@ end
 -- connection to close after its response.
 function Server:close(opts)
   if opts ~= nil and type(opts) ~= "table" then argerr("close", 1, "options table expected, got " .. type(opts)) end
+  local d = opts and opts.drain
+  if d ~= nil and (type(d) ~= "number" or not (d >= 0)) then argerr("close", 1, "drain must be a number >= 0") end
   if self.closing then return true end
   self.closing = true
   self.srv:close()

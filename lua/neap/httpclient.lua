@@ -159,6 +159,10 @@ local function check_headers(fname, i, headers)
       end
       if tostring(x):find("[\r\n%z]") then err("header " .. name .. " holds CR, LF or NUL") end
     end
+    if name:lower() == "content-length" and not (type(v) == "number" and math.tointeger(v) and v >= 0 or
+        type(v) == "string" and v:find("^%d+$") and math.tointeger(tonumber(v))) then
+      err("header " .. name .. " must be an integer >= 0")   -- (it is sent as the framing)
+    end
     out[name] = v
   end
   return out
@@ -222,16 +226,23 @@ local function left(deadline)
   return deadline and math.max(0, deadline - core.now())
 end
 
--- A new connection to u: -> conn | nil, err, code
-local function open(o, u, deadline)
-  local c, err, code
+local function connect(o, u, deadline)
   if u.scheme == "https" then
     local t = {}
     for k, v in pairs(o.tls or {}) do t[k] = v end
     t.timeout = left(deadline)
-    c, err, code = neap.connect("tls", u.host, u.port, t)
-  else
-    c, err, code = neap.connect("tcp", u.host, u.port, { timeout = left(deadline) })
+    return neap.connect("tls", u.host, u.port, t)
+  end
+  return neap.connect("tcp", u.host, u.port, { timeout = left(deadline) })
+end
+
+-- A new connection to u: -> conn | nil, err, code
+local function open(o, u, deadline)
+  local c, err, code = connect(o, u, deadline)
+  if not c and (code == "EMFILE" or code == "ENFILE") and client.close_idle() > 0 then
+    -- out of descriptors: the pool's idle connections (some maybe closed
+    -- by their servers already) give theirs back first
+    c, err, code = connect(o, u, deadline)
   end
   if not c then return nil, err, code end
   return { c = c, p = core.http_parser("response"), key = pool_key(u, o.tls) }
@@ -247,7 +258,7 @@ local function request_head(o, u, method, headers, body)
     given[k] = true
     if k == "connection" and tostring(v):lower():find("close", 1, true) then close = true end
     if k == "content-length" then
-      if type(body) == "function" then length = tostring(v) end   -- a body of known length
+      if type(body) == "function" then length = string.format("%d", tonumber(v)) end   -- a body of known length
     elseif k ~= "transfer-encoding" then
       if type(v) == "table" then
         for _, x in ipairs(v) do out[#out + 1] = name .. ": " .. x .. "\r\n" end
@@ -269,20 +280,30 @@ local function request_head(o, u, method, headers, body)
     end
   elseif WANTS_LENGTH[method] then out[#out + 1] = "Content-Length: 0\r\n" end
   out[#out + 1] = "\r\n"
-  return table.concat(out), chunked, close
+  return table.concat(out), chunked, close, length
 end
 
 -- Writes a body function's chunks: -> true | nil, err, code (a write's
 -- failure, or the function's own nil, msg, code)
-local function write_body(c, body, chunked)
+local function write_body(c, body, chunked, length)
+  local left = length and tonumber(length)   -- the bytes the caller's Content-Length says
   while true do
     local chunk, err, code = body()
     if chunk == nil then
       if err ~= nil and err ~= "eof" then return nil, err, code, true end
+      if left and left > 0 then   -- the server would wait for the rest
+        error("http.request: the body function ended " .. left .. " byte(s) short of its Content-Length " .. length, 0)
+      end
       break
     end
     if type(chunk) ~= "string" then
       error("http.request: the body function returned a " .. type(chunk) .. " (string or nil expected)", 0)
+    end
+    if left then   -- more would be read by the server as the next request
+      left = left - #chunk
+      if left < 0 then
+        error("http.request: the body function gave more than its Content-Length " .. length, 0)
+      end
     end
     if #chunk > 0 then
       local ok, werr, wcode
@@ -420,7 +441,7 @@ end
 -- by the server before it saw the request).
 local function exchange(conn, o, u, method, headers, body, deadline)
   local c = conn.c
-  local head, chunked, close = request_head(o, u, method, headers, body)
+  local head, chunked, close, length = request_head(o, u, method, headers, body)
   if deadline or conn.wt then
     conn.wt = true
     c:set_limits { write_timeout = left(deadline) or 1e9 }
@@ -428,7 +449,7 @@ local function exchange(conn, o, u, method, headers, body, deadline)
   local ok, werr, wcode, own
   if type(body) == "string" then ok, werr, wcode = c:write(head, body)
   else ok, werr, wcode = c:write(head) end
-  if ok and type(body) == "function" then ok, werr, wcode, own = write_body(c, body, chunked) end
+  if ok and type(body) == "function" then ok, werr, wcode, own = write_body(c, body, chunked, length) end
   if not ok and (own or wcode == "timeout") then return nil, werr, wcode end
   -- after a failed write, a response may still have come (a 413 before the close)
   local h, err, code, bytes
@@ -456,6 +477,13 @@ local function exchange(conn, o, u, method, headers, body, deadline)
   return res
 end
 
+-- Whether run follows the redirect res (or fails on it): its body is then
+-- not read whole, only discarded.
+local function redirects_to(o, res, body)
+  if o.follow == 0 or not REDIRECT[res.status] or type(res.headers.location) ~= "string" then return false end
+  return not ((res.status == 307 or res.status == 308) and type(body) == "function")
+end
+
 -- The request on a pooled or new connection, retried once on a new one
 -- when a pooled connection turns out to be closed.
 local function send(o, u, method, headers, body, deadline)
@@ -474,6 +502,7 @@ local function send(o, u, method, headers, body, deadline)
       error(res, 0)
     end
     if res then
+      if redirects_to(o, res, body) then return res end   -- (run discards its body)
       local length = tonumber(res.headers["content-length"])
       if not o.stream and o.max_body and not res._done and length and length > o.max_body then
         res:close()   -- known at once: not read
@@ -522,10 +551,8 @@ local function run(o)
     local res, err, code = send(o, u, method, headers, body, deadline)
     if not res then return nil, err, code end
     local loc = res.headers.location
-    if o.follow == 0 or not REDIRECT[res.status] or type(loc) ~= "string" then return res end
-    if (res.status == 307 or res.status == 308) and type(body) == "function" then
-      return res   -- a body function cannot be sent again
-    end
+    -- (a 307 or 308 with a body function is returned: it cannot be sent again)
+    if not redirects_to(o, res, body) then return res end
     if redirects >= o.follow then
       res:close()
       return nil, "too many redirects", "too many redirects"
@@ -546,10 +573,10 @@ local function run(o)
         if l == "content-length" or l == "content-type" or l == "transfer-encoding" then h[k] = nil end
       end
     end
-    if nu.origin ~= u.origin then   -- credentials stay with their origin
+    if nu.origin ~= u.origin then   -- credentials (and a Host given for it) stay with their origin
       for k in pairs(headers) do
         local l = k:lower()
-        if l == "authorization" or l == "cookie" or l == "proxy-authorization" then h[k] = nil end
+        if l == "authorization" or l == "cookie" or l == "proxy-authorization" or l == "host" then h[k] = nil end
       end
     end
     headers, u = h, nu
