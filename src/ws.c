@@ -291,7 +291,10 @@ static int ws_read (lua_State *L) {
         return violation(L, r, "new message inside a fragmented one", 1002);
       if (plen > r->max) return violation(L, r, "message too large", 1009);
     }
-    if (plen > SIZE_MAX - hlen) return violation(L, r, "message too large", 1009);
+    /* (a frame must fit in memory, and 'need' in a Lua integer: with
+    ** max_message = math.maxinteger a 63-bit length would overflow it) */
+    if (plen > SIZE_MAX - hlen || plen > (uint64_t)LUA_MAXINTEGER - hlen)
+      return violation(L, r, "message too large", 1009);
     frame = hlen + (size_t)plen;
     if (avail < frame) {
       lua_pushnil(L);
