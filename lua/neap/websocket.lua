@@ -410,9 +410,12 @@ local function parse_url(url)
   if not hostport then return nil end
   if path == "" then path = "/" elseif path:sub(1, 1) == "?" then path = "/" .. path end
   path = path:gsub("#.*$", "")
-  local host, port = hostport:match("^%[(.+)%]:?(%d*)$")
+  -- (the path and host go into the request as they are: a blank or a
+  -- control character would end the request line or add headers)
+  if path:find("[%s%c]") then return nil, "the path holds a blank or a control character" end
+  local host, port = hostport:match("^%[([%x:.]+)%]:?(%d*)$")
   if not host then host, port = hostport:match("^([^:]+):?(%d*)$") end
-  if not host then return nil end
+  if not host or host:find("[^%w.%-_~:]") then return nil, "bad host" end
   port = tonumber(port) or (scheme == "wss" and 443 or 80)
   if port < 1 or port > 65535 then return nil end
   return scheme, host, port, path, hostport
@@ -426,7 +429,18 @@ function websocket.connect(url, opts)
   if type(url) ~= "string" then argerr("websocket", 1, "URL string expected, got " .. type(url)) end
   local o, max, ct = ws_opts("websocket", 2, opts)
   local scheme, host, port, path, hostport = parse_url(url)
-  if not scheme then argerr("websocket", 1, "ws:// or wss:// URL expected, got " .. string.format("%q", url)) end
+  if not scheme then
+    argerr("websocket", 1, "ws:// or wss:// URL expected, got " .. string.format("%q", url) ..
+                           (host and ": " .. host or ""))
+  end
+  if o.origin ~= nil and (type(o.origin) ~= "string" or o.origin:find("[%c]")) then
+    argerr("websocket", 2, "origin must be a string with no control characters")
+  end
+  for _, pr in ipairs(o.protocols or {}) do
+    if type(pr) ~= "string" or not pr:find("^[%w!#$%%&'*+%-.^_`|~]+$") then
+      argerr("websocket", 2, "protocols must be tokens, got " .. string.format("%q", tostring(pr)))
+    end
+  end
   local timeout = o.timeout or 30
   if type(timeout) ~= "number" or timeout < 0 then argerr("websocket", 2, "timeout must be a number >= 0") end
   if o.headers ~= nil and type(o.headers) ~= "table" then argerr("websocket", 2, "headers must be a table") end
@@ -447,7 +461,7 @@ function websocket.connect(url, opts)
   local req = { "GET ", path, " HTTP/1.1\r\nHost: ", hostport,
                 "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ", key,
                 "\r\nSec-WebSocket-Version: 13\r\n" }
-  if o.origin then req[#req + 1] = "Origin: " .. tostring(o.origin) .. "\r\n" end
+  if o.origin then req[#req + 1] = "Origin: " .. o.origin .. "\r\n" end
   if o.protocols and #o.protocols > 0 then
     req[#req + 1] = "Sec-WebSocket-Protocol: " .. table.concat(o.protocols, ", ") .. "\r\n"
   end
