@@ -190,7 +190,15 @@ local function receive(self, deadline)
       if self.state == "open" then return a, kind end
       -- (after our close frame, data is dropped)
     elseif kind == "ping" then
-      if self.state == "open" then self.c:write(core.ws_encode(OP_PONG, a, self.mask)) end
+      -- a pong never makes receive wait on a peer that does not read (a
+      -- ping flood would hold it past its timeout): with the write queue
+      -- near its high-water mark the pong is dropped (RFC 6455 5.5.3 lets
+      -- an endpoint answer only the latest of several pings)
+      local c = self.c
+      local q = self.state == "open" and c:write_queue_size()
+      if q and (q == 0 or q + #a + 14 <= c:limits().high_water) then
+        c:write(core.ws_encode(OP_PONG, a, self.mask))
+      end
     elseif kind == "close" then
       return peer_closed(self, a, b)
     elseif kind == nil then
