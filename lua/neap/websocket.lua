@@ -332,10 +332,10 @@ function WS:is_closed()
   return self.state ~= "open"
 end
 
--- neap.http's server: the handler returned; a websocket still open is
--- closed (normal closure).
-function WS:_handler_done()
-  if self.state == "open" then pcall(self.close, self, 1000) end
+-- neap.http's server: the handler returned (ok) or raised; a websocket
+-- still open is closed: normal closure, or 1011 (internal error).
+function WS:_handler_done(ok)
+  if self.state == "open" then pcall(self.close, self, ok == false and 1011 or 1000) end
 end
 
 -- ============================================================ the server side
