@@ -34,6 +34,8 @@ typedef struct ws_reader {
   size_t max;        /* the largest message */
   char *acc;         /* the fragments of that message, unmasked */
   size_t alen, acap;
+  int done;          /* 'acc' holds a whole message not yet given (its
+                     ** string could not be made: out of memory) */
 } ws_reader;
 
 /* ====================================================== bytes */
@@ -166,6 +168,7 @@ static void consume (neap_stream *s, neap_buf *b, size_t n) {
 static int violation (lua_State *L, ws_reader *r, const char *msg, int code) {
   r->msg_op = 0;
   r->alen = 0;
+  r->done = 0;
   lua_pushnil(L);
   lua_pushstring(L, msg);
   lua_pushinteger(L, code);
@@ -175,6 +178,7 @@ static int violation (lua_State *L, ws_reader *r, const char *msg, int code) {
 static void acc_reset (ws_reader *r) {
   r->alen = 0;
   r->msg_op = 0;
+  r->done = 0;
   if (r->acap > 65536) {   /* a large message's memory is not kept */
     free(r->acc);
     r->acc = NULL;
@@ -197,6 +201,19 @@ static int acc_add (ws_reader *r, const unsigned char *p, size_t n,
   else memcpy(r->acc + r->alen, p, n);
   r->alen += n;
   return 1;
+}
+
+/*
+** Unmasks a payload in place, where it lies in the buffer, and zeroes the
+** key there: the frame stays until it is consumed, and reading it again
+** (after a Lua string for it could not be made: out of memory, raised)
+** must not unmask it twice.
+*/
+static void unmask_in_place (unsigned char *pay, size_t n, unsigned char *key) {
+  static const unsigned char zero[4] = {0, 0, 0, 0};
+  if (memcmp(key, zero, 4) == 0) return;
+  xor_mask(pay, pay, n, key);
+  memset(key, 0, 4);
 }
 
 /* A close frame's payload: "close", code | nil, reason. */
@@ -241,12 +258,13 @@ static int ws_read (lua_State *L) {
   neap_stream *s;
   neap_buf *b = source(L, 2, &s);
   if (b == NULL) return neap__push_closed(L);
+  if (r->done) goto deliver;
   for (;;) {
     unsigned char *p = (unsigned char *)neap__buf_data(b);
     size_t avail = neap__buf_len(b), hlen = 2, frame;
     uint64_t plen;
     int fin, op, masked;
-    const unsigned char *key = NULL;
+    unsigned char *key = NULL;
     unsigned char *pay;
     if (avail < 2) goto more_need2;
     fin = p[0] & 0x80;
@@ -291,7 +309,10 @@ static int ws_read (lua_State *L) {
         return violation(L, r, "new message inside a fragmented one", 1002);
       if (plen > r->max) return violation(L, r, "message too large", 1009);
     }
-    if (plen > SIZE_MAX - hlen) return violation(L, r, "message too large", 1009);
+    /* (a frame must fit in memory, and 'need' in a Lua integer: with
+    ** max_message = math.maxinteger a 63-bit length would overflow it) */
+    if (plen > SIZE_MAX - hlen || plen > (uint64_t)LUA_MAXINTEGER - hlen)
+      return violation(L, r, "message too large", 1009);
     frame = hlen + (size_t)plen;
     if (avail < frame) {
       lua_pushnil(L);
@@ -302,7 +323,7 @@ static int ws_read (lua_State *L) {
     pay = p + hlen;
     if (op >= OP_CLOSE) {
       int n;
-      if (key) xor_mask(pay, pay, (size_t)plen, key);
+      if (key) unmask_in_place(pay, (size_t)plen, key);
       if (op == OP_CLOSE) n = push_close(L, r, pay, (size_t)plen);
       else {
         lua_pushstring(L, op == OP_PING ? "ping" : "pong");
@@ -313,7 +334,7 @@ static int ws_read (lua_State *L) {
       return n;
     }
     if (op != OP_CONT && fin) {   /* a whole message in one frame */
-      if (key) xor_mask(pay, pay, (size_t)plen, key);
+      if (key) unmask_in_place(pay, (size_t)plen, key);
       if (op == OP_TEXT && !utf8_valid(pay, (size_t)plen))
         return violation(L, r, "text is not valid UTF-8", 1007);
       lua_pushstring(L, op == OP_TEXT ? "text" : "binary");
@@ -327,15 +348,17 @@ static int ws_read (lua_State *L) {
       return violation(L, r, "not enough memory", 1011);
     consume(s, b, frame);
     if (fin) {
-      int text = r->msg_op == OP_TEXT;
-      if (text && !utf8_valid((unsigned char *)r->acc, r->alen))
+      if (r->msg_op == OP_TEXT && !utf8_valid((unsigned char *)r->acc, r->alen))
         return violation(L, r, "text is not valid UTF-8", 1007);
-      lua_pushstring(L, text ? "text" : "binary");
-      lua_pushlstring(L, r->acc ? r->acc : "", r->alen);
-      acc_reset(r);
-      return 2;
+      r->done = 1;
+      goto deliver;
     }
   }
+deliver:   /* the fragmented message in 'acc' is whole (and checked) */
+  lua_pushstring(L, r->msg_op == OP_TEXT ? "text" : "binary");
+  lua_pushlstring(L, r->acc ? r->acc : "", r->alen);
+  acc_reset(r);
+  return 2;
 more_need2:
   lua_pushnil(L);
   lua_pushliteral(L, "more");

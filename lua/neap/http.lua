@@ -417,7 +417,7 @@ local function serve_conn(server, c)
     local res = setmetatable({ conn = conn, req = req }, Res)
     conn.req, conn.res = req, res
     local ok, herr = xpcall(server.handler, debug.traceback, req, res)
-    if conn.ws then conn.ws:_handler_done() end
+    if conn.ws then conn.ws:_handler_done(ok) end
     if not ok then
       report("handler failed", herr)
       conn.close = true

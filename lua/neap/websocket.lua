@@ -35,11 +35,55 @@ end
 local WS = {}
 WS.__index = WS
 
+-- The end of a receive, however it ends (returned, raised, cancelled; a
+-- to-be-closed guard, one per websocket): the websocket is free for
+-- another receive; a close that waits for this task to read the peer's
+-- answer is told to read it itself; a receive cut short (cancelled) once
+-- the websocket was closed (while answering or lingering) closes the
+-- connection it left open.
+local Guard = {}
+Guard.__index = Guard
+function Guard.__close(g, err)
+  local self = g.ws
+  self.receiving = false
+  if self.state == "closing" then
+    local w = self.closer
+    if w then
+      self.closer = nil
+      core.wake(w, "read")
+    end
+  elseif self.state == "closed" and err ~= nil then
+    self.c:close()
+    local w = self.closer
+    if w then
+      self.closer = nil
+      core.wake(w, false)
+    end
+  end
+end
+
+-- The end of ws:close, when it raises (cancelled while it waits): the
+-- connection is closed at once.
+local ClosingGuard = {}
+function ClosingGuard.__close(g, err)
+  local self = g.ws
+  if err == nil then return end
+  self.receiving = false
+  if self.closer == core.current() then self.closer = nil end
+  if self.state ~= "closed" then
+    self.state, self.close_code, self.close_reason = "closed", 1006, ""
+  end
+  self.c:close()
+end
+
 local function new(c, server, max, close_timeout, protocol)
-  return setmetatable({
+  local ws = setmetatable({
     c = c, r = core.ws_reader(server, max), mask = not server, server = server,
     state = "open", close_timeout = close_timeout, protocol = protocol,
   }, WS)
+  ws.guard = setmetatable({ ws = ws }, Guard)
+  ws.closing_guard = setmetatable({ ws = ws }, ClosingGuard)
+  return ws
 end
 
 function WS:__tostring()
@@ -84,6 +128,15 @@ local function finish(self, deadline)
   end
 end
 
+-- Writes a frame of the closing handshake: from now on a write waits on
+-- backpressure (a peer that does not read) at most close_timeout seconds.
+local function write_closing(self, ...)
+  local c = self.c
+  if c:is_closed() then return nil, "closed", "ECLOSED" end
+  c:set_limits { write_timeout = self.close_timeout }
+  return c:write(...)
+end
+
 local function close_payload(code, reason)
   if not code then return "" end
   return string.pack(">I2", code) .. (reason or "")
@@ -95,7 +148,7 @@ local function fail(self, code, reason, send)
   if self.state ~= "closed" then
     if send and self.state == "open" then
       -- (a reason made of our own words: ASCII, under 123 bytes)
-      self.c:write(core.ws_encode(OP_CLOSE, close_payload(code, reason), self.mask))
+      write_closing(self, core.ws_encode(OP_CLOSE, close_payload(code, reason), self.mask))
     end
     self.state, self.close_code, self.close_reason = "closed", code, reason
     if send then
@@ -122,7 +175,7 @@ end
 -- the connection ends.
 local function peer_closed(self, code, reason)
   if self.state == "open" then
-    self.c:write(core.ws_encode(OP_CLOSE, close_payload(code), self.mask))
+    write_closing(self, core.ws_encode(OP_CLOSE, close_payload(code), self.mask))
   end
   self.close_code, self.close_reason = code or 1005, reason
   self.state = "closed"
@@ -137,7 +190,15 @@ local function receive(self, deadline)
       if self.state == "open" then return a, kind end
       -- (after our close frame, data is dropped)
     elseif kind == "ping" then
-      if self.state == "open" then self.c:write(core.ws_encode(OP_PONG, a, self.mask)) end
+      -- a pong never makes receive wait on a peer that does not read (a
+      -- ping flood would hold it past its timeout): with the write queue
+      -- near its high-water mark the pong is dropped (RFC 6455 5.5.3 lets
+      -- an endpoint answer only the latest of several pings)
+      local c = self.c
+      local q = self.state == "open" and c:write_queue_size()
+      if q and (q == 0 or q + #a + 14 <= c:limits().high_water) then
+        c:write(core.ws_encode(OP_PONG, a, self.mask))
+      end
     elseif kind == "close" then
       return peer_closed(self, a, b)
     elseif kind == nil then
@@ -163,9 +224,8 @@ function WS:receive(opts)
   if self.state == "closed" then return nil, "closed", self.close_code, self.close_reason end
   if self.receiving then error("receive: another task is already receiving on this websocket", 2) end
   self.receiving = true
-  local a, b, c, d = receive(self, timeout and core.now() + timeout)
-  self.receiving = false
-  return a, b, c, d
+  local _ <close> = self.guard
+  return receive(self, timeout and core.now() + timeout)
 end
 
 local function send_frame(self, op, data)
@@ -219,25 +279,33 @@ function WS:close(code, reason)
   end
   if self.state ~= "open" then return true end
   self.state = "closing"
-  local ok = self.c:write(core.ws_encode(OP_CLOSE, close_payload(code, reason), self.mask))
+  -- (cut short, cancelled: the connection is closed without waiting)
+  local _ <close> = self.closing_guard
+  local ok, _msg, err = write_closing(self, core.ws_encode(OP_CLOSE, close_payload(code, reason), self.mask))
   if not ok then
-    self.state = "closed"
+    self.state, self.close_code, self.close_reason = "closed", 1006, ""
     self.c:close()
+    if err == "timeout" then return nil, "timeout", "timeout" end
     return true
   end
   local deadline = core.now() + self.close_timeout
   local answered = false
-  if self.receiving then
+  while self.receiving and self.state == "closing" do
     -- another task is in receive: it reads the peer's close frame and ends
-    -- the connection; wait for that
+    -- the connection; wait for that (or for it to leave receive without
+    -- it, a timeout or a cancel: then read the answer here)
     self.closer = core.current()
-    answered = core.park(self.close_timeout, "close") == true
+    local r = core.park(math.max(deadline - core.now(), 0), "close")
     self.closer = nil
-    if self.state ~= "closed" then
-      self.state, self.close_code, self.close_reason = "closed", 1006, ""
-      self.c:close()
+    if r ~= "read" then
+      answered = r == true
+      if self.state ~= "closed" then
+        self.state, self.close_code, self.close_reason = "closed", 1006, ""
+        self.c:close()
+      end
     end
-  else
+  end
+  if self.state == "closing" then
     self.receiving = true
     while true do
       local kind, a, b = next_frame(self, deadline)
@@ -264,10 +332,10 @@ function WS:is_closed()
   return self.state ~= "open"
 end
 
--- neap.http's server: the handler returned; a websocket still open is
--- closed (normal closure).
-function WS:_handler_done()
-  if self.state == "open" then pcall(self.close, self, 1000) end
+-- neap.http's server: the handler returned (ok) or raised; a websocket
+-- still open is closed: normal closure, or 1011 (internal error).
+function WS:_handler_done(ok)
+  if self.state == "open" then pcall(self.close, self, ok == false and 1011 or 1000) end
 end
 
 -- ============================================================ the server side
@@ -350,9 +418,12 @@ local function parse_url(url)
   if not hostport then return nil end
   if path == "" then path = "/" elseif path:sub(1, 1) == "?" then path = "/" .. path end
   path = path:gsub("#.*$", "")
-  local host, port = hostport:match("^%[(.+)%]:?(%d*)$")
+  -- (the path and host go into the request as they are: a blank or a
+  -- control character would end the request line or add headers)
+  if path:find("[%s%c]") then return nil, "the path holds a blank or a control character" end
+  local host, port = hostport:match("^%[([%x:.]+)%]:?(%d*)$")
   if not host then host, port = hostport:match("^([^:]+):?(%d*)$") end
-  if not host then return nil end
+  if not host or host:find("[^%w.%-_~:]") then return nil, "bad host" end
   port = tonumber(port) or (scheme == "wss" and 443 or 80)
   if port < 1 or port > 65535 then return nil end
   return scheme, host, port, path, hostport
@@ -366,7 +437,18 @@ function websocket.connect(url, opts)
   if type(url) ~= "string" then argerr("websocket", 1, "URL string expected, got " .. type(url)) end
   local o, max, ct = ws_opts("websocket", 2, opts)
   local scheme, host, port, path, hostport = parse_url(url)
-  if not scheme then argerr("websocket", 1, "ws:// or wss:// URL expected, got " .. string.format("%q", url)) end
+  if not scheme then
+    argerr("websocket", 1, "ws:// or wss:// URL expected, got " .. string.format("%q", url) ..
+                           (host and ": " .. host or ""))
+  end
+  if o.origin ~= nil and (type(o.origin) ~= "string" or o.origin:find("[%c]")) then
+    argerr("websocket", 2, "origin must be a string with no control characters")
+  end
+  for _, pr in ipairs(o.protocols or {}) do
+    if type(pr) ~= "string" or not pr:find("^[%w!#$%%&'*+%-.^_`|~]+$") then
+      argerr("websocket", 2, "protocols must be tokens, got " .. string.format("%q", tostring(pr)))
+    end
+  end
   local timeout = o.timeout or 30
   if type(timeout) ~= "number" or timeout < 0 then argerr("websocket", 2, "timeout must be a number >= 0") end
   if o.headers ~= nil and type(o.headers) ~= "table" then argerr("websocket", 2, "headers must be a table") end
@@ -387,7 +469,7 @@ function websocket.connect(url, opts)
   local req = { "GET ", path, " HTTP/1.1\r\nHost: ", hostport,
                 "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ", key,
                 "\r\nSec-WebSocket-Version: 13\r\n" }
-  if o.origin then req[#req + 1] = "Origin: " .. tostring(o.origin) .. "\r\n" end
+  if o.origin then req[#req + 1] = "Origin: " .. o.origin .. "\r\n" end
   if o.protocols and #o.protocols > 0 then
     req[#req + 1] = "Sec-WebSocket-Protocol: " .. table.concat(o.protocols, ", ") .. "\r\n"
   end
