@@ -34,7 +34,8 @@ local HS_COLS = { col("per_cpu_s", "handshakes/CPU-s", "%.0f"), col("hs_per_s", 
 
 local WS_COLS = { col("msgs_per_s", "msgs/s", "%.0f"), col("mb_per_s", "MB/s", "%.1f"),
                  col("p50_us", "p50 ms", "%.2f", 1e-3), col("p99_us", "p99 ms", "%.2f", 1e-3),
-                 col("srv_cpu", "srv CPU", "%.0f%%", 100), col("per_cpu_s", "msgs/CPU-s", "%.0f") }
+                 col("srv_cpu", "srv CPU", "%.0f%%", 100), col("srv_wait", "srv wait", "%.0f%%", 100),
+                 col("per_cpu_s", "msgs/CPU-s", "%.0f") }
 local HTTP_COLS = { col("rps", "req/s", "%.0f"), col("p50_us", "p50 ms", "%.2f", 1e-3),
                     col("p99_us", "p99 ms", "%.2f", 1e-3), col("srv_cpu", "srv CPU", "%.0f%%", 100),
                     col("per_cpu_s", "req/CPU-s", "%.0f") }

@@ -9,7 +9,10 @@
 **       flight, each sent as one masked frame (a nonzero key: servers skip
 **       nothing); every echoed message is checked byte for byte against
 **       what was sent. Counts echoed messages during SECS after WARMUP;
-**       with SERVERPID, the server's CPU time too (srv_cpu=, per_cpu_s=).
+**       with SERVERPID, the server's CPU time too (srv_cpu=, per_cpu_s=),
+**       and the share of the time it was ready to run but waited for a CPU
+**       (srv_wait=, from /proc/PID/schedstat; 0 where there is none): a low
+**       srv_cpu with a high srv_wait is a shared machine, not a stall.
 **
 ** Output: one line "RESULT key=value ..." on stdout; a mismatch prints
 ** "VERIFY FAIL ..." and exits 2.
@@ -89,6 +92,20 @@ static double hist_pct (double p) {
 
 static int srv_pid;
 static long srv_ticks0, srv_ticks1;
+static double srv_wait0, srv_wait1;
+
+/* The server's time waiting on a run queue, in seconds (0 if unknown). */
+static double run_delay (int pid) {
+  char path[64];
+  unsigned long long run, wait;
+  double d = 0;
+  snprintf(path, sizeof path, "/proc/%d/schedstat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  if (fscanf(f, "%llu %llu", &run, &wait) == 2) d = (double)wait / 1e9;
+  fclose(f);
+  return d;
+}
 
 static long cpu_ticks (int pid) {
   char path[64], buf[1024];
@@ -191,6 +208,7 @@ static void phase (uv_timer_t *t) {
     measuring = 1;
     m0 = total;
     srv_mark(&srv_ticks0);
+    if (srv_pid) srv_wait0 = run_delay(srv_pid);
     t_start = uv_hrtime();
     uv_timer_start(t, phase, (uint64_t)(secs * 1000), 0);
   }
@@ -199,6 +217,7 @@ static void phase (uv_timer_t *t) {
     m1 = total;
     t_end = uv_hrtime();
     srv_mark(&srv_ticks1);
+    if (srv_pid) srv_wait1 = run_delay(srv_pid);
     stopping = 1;
     for (int i = 0; i < n_conns; i++) drain(&conns[i]);
   }
@@ -342,7 +361,8 @@ int main (int argc, char **argv) {
          msgs / s, msgs * size / s / 1e6, hist_pct(0.5), hist_pct(0.99), msgs, s);
   if (srv_pid) {
     double cpu = (double)(srv_ticks1 - srv_ticks0) / (double)sysconf(_SC_CLK_TCK);
-    printf(" srv_cpu=%.3f per_cpu_s=%.0f", cpu / s, cpu > 0 ? msgs / cpu : 0);
+    printf(" srv_cpu=%.3f per_cpu_s=%.0f srv_wait=%.3f", cpu / s, cpu > 0 ? msgs / cpu : 0,
+           (srv_wait1 - srv_wait0) / s);
   }
   printf("\n");
   return 0;
