@@ -875,8 +875,14 @@ static char *dup_field (lua_State *L, const char *k) {
 /* neap.thread(path, ...) -> t | nil, err, code */
 static int thread_new (lua_State *L) {
   neap_host *host = neap__host(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path;
   int top = lua_gettop(L), r;
+  /* named by hand: luaL_argerror would say 'neap.core.thread', and a number
+  ** must not pass as a path */
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return luaL_error(L, "bad argument #1 to 'thread' (string expected, got %s)",
+                      luaL_typename(L, 1));
+  path = lua_tostring(L, 1);
   tshared *sh;
   neap_tend *ep;
   tmsg *args = msg_encode(L, 2, top, "thread", 2);
