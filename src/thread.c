@@ -565,7 +565,14 @@ static void tend_deliver (neap_tend *ep) {
     tmsg *m = tq_pop(&ep->inbox);
     ep->receivers = r->link;
     r->link = NULL;
-    neap__sched_wake_with(r, msg_push_fn, m);
+    if (neap__sched_wake_with(r, msg_push_fn, m) != LUA_OK) {
+      /* 'r' got nil, "not enough memory": the message stays first in the
+      ** inbox for the next receive, as on tend_receive's own path */
+      m->next = ep->inbox.head;
+      ep->inbox.head = m;
+      if (ep->inbox.tail == NULL) ep->inbox.tail = m;
+      break;
+    }
     free(m);
   }
   if (ep->ended)   /* nothing more will come */
