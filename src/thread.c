@@ -565,7 +565,14 @@ static void tend_deliver (neap_tend *ep) {
     tmsg *m = tq_pop(&ep->inbox);
     ep->receivers = r->link;
     r->link = NULL;
-    neap__sched_wake_with(r, msg_push_fn, m);
+    if (neap__sched_wake_with(r, msg_push_fn, m) != LUA_OK) {
+      /* 'r' got nil, "not enough memory": the message stays first in the
+      ** inbox for the next receive, as on tend_receive's own path */
+      m->next = ep->inbox.head;
+      ep->inbox.head = m;
+      if (ep->inbox.tail == NULL) ep->inbox.tail = m;
+      break;
+    }
     free(m);
   }
   if (ep->ended)   /* nothing more will come */
@@ -875,8 +882,14 @@ static char *dup_field (lua_State *L, const char *k) {
 /* neap.thread(path, ...) -> t | nil, err, code */
 static int thread_new (lua_State *L) {
   neap_host *host = neap__host(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path;
   int top = lua_gettop(L), r;
+  /* named by hand: luaL_argerror would say 'neap.core.thread', and a number
+  ** must not pass as a path */
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return luaL_error(L, "bad argument #1 to 'thread' (string expected, got %s)",
+                      luaL_typename(L, 1));
+  path = lua_tostring(L, 1);
   tshared *sh;
   neap_tend *ep;
   tmsg *args = msg_encode(L, 2, top, "thread", 2);

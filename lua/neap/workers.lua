@@ -35,8 +35,11 @@ function workers.supervise(c)
   local slots = {}
 
   local function stop(name)
-    if not stopping then stopping = name end
-    for _, p in pairs(live) do p:kill(name) end
+    -- The first TERM or INT is passed on; a second one (the workers did not
+    -- stop) kills them, so the supervisor always ends.
+    local sig = name
+    if stopping then sig = "KILL" else stopping = name end
+    for _, p in pairs(live) do p:kill(sig) end
     for _, s in pairs(slots) do
       if s.sleeping then s.task:cancel() end   -- a restart not yet made is not made
     end
