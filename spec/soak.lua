@@ -1,7 +1,8 @@
 -- make soak: 2,000 connections echo verified lines for SOAK_SECONDS while
 -- child processes are spawned and killed alongside. Fails on any
 -- mismatched or lost line, or when resident memory at the end is more than
--- 10% above memory after warm-up. Needs ulimit -n above 4,200.
+-- 10% above memory after warm-up, plus 4 MiB: the host keeps one grown read
+-- buffer of up to 4 MiB as a cache (src/stream.c SPARE_MAX), which is not a leak. Needs ulimit -n above 4,200.
 local neap = require "neap"
 package.path = "./spec/?.lua;" .. package.path
 local helpers = require "helpers"
@@ -74,6 +75,6 @@ print(("soak: %d s, %d connections, %d lines sent, %d echoed, %d mismatched, %d 
 print(("soak: %d children spawned, %d killed; RSS after warm-up %d KiB, at the end %d KiB (%+.1f%%)"):format(
   spawned, killed, rss_warm, rss_end, (rss_end - rss_warm) * 100 / rss_warm))
 local ok = mismatched == 0 and lost == 0 and errors == 0 and killed == spawned
-  and rss_end <= rss_warm * 1.10 and ok_lines > 0
+  and rss_end <= rss_warm * 1.10 + 4096 and ok_lines > 0
 print(ok and "soak: passed" or "soak: FAILED")
 os.exit(ok and 0 or 1)
