@@ -346,9 +346,37 @@ static void setbool (lua_State *L, const char *k, int v) {
 ** framing is in '_body', '_length' and '_upgrade' (not to hide methods of
 ** the request such as req:body), with no 'size'.
 */
+/*
+** The fields both head forms share, into the table on top: version,
+** headers, keep_alive, and the framing under the names given (the request
+** form hides them as _upgrade, _body, _length).
+*/
+static void push_framing (lua_State *L, http_parser *h, const char *data,
+                          const char *k_upgrade, const char *k_body,
+                          const char *k_length) {
+  char ver[3];
+  ver[0] = (char)('0' + h->major % 10);
+  ver[1] = '.';
+  ver[2] = (char)('0' + h->minor % 10);
+  lua_pushlstring(L, ver, 3);
+  lua_setfield(L, -2, "version");
+  push_headers(L, h, data);
+  lua_setfield(L, -2, "headers");
+  setbool(L, "keep_alive", h->keep_alive && !h->upgrade);
+  setbool(L, k_upgrade, h->upgrade);
+  lua_pushstring(L, !h->has_body ? "none" : h->chunked ? "chunked"
+                    : h->length > 0 ? "length" : "eof");
+  lua_setfield(L, -2, k_body);
+  if (h->has_body && !h->chunked && h->length > 0) {
+    if (h->length > (uint64_t)LUA_MAXINTEGER)   /* (up to 2^64-1): a float, not a negative */
+      lua_pushnumber(L, (lua_Number)h->length);
+    else lua_pushinteger(L, (lua_Integer)h->length);
+    lua_setfield(L, -2, k_length);
+  }
+}
+
 static void push_request (lua_State *L, http_parser *h, const char *data,
                           int mt) {
-  char ver[4];
   const char *t = data + h->url_off, *q;
   size_t tn = h->url_len;
   lua_createtable(L, 0, 12);
@@ -369,29 +397,11 @@ static void push_request (lua_State *L, http_parser *h, const char *data,
     lua_setfield(L, -3, "query");
   }
   lua_setfield(L, -2, "target");
-  ver[0] = (char)('0' + h->major % 10);
-  ver[1] = '.';
-  ver[2] = (char)('0' + h->minor % 10);
-  lua_pushlstring(L, ver, 3);
-  lua_setfield(L, -2, "version");
-  push_headers(L, h, data);
-  lua_setfield(L, -2, "headers");
-  setbool(L, "keep_alive", h->keep_alive && !h->upgrade);
-  setbool(L, "_upgrade", h->upgrade);
-  lua_pushstring(L, !h->has_body ? "none" : h->chunked ? "chunked" : "length");
-  lua_setfield(L, -2, "_body");
-  if (h->has_body && !h->chunked && h->length > 0) {
-    if (h->length > (uint64_t)LUA_MAXINTEGER) {   /* (up to 2^64-1): a float, not a negative */
-      lua_pushnumber(L, (lua_Number)h->length);
-      lua_setfield(L, -2, "_length");
-    }
-    else setint(L, "_length", (lua_Integer)h->length);
-  }
+  push_framing(L, h, data, "_upgrade", "_body", "_length");
 }
 
 static void push_head (lua_State *L, http_parser *h, const char *data,
                        size_t size) {
-  char ver[8];
   lua_createtable(L, 0, 12);
   if (h->p.type == HTTP_REQUEST) {
     lua_pushstring(L, llhttp_method_name((llhttp_method_t)h->method));
@@ -404,25 +414,7 @@ static void push_head (lua_State *L, http_parser *h, const char *data,
     lua_pushlstring(L, data + h->st_off, h->st_len);
     lua_setfield(L, -2, "reason");
   }
-  ver[0] = (char)('0' + h->major % 10);
-  ver[1] = '.';
-  ver[2] = (char)('0' + h->minor % 10);
-  lua_pushlstring(L, ver, 3);
-  lua_setfield(L, -2, "version");
-  push_headers(L, h, data);
-  lua_setfield(L, -2, "headers");
-  setbool(L, "keep_alive", h->keep_alive && !h->upgrade);
-  setbool(L, "upgrade", h->upgrade);
-  lua_pushstring(L, !h->has_body ? "none" : h->chunked ? "chunked"
-                    : h->length > 0 ? "length" : "eof");
-  lua_setfield(L, -2, "body");
-  if (h->has_body && !h->chunked && h->length > 0) {
-    if (h->length > (uint64_t)LUA_MAXINTEGER) {   /* (up to 2^64-1): a float, not a negative */
-      lua_pushnumber(L, (lua_Number)h->length);
-      lua_setfield(L, -2, "length");
-    }
-    else setint(L, "length", (lua_Integer)h->length);
-  }
+  push_framing(L, h, data, "upgrade", "body", "length");
   setint(L, "size", (lua_Integer)size);
 }
 
