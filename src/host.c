@@ -47,6 +47,7 @@ void neap__host_set_error (neap_host *h, const char *msg) {
 
 static void host_check_cb (uv_check_t *c) {
   neap_host *h = c->data;
+  neap__host_gc_adapt(h, h->L);   /* the collector's mode (below) */
   neap__handle_release_pending(h);
   neap__sched_run_ready(h);
   neap__stream_flush_all(h);   /* one write per stream for the whole turn */
@@ -279,24 +280,140 @@ static int host_init (neap_host *h, uv_loop_t *loop) {
   return 0;
 }
 
+/* {====================================================== the collector */
+
 /*
-** The collector's pace, set by the host for its Lua state (a script can
-** set its own with collectgarbage). Lua 5.4 counts one swept object as
-** one marked stack slot, though sweeping (a cold object, often a free)
-** costs far more; at its default pace (step multiplier 100) the sweep of
-** a whole heap is due within some 40 KB of allocation, so one task that
-** allocates a little after a cycle pays for all of it: with 100,000
-** parked tasks, 100-300 ms at once. A multiplier of 5 spreads a cycle's
-** work over 20 times more allocation (the heap grows by about a tenth
-** more during a cycle) and steps of 1 KB keep each one small (about 640
-** units of work). The pause (when a cycle starts) stays Lua's 200%.
+** The collector's mode, picked by the host for its Lua state until a
+** script picks its own (see host_collectgarbage). Two modes, each where it
+** wins (docs/performance.md, "The collector's mode"):
+** - generational while the host is small: the bulk paths (a pipe read by
+**   64 KiB or 1 MiB, lines, echo) make short-lived strings, which minor
+**   collections free without traversing what lives on (stock lua5.4's
+**   mode too);
+** - incremental at a slow pace with many tasks or a large heap: Lua 5.4
+**   keeps every old thread in its gray lists, so each minor collection
+**   traverses all the threads again, and a major one is a whole
+**   collection in one go. Lua 5.4 counts one swept object as one marked
+**   stack slot, though sweeping (a cold object, often a free) costs far
+**   more; at its default pace (step multiplier 100) the sweep of a whole
+**   heap is due within some 40 KB of allocation, so one task that
+**   allocates a little after a cycle pays for all of it: with 100,000
+**   parked tasks, 100-300 ms at once. A multiplier of 5 spreads a cycle's
+**   work over 20 times more allocation (the heap grows by about a tenth
+**   more during a cycle) and steps of 1 KB keep each one small (about 640
+**   units of work). The pause (when a cycle starts) stays Lua's 200%.
+** Checked at each loop turn and when a task is made while generational: a
+** few compares and the heap's size. Back to generational only well below
+** the bounds (hysteresis) and a while after the last switch, since
+** entering it completes a cycle and marks the whole heap once.
 */
 #define NEAP_GC_PAUSE 200
 #define NEAP_GC_STEPMUL 5
 #define NEAP_GC_STEPSIZE 10
-static void host_tune_gc (lua_State *L) {
-  lua_gc(L, LUA_GCINC, NEAP_GC_PAUSE, NEAP_GC_STEPMUL, NEAP_GC_STEPSIZE);
+#define NEAP_GC_INC_TASKS 4000   /* more unfinished tasks: incremental */
+#define NEAP_GC_INC_KB 8192      /* or a larger heap (KB) */
+#define NEAP_GC_GEN_TASKS 2000   /* back to generational: fewer tasks, */
+#define NEAP_GC_GEN_KB 4096      /* a smaller heap, */
+#define NEAP_GC_GEN_MS 1000      /* and this long after the last switch */
+
+/* Sets the collector of 'L' (any thread of the host's state) to 'gen'. */
+static void host_gc_set (neap_host *h, lua_State *L, int gen) {
+  int r = gen ? lua_gc(L, LUA_GCGEN, 0, 0)   /* (0: Lua's own multipliers) */
+              : lua_gc(L, LUA_GCINC, NEAP_GC_PAUSE, NEAP_GC_STEPMUL,
+                       NEAP_GC_STEPSIZE);
+  if (r < 0) return;    /* inside a finalizer: Lua refuses, try again later */
+  if (gen != h->gc_gen) h->gc_switches++;
+  h->gc_gen = (unsigned char)gen;
+  h->gc_switch_ms = h->loop ? uv_now(h->loop) : 0;
 }
+
+/*
+** The host's choice, checked now; 'L' is the running thread (a task
+** making a task) or the host's. Nothing while a script owns the collector
+** or has stopped it (a switch would collect).
+*/
+void neap__host_gc_adapt (neap_host *h, lua_State *L) {
+  int kb;
+  if (!h->gc_auto || h->dying || lua_gc(L, LUA_GCISRUNNING) != 1) return;
+  kb = lua_gc(L, LUA_GCCOUNT);
+  if (h->gc_gen) {
+    if (h->ntasks > NEAP_GC_INC_TASKS || kb > NEAP_GC_INC_KB)
+      host_gc_set(h, L, 0);
+  }
+  else if (h->ntasks < NEAP_GC_GEN_TASKS && kb < NEAP_GC_GEN_KB &&
+           uv_now(h->loop) - h->gc_switch_ms >= NEAP_GC_GEN_MS)
+    host_gc_set(h, L, 1);
+}
+
+/* The host of 'L', or NULL when it is gone (never raises). */
+static neap_host *host_peek (lua_State *L) {
+  neap_host **box;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &host_key);
+  box = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return box ? *box : NULL;
+}
+
+/*
+** collectgarbage, wrapped (upvalue 1: Lua's own): a script that sets the
+** mode or the pace ("generational", "incremental", "setpause",
+** "setstepmul") takes the collector over, and the host stops switching.
+** The arguments are checked here as Lua checks them, so that an error
+** names collectgarbage (Lua's own, called from C, would be '?').
+*/
+static int host_collectgarbage (lua_State *L) {
+  static const char *const opts[] = {"stop", "restart", "collect",
+    "count", "step", "setpause", "setstepmul", "isrunning",
+    "generational", "incremental", NULL};
+  static const int nints[] = {0, 0, 0, 0, 1, 1, 1, 0, 2, 3};
+  int o = luaL_checkoption(L, 1, "collect", opts), i, n;
+  neap_host *h;
+  for (i = 0; i < nints[o]; i++) (void)luaL_optinteger(L, 2 + i, 0);
+  n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  if ((o == 5 || o == 6 || o == 8 || o == 9) && (h = host_peek(L)) != NULL) {
+    h->gc_auto = 0;
+    if (o >= 8 && lua_toboolean(L, 1)) h->gc_gen = o == 8;   /* (fail: refused) */
+  }
+  return lua_gettop(L);
+}
+
+/* Puts the wrapper in place of the global collectgarbage (once). */
+static void host_wrap_collectgarbage (lua_State *L) {
+  lua_pushglobaltable(L);
+  lua_pushliteral(L, "collectgarbage");
+  if (lua_rawget(L, -2) == LUA_TFUNCTION &&
+      lua_tocfunction(L, -1) != host_collectgarbage) {
+    lua_pushcclosure(L, host_collectgarbage, 1);   /* _G, wrapper */
+    lua_pushliteral(L, "collectgarbage");
+    lua_insert(L, -2);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+  }
+  else lua_pop(L, 2);
+}
+
+/* A new host takes the collector of 'L': generational to begin with. */
+static void host_take_gc (neap_host *h, lua_State *L) {
+  h->gc_auto = 1;
+  h->gc_gen = 0;
+  host_gc_set(h, L, 1);
+  h->gc_switches = 0;
+  host_wrap_collectgarbage(L);
+}
+
+/* neap.core._gc_mode() -> mode, "host" | "script", switches (for specs) */
+static int host_gc_mode (lua_State *L) {
+  neap_host *h = neap__host(L);
+  lua_pushstring(L, h->gc_gen ? "generational" : "incremental");
+  lua_pushstring(L, h->gc_auto ? "host" : "script");
+  lua_pushinteger(L, (lua_Integer)h->gc_switches);
+  return 3;
+}
+
+/* }====================================================== */
 
 /*
 ** Closes every handle, then runs the loop until all the close callbacks
@@ -472,6 +589,7 @@ int luaopen_neap_core (lua_State *L) {
     {"set_post_handler", host_set_post_handler},
     {"_handle_count", host_handle_count},
     {"_block_count", host_block_count},
+    {"_gc_mode", host_gc_mode},
     {"version", host_version},
     {NULL, NULL}
   };
@@ -497,7 +615,7 @@ int luaopen_neap_core (lua_State *L) {
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, -2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &host_key);
-    host_tune_gc(L);
+    host_take_gc(h, L);
   }
   else lua_pop(L, 1);
   lua_newtable(L);
@@ -525,8 +643,8 @@ neap_host *neap_new (uv_loop_t *loop) {
   }
   h->L = L;
   h->owns_L = 1;
-  host_tune_gc(L);
   luaL_openlibs(L);
+  host_take_gc(h, L);
   box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = h;
   lua_createtable(L, 0, 1);

@@ -77,6 +77,11 @@ struct neap_host {
   int *tslot_free;         /* sched.c: anchor slots of finished tasks, for reuse */
   int tslot_nfree, tslot_cap;
   int tslot_next;          /* the next anchor slot never used (from 1) */
+  int ntasks;              /* unfinished tasks (anchored, sched.c) */
+  unsigned char gc_auto;   /* the host picks the collector's mode (no script has) */
+  unsigned char gc_gen;    /* that mode: generational (1) or incremental (0) */
+  unsigned gc_switches;    /* times the host switched it (tests) */
+  uint64_t gc_switch_ms;   /* uv_now at the last switch */
 };
 
 neap_host *neap__host (lua_State *L);
@@ -97,7 +102,9 @@ extern __thread lua_State *volatile neap__sched_running;   /* the task thread be
 void neap__fs_free (neap_host *h);   /* teardown: release and wait for opens in flight */
 void neap__host_closed (neap_host *h);  /* a uv_close callback has run */
 void neap__host_set_error (neap_host *h, const char *msg);
-int neap__host_start_main (neap_host *h, int n);   /* function and n args on top: the main task */
+int neap__host_start_main (neap_host *h, int n);
+/* The collector's mode, checked now (host.c); 'L' is the running thread. */
+void neap__host_gc_adapt (neap_host *h, lua_State *L);   /* function and n args on top: the main task */
 
 /* ====================================================== handles */
 

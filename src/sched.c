@@ -96,6 +96,7 @@ static void anchor_task (lua_State *L, neap_host *h, neap_task *t) {
   }
   lua_pushvalue(L, -1);
   anchor_set(L, slot);   /* (allocates nothing: cannot fail) */
+  h->ntasks++;
   if (h->tslot_nfree > 0) h->tslot_nfree--;
   else h->tslot_next = slot;
   t->slot = slot;
@@ -109,6 +110,7 @@ static void anchor_task (lua_State *L, neap_host *h, neap_task *t) {
 static void anchor_release (lua_State *L, neap_host *h, neap_task *t) {
   intptr_t zero = 0;
   if (t->slot == 0) return;
+  h->ntasks--;
   lua_pushnil(L);
   anchor_set(L, t->slot);
   memcpy(lua_getextraspace(t->co), &zero, sizeof zero);
@@ -764,6 +766,7 @@ static int sched_task (lua_State *L) {
   }
   t->nargs = nargs;
   neap__sched_ready(h, t);
+  if (h->gc_auto && h->gc_gen) neap__host_gc_adapt(h, L);   /* many tasks? */
   return 1;
 }
 
