@@ -102,9 +102,9 @@ extern __thread lua_State *volatile neap__sched_running;   /* the task thread be
 void neap__fs_free (neap_host *h);   /* teardown: release and wait for opens in flight */
 void neap__host_closed (neap_host *h);  /* a uv_close callback has run */
 void neap__host_set_error (neap_host *h, const char *msg);
-int neap__host_start_main (neap_host *h, int n);
+int neap__host_start_main (neap_host *h, int n);   /* function and n args on top: the main task */
 /* The collector's mode, checked now (host.c); 'L' is the running thread. */
-void neap__host_gc_adapt (neap_host *h, lua_State *L);   /* function and n args on top: the main task */
+void neap__host_gc_adapt (neap_host *h, lua_State *L);
 
 /* ====================================================== handles */
 
