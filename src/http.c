@@ -198,7 +198,7 @@ static neap_buf *source (lua_State *L, int idx, neap_stream **sp,
   }
   s = neap__stream_check_io(L, idx);
   if (s == NULL) return NULL;
-  if (s->reader != NULL || s->cb_task != NULL)
+  if (s->reader != NULL || s->cb_owned)
     luaL_error(L, "%s: another task is already reading this stream", fname);
   *sp = s;
   return &s->rb;

@@ -206,6 +206,7 @@ int neap__sched_park_post (lua_State *L, neap_task *t, double timeout,
                            neap_unpark_fn unpark, void *on, lua_KFunction post);
 void neap__sched_ready (neap_host *h, neap_task *t);
 int neap__sched_open (lua_State *L);
+int neap__sched_spawn (lua_State *L);   /* neap.task(fn, ...) as a lua_CFunction */
 void neap__sched_run_ready (neap_host *h);
 void neap__sched_close_all (neap_host *h);
 
@@ -291,7 +292,10 @@ struct neap_stream {
   int seek_gen;            /* files: a read in flight from before a seek is dropped */
   int append;              /* files: opened for appending */
   int pevents;             /* polls: the events watched */
-  neap_task *cb_task;      /* s:on's pump: the only task that may read */
+  neap_task *cb_task;      /* s:on's pump while it runs: the only task that may read */
+  int cb_owned;            /* s:on callbacks are set: other tasks may not read */
+  int cb_armed;            /* no pump runs: a frame (rq) starts one (stream_fire) */
+  int cb_anchor;           /* while armed: registry ref of the box, or LUA_NOREF */
   neap_task *filling;      /* woken with a frame it has not taken yet */
   int fill_r;              /* that frame's outcome (NEAP_FRAME_*) */
   int release_at_eof;      /* a child's output pipe: close the fd at EOF */

@@ -732,7 +732,7 @@ static neap_task *task_check (lua_State *L, int idx) {
 ** neap.task([name,] fn, ...) -> task: starts fn(...) as a task on the next
 ** turn of the loop.
 */
-static int sched_task (lua_State *L) {
+int neap__sched_spawn (lua_State *L) {
   neap_host *h = neap__host(L);
   neap_task *t;
   lua_State *co;
@@ -951,7 +951,7 @@ int neap__sched_open (lua_State *L) {
     {NULL, NULL}
   };
   static const luaL_Reg funcs[] = {
-    {"task", sched_task},
+    {"task", neap__sched_spawn},
     {"sleep", sched_sleep},
     {"park", sched_park},
     {"wake", sched_wake},

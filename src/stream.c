@@ -74,7 +74,8 @@ void neap__stream_ref (neap_stream *s, int on) {
   (void)on;   /* (the state says it: reasons are a parked reader or writer) */
   if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_NONE) return;
   if ((s->h.flags & NEAP_H_UVCLOSE) || s->released) return;
-  if (s->reader || s->writers || s->hs_waiter) uv_ref(&s->u->handle);
+  if (s->reader || s->writers || s->hs_waiter || s->cb_armed)
+    uv_ref(&s->u->handle);
   else uv_unref(&s->u->handle);
 }
 
@@ -261,7 +262,7 @@ void neap__stream_flow (neap_stream *s) {
   if (s->h.flags & NEAP_H_UVCLOSE) return;
   want = s->started_reading && !s->eof && !s->err &&
          !(s->h.flags & NEAP_H_CLOSING) &&
-         (s->reader || neap__buf_len(&s->rb) < s->rhwm);
+         (s->reader || s->cb_armed || neap__buf_len(&s->rb) < s->rhwm);
   if (want && (!s->reading || s->kind == NEAP_S_FILE)) {
     int r = s->be->read_start(s);
     if (r < 0) s->err = r;
@@ -344,6 +345,64 @@ static int stream_fill (lua_State *L, void *ud) {
   return neap__push_error(L, UV_ENOMEM);
 }
 
+/* ====================================================== callbacks */
+
+/*
+** s:on(...) holds no task while its stream is idle: the stream is "armed"
+** with the frame its callbacks want (a line, or any bytes) in rq, its box
+** anchored, and the frame's arrival (or the end, or a close) starts a pump
+** task (start_pump(s, cbs), lua/neap/net.lua's, registered with
+** core._stream_pump), which delivers what is buffered with reads that do
+** not wait and arms the stream again when it is done.
+*/
+static char pump_key;   /* registry: the pump function */
+
+static int fire_p (lua_State *L) {
+  neap_stream *s = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &pump_key);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->cb_anchor);   /* the box */
+  lua_getiuservalue(L, 2, 1);                        /* its callbacks */
+  lua_call(L, 2, 1);                                 /* the pump's task */
+  s->cb_task = luaL_testudata(L, 1, "neap.task");
+  return 0;
+}
+
+/* Starts the pump of the armed stream 's' (from a libuv callback, or a
+** close: L is the running task's thread or the host's). */
+static void stream_fire (neap_stream *s) {
+  neap_host *host = s->h.host;
+  lua_State *L = neap__sched_running ? neap__sched_running : host->L;
+  s->cb_armed = 0;
+  if (host->dying) return;
+  if (!lua_checkstack(L, 8)) {
+    fprintf(stderr, "neap: stream callbacks: no stack to start them\n");
+  }
+  else {
+    lua_pushcfunction(L, fire_p);
+    lua_pushlightuserdata(L, s);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {   /* no memory: nothing delivered */
+      fprintf(stderr, "neap: stream callbacks: %s\n",
+              lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
+      lua_pop(L, 1);
+    }
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, s->cb_anchor);
+  s->cb_anchor = LUA_NOREF;
+  if (!(s->h.flags & NEAP_H_CLOSING)) neap__stream_ref(s, 0);
+}
+
+/* Ends the armed state with no pump (s:off, or a pump that takes over). */
+static void stream_disarm (lua_State *L, neap_stream *s) {
+  s->cb_armed = 0;
+  luaL_unref(L, LUA_REGISTRYINDEX, s->cb_anchor);
+  s->cb_anchor = LUA_NOREF;
+  if (!(s->h.flags & NEAP_H_CLOSING)) {
+    neap__stream_ref(s, 0);
+    stream_flow(s);
+  }
+}
+
 /*
 ** New bytes, the end or an error arrived: satisfy the parked reader. When
 ** reading cannot go on (no memory to grow the buffer), that error is the
@@ -353,7 +412,10 @@ void neap__stream_deliver (neap_stream *s) {
   int pass, err;
   for (pass = 0; pass < 2; pass++) {
     neap_task *t = s->reader;
-    if (t != NULL) {
+    if (t == NULL && s->cb_armed &&
+        neap__buf_frame(&s->rb, &s->rq.f, neap__stream_at_end(s)) != NEAP_FRAME_MORE)
+      stream_fire(s);   /* callbacks: a pump takes it from here */
+    else if (t != NULL) {
       frame_push fp;
       fp.s = s;
       fp.r = neap__buf_frame(&s->rb, &s->rq.f, neap__stream_at_end(s));
@@ -367,7 +429,7 @@ void neap__stream_deliver (neap_stream *s) {
     }
     err = s->err;
     stream_flow(s);
-    if (s->err == err || s->reader == NULL) break;
+    if (s->err == err || (s->reader == NULL && !s->cb_armed)) break;
   }
 }
 
@@ -390,7 +452,7 @@ static neap_stream *stream_check_reader (lua_State *L, const char *fname) {
   ** box points at, the struct or NULL once closed, can have changed) */
   neap_stream *s = *(neap_stream **)lua_touserdata(L, 1);
   if (s == NULL) return NULL;
-  if (s->cb_task && neap__sched_current(L) != s->cb_task)
+  if (s->cb_owned && (s->cb_task == NULL || neap__sched_current(L) != s->cb_task))
     luaL_error(L, "%s: this stream delivers its data to callbacks "
                "(s:on); call s:off() first", fname);
   if (s->reader || s->filling)
@@ -630,15 +692,68 @@ static int stream_wait_readable (lua_State *L) {
   return stream_read_frame(L, s, o.timeout, "wait_readable");
 }
 
-/* s:_callback_task(task | nil): only that task may read (s:on's pump) */
-static int stream_cb_task (lua_State *L) {
+/*
+** s:_callbacks([cbs | false]) -> the callbacks table of s:on, or nil: with
+** a table, callbacks own the stream's reads (raises when a task reads it);
+** with false, they no longer do. Works on a closed stream too.
+*/
+static int stream_callbacks (lua_State *L) {
+  neap_handle **box = luaL_checkudata(L, 1, STREAM_MT);
+  neap_stream *s = (neap_stream *)*box;
+  if (lua_gettop(L) >= 2) {
+    int set = lua_istable(L, 2);
+    if (!set) lua_pushnil(L);
+    else if (s != NULL && (s->reader != NULL || s->filling != NULL))
+      return luaL_error(L, "on: another task is already reading this stream");
+    if (s != NULL) {
+      s->cb_owned = set;
+      s->cb_task = NULL;
+      if (!set && s->cb_armed) stream_disarm(L, s);
+    }
+    lua_settop(L, set ? 2 : 3);
+    lua_setiuservalue(L, 1, 1);
+    return 0;
+  }
+  lua_getiuservalue(L, 1, 1);
+  return 1;
+}
+
+/*
+** s:_arm(line): the running pump is done with what is buffered; the next
+** frame (a line when 'line', else any bytes), the end or a close starts
+** another. If one is there already, it starts now.
+*/
+static int stream_arm (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
-  neap_task *t = lua_isnoneornil(L, 2) ? NULL : luaL_checkudata(L, 2, "neap.task");
-  if (t != NULL && s->reader != NULL && s->reader != t)
-    return luaL_error(L, "on: another task is already reading this stream");
-  s->cb_task = t;
-  lua_settop(L, 2);
-  lua_setiuservalue(L, 1, 1);   /* keep the task with the box */
+  if (!s->cb_owned) return 0;
+  if (s->cb_task != NULL && neap__sched_current(L) != s->cb_task)
+    return 0;   /* a pump runs: it arms the stream when it is done */
+  s->cb_task = NULL;
+  memset(&s->rq.f, 0, sizeof s->rq.f);
+  if (lua_toboolean(L, 2)) {
+    s->rq.f.kind = NEAP_FRAME_LINE;
+    s->rq.f.max = s->max_frame;
+  }
+  else {
+    s->rq.f.kind = NEAP_FRAME_READ;
+    s->rq.f.n = READ_CHUNK;
+  }
+  if (!s->cb_armed) {
+    lua_settop(L, 1);
+    s->cb_anchor = luaL_ref(L, LUA_REGISTRYINDEX);
+    s->cb_armed = 1;
+  }
+  s->started_reading = 1;
+  neap__stream_ref(s, 1);
+  stream_deliver(s);   /* a frame already here starts the pump; else reads go on */
+  return 0;
+}
+
+/* neap.core._stream_pump(fn): fn(s, cbs) -> task starts an armed stream's pump */
+static int stream_set_pump (lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &pump_key);
   return 0;
 }
 
@@ -698,6 +813,7 @@ static void stream_vt_close (neap_handle *h) {
   else neap__stream_flush_pending(s);   /* what was written before close is sent */
   if (s->tls && !h->host->dying && !s->shut)
     neap__tls_shutdown_stream(s);   /* close_notify, if it can go at once */
+  if (s->cb_armed) stream_fire(s);   /* its callbacks hear of the close */
   if (!h->host->dying) {
     stream_wake_closed(&s->reader);
     stream_wake_closed(&s->hs_waiter);
@@ -869,6 +985,7 @@ neap_stream *neap__stream_new (lua_State *L, int kind) {
   s->max_frame = NEAP_DEFAULT_MAX_FRAME;
   s->wtimeout = -1;
   s->pref = LUA_NOREF;
+  s->cb_anchor = LUA_NOREF;
   s->be = &neap__none_backend;
   return s;
 }
@@ -988,7 +1105,8 @@ int neap__stream_open (lua_State *L) {
     {"buffered", stream_buffered},
     {"_consumed", stream_consumed},
     {"wait_readable", stream_wait_readable},
-    {"_callback_task", stream_cb_task},
+    {"_callbacks", stream_callbacks},
+    {"_arm", stream_arm},
     {"_drain", stream_drain},
     {"close", stream_close},
     {"is_closed", stream_is_closed},
@@ -1024,6 +1142,8 @@ int neap__stream_open (lua_State *L) {
   lua_setfield(L, -2, "dup_fd");
   lua_pushcfunction(L, stream_rbuf_grows);
   lua_setfield(L, -2, "_rbuf_grows");
+  lua_pushcfunction(L, stream_set_pump);
+  lua_setfield(L, -2, "_stream_pump");
   luaL_getmetatable(L, STREAM_MT);
   lua_setfield(L, -2, "stream_meta");
   return 0;

@@ -304,9 +304,10 @@ void neap__stream_flush_pending (neap_stream *s) {
   s->pref = LUA_NOREF;
   s->npb = 0;
   s->pending = 0;
-  if (s->reader != NULL && s->rb.base == NULL) {
-    /* its reader is parked on an empty buffer: an idle connection keeps
-    ** no list of writes either (taken again at the next write) */
+  if ((s->reader != NULL || s->cb_armed) && s->rb.base == NULL) {
+    /* its reader (or callbacks) wait on an empty buffer: an idle
+    ** connection keeps no list of writes either (taken again at the next
+    ** write) */
     free(s->pbufs);
     s->pbufs = NULL;
     s->capb = 0;

@@ -325,7 +325,7 @@ static int stream_starttls (lua_State *L) {
   if (s->kind != NEAP_S_TCP && s->kind != NEAP_S_PIPE)
     return luaL_error(L, "starttls: a TLS stream needs a socket or a pipe");
   if (s->tls) return luaL_error(L, "starttls: the stream is already TLS");
-  if (s->cb_task || s->reader)
+  if (s->cb_owned || s->reader)
     return luaL_error(L, "starttls: another task is reading this stream");
   t = neap__sched_check(L, "starttls");
   neap__stream_undirty(s);

@@ -149,7 +149,7 @@ static neap_buf *source (lua_State *L, int idx, neap_stream **sp) {
                idx - 1, luaL_typename(L, idx));
   s = neap__stream_check_io(L, idx);
   if (s == NULL) return NULL;
-  if (s->reader != NULL || s->cb_task != NULL)
+  if (s->reader != NULL || s->cb_owned)
     luaL_error(L, "read: another task is already reading this stream");
   *sp = s;
   return &s->rb;

@@ -74,10 +74,17 @@ function net.fd(n)
   return core.wrap_fd(n)
 end
 
--- Callbacks on streams: s:on(event, fn). A pump task owns the stream's
--- reads while callbacks are set; task reads raise until s:off().
-local callbacks = setmetatable({}, { __mode = "k" })
+-- Callbacks on streams: s:on(event, fn). The callbacks table lives in the
+-- stream's box (s:_callbacks()); while it is set, task reads raise. No task
+-- waits for an idle stream: the stream is armed (s:_arm) and the engine
+-- calls start_pump(s, cbs) when a frame, the end or a close comes; a pump
+-- delivers what is buffered with reads that do not wait, arms the stream
+-- again, and waits in a small pool for the next stream that needs one
+-- (a burst of busy streams reuses coroutines instead of making garbage).
 local events = { data = true, line = true, close = true, error = true }
+local TRY = { timeout = 0 }   -- a read that does not wait
+local POOL_MAX = 32           -- idle pumps kept
+local pool, npool = {}, 0
 
 -- Calls one callback; an error is reported and delivery goes on.
 local function deliver(fn, ...)
@@ -85,24 +92,25 @@ local function deliver(fn, ...)
   if not ok then io.stderr:write("neap: stream callback failed: ", tostring(e), "\n") end
 end
 
-local function pump(s, cbs)
-  while callbacks[s] == cbs do   -- until s:off() (or a new s:on() after it)
+-- Delivers what s has for the callbacks cbs; returns when it would wait.
+local function pump_stream(s, cbs)
+  while s:_callbacks() == cbs do   -- until s:off() (or a new s:on() after it)
     local data, err, code
-    if s:is_closed() then   -- a callback closed it
+    if s:is_closed() then   -- closed: by a callback, or while armed
       data, err, code = nil, "closed", "ECLOSED"
-    elseif cbs.line then data, err, code = s:read_line()
-    elseif cbs.data then data, err, code = s:read()
+    elseif cbs.line then data, err, code = s:read_line(TRY)
+    elseif cbs.data then data, err, code = s:read(TRY)
     else return end
-    if callbacks[s] ~= cbs then return end
+    if s:_callbacks() ~= cbs then return end
     if data then
-      cbs.running = true   -- s:off() now lets this callback finish
       deliver(cbs.line or cbs.data, data)
-      cbs.running = false
+    elseif code == "timeout" then   -- all delivered: the next frame starts a pump
+      s:_arm(cbs.line ~= nil)
+      return
     else
       -- the end: the callbacks are removed first, so that one that raises
       -- leaves none behind; then "error" and "close", each on its own
-      callbacks[s] = nil
-      if not s:is_closed() then s:_callback_task(nil) end
+      s:_callbacks(false)
       if code == "eof" or code == "ECLOSED" then
         if cbs.close then deliver(cbs.close) end
       else   -- as Node: "error", then "close" (which also gets the error)
@@ -114,6 +122,34 @@ local function pump(s, cbs)
   end
 end
 
+local function pump(s, cbs)
+  while true do
+    local ok, e = pcall(pump_stream, s, cbs)
+    if not ok then   -- (no memory): the stream's callbacks end here
+      io.stderr:write("neap: stream callbacks failed: ", tostring(e), "\n")
+      pcall(s._callbacks, s, false)
+    end
+    if npool >= POOL_MAX then return end
+    npool = npool + 1
+    pool[npool] = core.current()
+    s, cbs = core.park(nil, "on")
+  end
+end
+
+-- The engine's call when an armed stream has something: a pump from the
+-- pool, or a new one; returns its task (only it may read s). Runs no user
+-- code and does not touch s.
+local function start_pump(s, cbs)
+  while npool > 0 do
+    local t = pool[npool]
+    pool[npool] = nil
+    npool = npool - 1
+    if core.wake(t, s, cbs) then return t end
+  end
+  return core.task(pump, s, cbs)
+end
+core._stream_pump(start_pump)
+
 --- s:on("data" | "line" | "close" | "error", fn) -> s: callback style on the
 -- same stream. "line" wins over "data" when both are set. While any is set,
 -- reads from tasks raise a clear error; s:off() returns the stream to tasks
@@ -121,34 +157,33 @@ end
 function Stream.on(s, event, fn)
   if not events[event] then argerr("on", 1, "\"data\", \"line\", \"close\" or \"error\" expected, got " .. tostring(event)) end
   if type(fn) ~= "function" then argerr("on", 2, "function expected, got " .. type(fn)) end
-  local cbs = callbacks[s]
+  local cbs = s:_callbacks()
   if not cbs then
+    if s:is_closed() then error("attempt to use a closed stream", 2) end
     cbs = {}
-    local task = core.task(pump, s, cbs)
-    local ok, e = pcall(s._callback_task, s, task)   -- raises if a task is reading s
-    if not ok then
-      task:cancel()
-      error(e, 2)
-    end
-    cbs.task = task
-    callbacks[s] = cbs
+    local ok, e = pcall(s._callbacks, s, cbs)   -- raises if a task is reading s
+    if not ok then error(e, 2) end
   end
   cbs[event] = fn
+  -- (re)arm for the frame the callbacks now want (a pump that runs does it)
+  if (event == "data" or event == "line") and not s:is_closed() then
+    s:_arm(cbs.line ~= nil)
+  end
   return s
 end
 
 --- s:off([event]) -> s: removes one callback, or all; with no data or line
 -- callback left, the stream goes back to task reads.
 function Stream.off(s, event)
-  local cbs = callbacks[s]
+  local cbs = s:_callbacks()
   if not cbs then return s end
   if event then cbs[event] = nil else cbs.data, cbs.line, cbs.close, cbs.error = nil, nil, nil, nil end
   if not (cbs.data or cbs.line) then
-    callbacks[s] = nil
     -- a pump waiting for data stops; a callback that runs (it may be
     -- waiting) finishes, and nothing more is delivered to it
-    if not cbs.running then cbs.task:cancel() end
-    if not s:is_closed() then s:_callback_task(nil) end
+    s:_callbacks(false)
+  elseif event == "line" and not s:is_closed() then
+    s:_arm(false)   -- line -> data (a pump that runs does it)
   end
   return s
 end
