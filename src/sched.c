@@ -918,6 +918,12 @@ static int sched_now (lua_State *L) {
   return 1;
 }
 
+/* neap.core._ntasks() -> tasks not yet finished (tests) */
+static int sched_ntasks (lua_State *L) {
+  lua_pushinteger(L, neap__host(L)->ntasks);
+  return 1;
+}
+
 /* neap.core.task_done(task) -> true when finished (for neap.run) */
 static int sched_task_done (lua_State *L) {
   neap_task *t = task_check(L, 1);
@@ -959,6 +965,7 @@ int neap__sched_open (lua_State *L) {
     {"now", sched_now},
     {"task_done", sched_task_done},
     {"task_error", sched_task_error},
+    {"_ntasks", sched_ntasks},
     {NULL, NULL}
   };
   neap__newmeta(L, TASK_MT, meth, metameth);
