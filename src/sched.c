@@ -130,10 +130,14 @@ static void anchor_release (lua_State *L, neap_host *h, neap_task *t) {
 
 /* ====================================================== lookup */
 
+/* The task being resumed (per OS thread): the common answer below. */
+static __thread neap_task *running_task;
+
 /* The task whose thread is 'L', or NULL. */
 neap_task *neap__sched_current (lua_State *L) {
   intptr_t slot;
-  neap_task *t;
+  neap_task *t = running_task;
+  if (t != NULL && t->co == L) return t;   /* (no lookup) */
   memcpy(&slot, lua_getextraspace(L), sizeof slot);
   if (slot <= 0 || slot > INT_MAX) return NULL;
   anchor_push(L, slot);
@@ -618,7 +622,12 @@ static void task_resume (neap_host *h, neap_task *t) {
   t->resume_n = nargs;
   if (h->pre_resume) h->pre_resume(co);
   neap__sched_running = co;   /* INT/TERM can reach a task that never waits */
-  st = lua_resume(co, NULL, nargs, &nres);
+  {
+    neap_task *outer = running_task;
+    running_task = t;
+    st = lua_resume(co, NULL, nargs, &nres);
+    running_task = outer;
+  }
   neap__sched_running = NULL;
   if (st == LUA_YIELD) {
     int parked = (nres == 1 && lua_touserdata(co, -1) == &park_sentinel);

@@ -749,6 +749,41 @@ static int stream_arm (lua_State *L) {
   return 0;
 }
 
+/*
+** s:_pump_read(cbs, line) -> the pump's next read, which does not wait: a
+** line (when 'line') or the bytes buffered | nil, err, code ("timeout":
+** nothing more now; "closed": the stream is closed) | false when s:on's
+** callbacks are no longer 'cbs' (s:off, or a new s:on after it).
+*/
+static int stream_pump_read (lua_State *L) {
+  neap_handle **box = lua_touserdata(L, 1);
+  neap_stream *s;
+  int line;
+  lua_settop(L, 3);
+  if (box == NULL || !neap__is_stream(L, 1))
+    return luaL_typeerror(L, 1, "stream");
+  lua_getiuservalue(L, 1, 1);
+  if (!lua_rawequal(L, 2, 4)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  line = lua_toboolean(L, 3);
+  lua_settop(L, 1);
+  if ((s = (neap_stream *)*box) == NULL) return neap__push_closed(L);
+  if (s->reader || s->filling)
+    return luaL_error(L, "on: another task is already reading this stream");
+  memset(&s->rq.f, 0, sizeof s->rq.f);
+  if (line) {
+    s->rq.f.kind = NEAP_FRAME_LINE;
+    s->rq.f.max = s->max_frame;
+  }
+  else {
+    s->rq.f.kind = NEAP_FRAME_READ;
+    s->rq.f.n = READ_CHUNK;
+  }
+  return stream_read_frame(L, s, 0, "on");
+}
+
 /* neap.core._stream_pump(fn): fn(s, cbs) -> task starts an armed stream's pump */
 static int stream_set_pump (lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -1107,6 +1142,7 @@ int neap__stream_open (lua_State *L) {
     {"wait_readable", stream_wait_readable},
     {"_callbacks", stream_callbacks},
     {"_arm", stream_arm},
+    {"_pump_read", stream_pump_read},
     {"_drain", stream_drain},
     {"close", stream_close},
     {"is_closed", stream_is_closed},

@@ -82,7 +82,6 @@ end
 -- again, and waits in a small pool for the next stream that needs one
 -- (a burst of busy streams reuses coroutines instead of making garbage).
 local events = { data = true, line = true, close = true, error = true }
-local TRY = { timeout = 0 }   -- a read that does not wait
 local POOL_MAX = 32           -- idle pumps kept
 local pool, npool = {}, 0
 
@@ -94,14 +93,12 @@ end
 
 -- Delivers what s has for the callbacks cbs; returns when it would wait.
 local function pump_stream(s, cbs)
-  while s:_callbacks() == cbs do   -- until s:off() (or a new s:on() after it)
-    local data, err, code
-    if s:is_closed() then   -- closed: by a callback, or while armed
-      data, err, code = nil, "closed", "ECLOSED"
-    elseif cbs.line then data, err, code = s:read_line(TRY)
-    elseif cbs.data then data, err, code = s:read(TRY)
-    else return end
-    if s:_callbacks() ~= cbs then return end
+  while true do
+    local line = cbs.line
+    if not (line or cbs.data) then return end
+    -- a read that does not wait; false: s:off() (or a new s:on() after it)
+    local data, err, code = s:_pump_read(cbs, line ~= nil)
+    if data == false then return end
     if data then
       deliver(cbs.line or cbs.data, data)
     elseif code == "timeout" then   -- all delivered: the next frame starts a pump
