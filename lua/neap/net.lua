@@ -74,6 +74,34 @@ function net.fd(n)
   return core.wrap_fd(n)
 end
 
+-- Short work in pooled tasks: pooled(fn, a, b) runs fn(a, b) in a task
+-- taken from a pool of up to 32 idle ones (parked, each holding only its
+-- coroutine), or a new one, and returns that task; fn reports its own
+-- errors. A burst of connections or of busy streams so reuses coroutines
+-- instead of making one each (garbage, and memory the heap keeps).
+local POOL_MAX = 32
+local pool, npool = {}, 0
+
+local function worker(fn, a, b)
+  while true do
+    fn(a, b)
+    if npool >= POOL_MAX then return end
+    npool = npool + 1
+    pool[npool] = core.current()
+    fn, a, b = core.park(nil, "pool")
+  end
+end
+
+local function pooled(fn, a, b)
+  while npool > 0 do
+    local t = pool[npool]
+    pool[npool] = nil
+    npool = npool - 1
+    if core.wake(t, fn, a, b) then return t end
+  end
+  return core.task(worker, fn, a, b)
+end
+
 -- Callbacks on streams: s:on(event, fn). The callbacks table lives in the
 -- stream's box (s:_callbacks()); while it is set, task reads raise. No task
 -- waits for an idle stream: the stream is armed (s:_arm) and the engine
@@ -82,10 +110,6 @@ end
 -- again, and waits in a small pool for the next stream that needs one
 -- (a burst of busy streams reuses coroutines instead of making garbage).
 local events = { data = true, line = true, close = true, error = true }
-local POOL_MAX = 32           -- idle pumps kept
-local pool, npool = {}, 0
-
--- Calls one callback; an error is reported and delivery goes on.
 local function deliver(fn, ...)
   local ok, e = xpcall(fn, debug.traceback, ...)
   if not ok then io.stderr:write("neap: stream callback failed: ", tostring(e), "\n") end
@@ -120,32 +144,16 @@ local function pump_stream(s, cbs)
 end
 
 local function pump(s, cbs)
-  while true do
-    local ok, e = pcall(pump_stream, s, cbs)
-    if not ok then   -- (no memory): the stream's callbacks end here
-      io.stderr:write("neap: stream callbacks failed: ", tostring(e), "\n")
-      pcall(s._callbacks, s, false)
-    end
-    if npool >= POOL_MAX then return end
-    npool = npool + 1
-    pool[npool] = core.current()
-    s, cbs = core.park(nil, "on")
+  local ok, e = pcall(pump_stream, s, cbs)
+  if not ok then   -- (no memory): the stream's callbacks end here
+    io.stderr:write("neap: stream callbacks failed: ", tostring(e), "\n")
+    pcall(s._callbacks, s, false)
   end
 end
 
--- The engine's call when an armed stream has something: a pump from the
--- pool, or a new one; returns its task (only it may read s). Runs no user
--- code and does not touch s.
-local function start_pump(s, cbs)
-  while npool > 0 do
-    local t = pool[npool]
-    pool[npool] = nil
-    npool = npool - 1
-    if core.wake(t, s, cbs) then return t end
-  end
-  return core.task(pump, s, cbs)
-end
-core._stream_pump(start_pump)
+-- The engine's call when an armed stream has something: returns the task
+-- of its pump (only it may read s). Runs no user code and does not touch s.
+core._stream_pump(function(s, cbs) return pooled(pump, s, cbs) end)
 
 --- s:on("data" | "line" | "close" | "error", fn) -> s: callback style on the
 -- same stream. "line" wins over "data" when both are set. While any is set,
@@ -185,12 +193,22 @@ function Stream.off(s, event)
   return s
 end
 
+-- fn(c) of server:on("connection"), in a pooled task; an error is reported
+-- as a failing task's is.
+local function run_connection(fn, c)
+  local ok, e = xpcall(fn, debug.traceback, c)
+  if not ok then
+    io.stderr:write("neap: task failed: ", tostring(e), "\n")
+    io.stderr:flush()
+  end
+end
+
 --- server:on("connection", fn) -> server: fn(conn) runs in a task per
 -- connection (conn stays open until the callback code closes it).
 function Server.on(srv, event, fn)
   if event ~= "connection" then argerr("on", 1, "\"connection\" expected, got " .. tostring(event)) end
   if type(fn) ~= "function" then argerr("on", 2, "function expected, got " .. type(fn)) end
-  return core.task(accept_loop, srv, function(c) core.task(fn, c) end)
+  return core.task(accept_loop, srv, function(c) pooled(run_connection, fn, c) end)
 end
 
 --- stdio(_, k) -> neap.stdin, neap.stdout or neap.stderr (made at first use),

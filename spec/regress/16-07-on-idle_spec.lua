@@ -135,6 +135,55 @@ describe("16-07 idle stream callbacks", function()
     end)
   end)
 
+  it("server:on('connection') runs its callbacks in pooled tasks: 300 connections leave at most 32", function()
+    run(function()
+      local srv, port = helpers.server()
+      local base = core._ntasks()
+      local seen = 0
+      local acceptor = srv:on("connection", function(c)
+        seen = seen + 1
+        neap.sleep(0.001)   -- it may wait
+        c:write("hi\n")
+        c:close()
+      end)
+      for _ = 1, 300 do
+        local c = assert(neap.connect("tcp", "127.0.0.1", port, { timeout = 5 }))
+        assert.equal("hi", c:read_line { timeout = 5 })
+        c:close()
+      end
+      assert.equal(300, seen)
+      neap.sleep(0.02)
+      local held = core._ntasks() - base
+      assert.is_true(held <= 33, "tasks held: " .. held)   -- the pool and the acceptor
+      srv:close()
+      assert(acceptor:join { timeout = 5 })
+    end, 30)
+  end)
+
+  it("an error in a connection callback is reported as a failing task's, and the server goes on", function()
+    local path = helpers.tmpfile([[
+local neap = require "neap"
+local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
+local _, port = srv:address()
+local n = 0
+srv:on("connection", function(c)
+  n = n + 1
+  if n == 1 then c:close() error("boom in callback") end
+  c:write("second\n") c:close()
+end)
+for _ = 1, 2 do
+  local c = assert(neap.connect("tcp", "127.0.0.1", port, { timeout = 5 }))
+  local l = c:read_line { timeout = 5 }
+  if l then io.write(l, "\n") end
+  c:close()
+end
+srv:close()
+]])
+    local out = helpers.sh(helpers.NEAP .. " " .. path)
+    assert.matches("neap: task failed: [^\n]*boom in callback", out)
+    assert.matches("second\n", out)
+  end)
+
   it("idle callbacks keep the loop alive until their data comes", function()
     local path = helpers.tmpfile([[
 local neap = require "neap"
