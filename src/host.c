@@ -454,6 +454,7 @@ static void host_teardown (neap_host *h) {
   free(h->blocks);
   h->blocks = NULL;
   free(h->spare);
+  free(h->wa);
   h->spare = NULL;
   free(h->ready);
   h->ready = NULL;

@@ -46,6 +46,9 @@ struct neap_host {
   int nblocks;
   int spare_refs[16];      /* emptied anchor tables of gathered writes, for reuse */
   int nspare;
+  char *wa;                /* the turn's small writes, copied (stream_write.c) */
+  size_t wa_len;           /* bytes of it in use (none after each flush_all) */
+  size_t wa_in, wa_out;    /* bytes copied into it, and out to write requests (tests) */
   char *spare;             /* one free read buffer larger than a block, or NULL */
   size_t spare_cap;
   size_t rbuf_grows;       /* tests: times a stream's read buffer had to grow */

@@ -166,18 +166,39 @@ static void spare_anchor (neap_stream *s) {
 ** and after the tasks of a loop turn have run, every stream written to is
 ** flushed with one uv_try_write / uv_write (one writev for many lines).
 */
-static void stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
-                           const uv_buf_t *bufs, int nb, size_t total) {
-  int i;
-  if (s->npb + nb > s->capb) {
-    int ncap = s->capb ? s->capb * 2 : 16;
-    uv_buf_t *nbufs;
-    while (ncap < s->npb + nb) ncap *= 2;
-    nbufs = realloc(s->pbufs, ncap * sizeof *nbufs);
-    if (nbufs == NULL) luaL_error(L, "write: out of memory");
-    s->pbufs = nbufs;
-    s->capb = ncap;
-  }
+
+/*
+** Small strings are copied instead (at most WA_SMALL bytes, into the
+** host's turn arena of WA_CAP bytes, emptied after each flush_all): a copy
+** of a few dozen bytes costs less than anchoring the string in the batch
+** table and emptying it again, and consecutive small writes to one stream
+** become one buffer of the writev. Not for TLS streams (their writes may
+** wait for the handshake, past the turn; the engine copies them anyway).
+** Bytes of the arena that the kernel does not take at once are copied out
+** to memory of the write request's own (stream_unarena).
+*/
+#define WA_CAP (128 * 1024)
+#define WA_SMALL 128
+
+static int in_arena (neap_host *h, const char *p) {
+  return h->wa != NULL && p >= h->wa && p < h->wa + WA_CAP;
+}
+
+/* Room for 'nb' more gathered buffers in 's'; raises on memory. */
+static void pbufs_reserve (lua_State *L, neap_stream *s, int nb) {
+  int ncap;
+  uv_buf_t *nbufs;
+  if (s->npb + nb <= s->capb) return;
+  ncap = s->capb ? s->capb * 2 : 16;
+  while (ncap < s->npb + nb) ncap *= 2;
+  nbufs = realloc(s->pbufs, ncap * sizeof *nbufs);
+  if (nbufs == NULL) luaL_error(L, "write: out of memory");
+  s->pbufs = nbufs;
+  s->capb = ncap;
+}
+
+/* Pushes the batch table anchoring the gathered strings of 's'. */
+static void push_anchor (lua_State *L, neap_stream *s) {
   if (s->pref == LUA_NOREF) {
     neap_host *h = s->h.host;
     if (h->nspare > 0) s->pref = h->spare_refs[--h->nspare];   /* an emptied one */
@@ -188,16 +209,77 @@ static void stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
     s->pn = 0;
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->pref);
-  for (i = 0; i < nargs; i++) {
-    lua_pushvalue(L, first + i);
-    lua_rawseti(L, -2, ++s->pn);
+}
+
+static void stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
+                           const uv_buf_t *bufs, int nb, size_t total) {
+  neap_host *h = s->h.host;
+  int i, arena = nb == nargs && s->tls == NULL;   /* (no string in pieces) */
+  pbufs_reserve(L, s, nb);
+  if (arena && h->wa == NULL && (h->wa = malloc(WA_CAP)) == NULL)
+    arena = 0;   /* (no memory for it: anchored as the others) */
+  if (!arena) {
+    push_anchor(L, s);
+    for (i = 0; i < nargs; i++) {
+      lua_pushvalue(L, first + i);
+      lua_rawseti(L, -2, ++s->pn);
+    }
+    lua_pop(L, 1);   /* pop the batch's table */
+    memcpy(s->pbufs + s->npb, bufs, nb * sizeof *bufs);
+    s->npb += nb;
   }
-  lua_pop(L, 1);   /* pop the batch's table */
-  memcpy(s->pbufs + s->npb, bufs, nb * sizeof *bufs);
-  s->npb += nb;
+  else for (i = 0; i < nargs; i++) {
+    size_t n = bufs[i].len;
+    if (n <= WA_SMALL && h->wa_len + n <= WA_CAP) {
+      char *p = h->wa + h->wa_len;
+      uv_buf_t *last = s->npb > 0 ? &s->pbufs[s->npb - 1] : NULL;
+      memcpy(p, bufs[i].base, n);
+      h->wa_len += n;
+      h->wa_in += n;
+      if (last != NULL && last->base + last->len == p)
+        last->len += (unsigned)n;   /* right after this stream's last one */
+      else
+        s->pbufs[s->npb++] = uv_buf_init(p, (unsigned)n);
+    }
+    else {
+      push_anchor(L, s);
+      lua_pushvalue(L, first + i);
+      lua_rawseti(L, -2, ++s->pn);
+      lua_pop(L, 1);
+      s->pbufs[s->npb++] = bufs[i];
+    }
+  }
   s->pending += total;
   s->queued += total;
   neap__stream_mark_dirty(s);
+}
+
+/*
+** Before the unsent rest of a batch goes to uv_write: the bytes of it in
+** the turn's arena move to memory of the request's own (returned, or NULL
+** when there are none; raises nothing: NULL and *err on no memory).
+*/
+static char *stream_unarena (neap_stream *s, int k, int *err) {
+  neap_host *h = s->h.host;
+  size_t n = 0;
+  int i;
+  char *mem, *p;
+  *err = 0;
+  for (i = k; i < s->npb; i++)
+    if (in_arena(h, s->pbufs[i].base)) n += s->pbufs[i].len;
+  if (n == 0) return NULL;
+  if ((mem = malloc(n)) == NULL) {
+    *err = UV_ENOMEM;
+    return NULL;
+  }
+  h->wa_out += n;
+  for (p = mem, i = k; i < s->npb; i++)
+    if (in_arena(h, s->pbufs[i].base)) {
+      memcpy(p, s->pbufs[i].base, s->pbufs[i].len);
+      s->pbufs[i].base = p;
+      p += s->pbufs[i].len;
+    }
+  return mem;
 }
 
 /* Puts 's' on its host's list of streams to flush after the turn. */
@@ -278,19 +360,27 @@ void neap__stream_flush_pending (neap_stream *s) {
   }
   if (k == s->npb) {             /* all sent at once */
     s->queued -= s->pending;
-    if (!s->h.host->dying) spare_anchor(s);
+    if (!s->h.host->dying && s->pref != LUA_NOREF) spare_anchor(s);
   }
   else {
     write_req *w = malloc(sizeof *w);
     int r = w ? 0 : UV_ENOMEM;
+    char *mem = w ? stream_unarena(s, k, &r) : NULL;
+    if (r < 0) {
+      free(w);
+      w = NULL;
+    }
     if (w) {
       w->s = s;
       w->len = left;
       w->ref = s->pref;
-      w->mem = NULL;
+      w->mem = mem;
       r = uv_write(&w->req, &s->u->stream, s->pbufs + k, s->npb - k,
                    stream_write_cb);
-      if (r < 0) free(w);
+      if (r < 0) {
+        free(mem);
+        free(w);
+      }
     }
     if (r < 0) {
       s->werr = r;
@@ -334,6 +424,7 @@ void neap__stream_flush_all (neap_host *h) {
     s->next_dirty = NULL;
     neap__stream_flush_pending(s);
   }
+  h->wa_len = 0;   /* (what the kernel did not take was copied out) */
 }
 
 /*
@@ -506,6 +597,15 @@ static int stream_shutdown (lua_State *L) {
   return 1;
 }
 
+/* neap.core._write_arena() -> bytes of small writes copied into the turn's
+** arena, and bytes of it copied out to queued writes (tests) */
+static int stream_write_arena (lua_State *L) {
+  neap_host *h = neap__host(L);
+  lua_pushinteger(L, (lua_Integer)h->wa_in);
+  lua_pushinteger(L, (lua_Integer)h->wa_out);
+  return 2;
+}
+
 /* neap.core._write_piece(n): tests only: writes make buffers of at most n bytes */
 static int stream_write_piece (lua_State *L) {
   lua_Integer n = luaL_optinteger(L, 1, 0);
@@ -525,5 +625,7 @@ const luaL_Reg neap__stream_write_meth[] = {
 int neap__stream_write_open (lua_State *L) {
   lua_pushcfunction(L, stream_write_piece);
   lua_setfield(L, -2, "_write_piece");
+  lua_pushcfunction(L, stream_write_arena);
+  lua_setfield(L, -2, "_write_arena");
   return 0;
 }
