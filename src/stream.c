@@ -385,6 +385,14 @@ static void stream_fire (neap_stream *s) {
       fprintf(stderr, "neap: stream callbacks: %s\n",
               lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
       lua_pop(L, 1);
+      /* no pump will come: the callbacks end here, as when a pump fails,
+      ** and the stream goes back to tasks with its bytes (no allocation) */
+      s->cb_owned = 0;
+      s->cb_task = NULL;
+      lua_rawgeti(L, LUA_REGISTRYINDEX, s->cb_anchor);   /* the box */
+      lua_pushnil(L);
+      lua_setiuservalue(L, -2, 1);
+      lua_pop(L, 1);   /* pop the box */
     }
   }
   luaL_unref(L, LUA_REGISTRYINDEX, s->cb_anchor);
@@ -719,14 +727,18 @@ static int stream_callbacks (lua_State *L) {
 }
 
 /*
-** s:_arm(line): the running pump is done with what is buffered; the next
+** s:_arm(line [, pump]): the callbacks want a new frame (s:on, s:off), or
+** the running pump ('pump' true) is done with what is buffered; the next
 ** frame (a line when 'line', else any bytes), the end or a close starts
-** another. If one is there already, it starts now.
+** a pump. If one is there already, it starts now. While a pump runs, only
+** it arms the stream: s:on from one of its callbacks does not, or a second
+** pump would deliver while that callback waits.
 */
 static int stream_arm (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
   if (!s->cb_owned) return 0;
-  if (s->cb_task != NULL && neap__sched_current(L) != s->cb_task)
+  if (s->cb_task != NULL &&
+      (!lua_toboolean(L, 3) || neap__sched_current(L) != s->cb_task))
     return 0;   /* a pump runs: it arms the stream when it is done */
   s->cb_task = NULL;
   memset(&s->rq.f, 0, sizeof s->rq.f);
@@ -784,12 +796,17 @@ static int stream_pump_read (lua_State *L) {
   return stream_read_frame(L, s, 0, "on");
 }
 
-/* neap.core._stream_pump(fn): fn(s, cbs) -> task starts an armed stream's pump */
+/*
+** neap.core._stream_pump(fn) -> the previous fn (or nil): fn(s, cbs) -> task
+** starts an armed stream's pump
+*/
 static int stream_set_pump (lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   lua_settop(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &pump_key);
+  lua_insert(L, 1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &pump_key);
-  return 0;
+  return 1;
 }
 
 /*

@@ -88,7 +88,10 @@ local pool, npool = {}, 0
 -- Calls one callback; an error is reported and delivery goes on.
 local function deliver(fn, ...)
   local ok, e = xpcall(fn, debug.traceback, ...)
-  if not ok then io.stderr:write("neap: stream callback failed: ", tostring(e), "\n") end
+  if not ok then
+    local tok, msg = pcall(tostring, e)   -- (a __tostring that raises must not end delivery)
+    io.stderr:write("neap: stream callback failed: ", tok and msg or "(error object is a " .. type(e) .. " value)", "\n")
+  end
 end
 
 -- Delivers what s has for the callbacks cbs; returns when it would wait.
@@ -102,7 +105,7 @@ local function pump_stream(s, cbs)
     if data then
       deliver(cbs.line or cbs.data, data)
     elseif code == "timeout" then   -- all delivered: the next frame starts a pump
-      s:_arm(cbs.line ~= nil)
+      s:_arm(cbs.line ~= nil, true)
       return
     else
       -- the end: the callbacks are removed first, so that one that raises
@@ -129,6 +132,7 @@ local function pump(s, cbs)
     if npool >= POOL_MAX then return end
     npool = npool + 1
     pool[npool] = core.current()
+    s, cbs = nil, nil   -- (a pump in the pool keeps no stream alive)
     s, cbs = core.park(nil, "on")
   end
 end

@@ -1,0 +1,146 @@
+-- Issue 16, red team of s:on's armed streams and pump pool (16-07):
+--  * s:on (or s:off("line") with a "data" callback left) from inside a
+--    callback armed the stream while its pump still ran: the next frame
+--    started a second pump, and callbacks ran two or three at a time while
+--    the first one waited (the docs, and main's pump, deliver one at a time);
+--  * a pump parked in the pool kept its last stream and callbacks alive: a
+--    stream whose callbacks had ended, with no reference left, was never
+--    collected (its descriptor stayed open);
+--  * a pump that could not be started (no memory) left the stream owned by
+--    callbacks that nothing would call again: no delivery, no "close", and
+--    task reads raised;
+--  * a callback's error object whose __tostring raises ended every later
+--    delivery on that stream (the report's tostring raised in the pump).
+local neap = require "neap"
+local core = require "neap.core"
+local helpers = require "helpers"
+local run = helpers.run
+
+local function wait_for(cond, secs)
+  local deadline = neap.now() + (secs or 5)
+  while not cond() and neap.now() < deadline do neap.sleep(0.005) end
+  return cond()
+end
+
+describe("16-08 s:on red team", function()
+  helpers.leakcheck()
+
+  it("s:on from inside a callback that then waits: the next line waits for it", function()
+    run(function()
+      local a, b = helpers.pair()
+      local active, most, got = 0, 0, {}
+      local function cb(l)
+        active = active + 1
+        if active > most then most = active end
+        a:on("line", cb)   -- (re-registering, as a state machine does)
+        neap.sleep(0.03)
+        got[#got + 1] = l
+        active = active - 1
+      end
+      a:on("line", cb)
+      b:write("1\n")
+      neap.sleep(0.01)
+      b:write("2\n3\n")
+      assert.is_true(wait_for(function() return #got == 3 end))
+      assert.equal(1, most)
+      assert.same({ "1", "2", "3" }, got)
+      a:close() b:close()
+    end)
+  end)
+
+  it("line -> data from inside a line callback that waits: one callback at a time, bytes in order", function()
+    run(function()
+      local a, b = helpers.pair()
+      local active, most, out = 0, 0, {}
+      local function enter() active = active + 1 if active > most then most = active end end
+      a:on("data", function(d) enter() out[#out + 1] = d neap.sleep(0.01) active = active - 1 end)
+      a:on("line", function(l)
+        enter()
+        out[#out + 1] = l .. "\n"
+        a:off("line")   -- from now on, bytes
+        neap.sleep(0.03)
+        active = active - 1
+      end)
+      b:write("first\n")
+      neap.sleep(0.01)
+      b:write("more")
+      neap.sleep(0.01)
+      b:write(" bytes")
+      assert.is_true(wait_for(function() return table.concat(out) == "first\nmore bytes" end))
+      assert.equal(1, most)
+      a:close() b:close()
+    end)
+  end)
+
+  it("a stream whose callbacks ended, with no reference left, is collected: the pool keeps none", function()
+    run(function()
+      local before = core._handle_count()
+      local closes = 0
+      local peers = {}
+      for i = 1, 10 do
+        local a, b = helpers.pair()
+        a:on("line", function() end)
+        a:on("close", function() closes = closes + 1 end)   -- (a is left to the collector)
+        peers[i] = b
+      end
+      neap.sleep(0.02)
+      for _, b in ipairs(peers) do b:close() end
+      assert.is_true(wait_for(function() return closes == 10 end))
+      neap.sleep(0.02)
+      collectgarbage() collectgarbage()
+      assert.is_true(wait_for(function()
+        collectgarbage()
+        return core._handle_count() <= before
+      end, 2), (core._handle_count() - before) .. " stream(s) kept open")
+    end)
+  end)
+
+  it("a pump that cannot start (no memory) gives the stream back to tasks, bytes kept", function()
+    run(function()
+      local a, b = helpers.pair()
+      local got = {}
+      a:on("line", function(l) got[#got + 1] = l end)
+      neap.sleep(0.02)
+      local real = core._stream_pump(function() error("not enough memory") end)
+      b:write("kept\n")
+      neap.sleep(0.05)
+      core._stream_pump(real)
+      assert.same({}, got)
+      assert.equal("kept", a:read_line { timeout = 5 })   -- raised "delivers its data to callbacks"
+      a:on("line", function(l) got[#got + 1] = l end)     -- and callbacks work again
+      b:write("again\n")
+      assert.is_true(wait_for(function() return #got == 1 end))
+      assert.same({ "again" }, got)
+      a:close() b:close()
+    end)
+  end)
+
+  it("a callback's error whose __tostring raises is reported, and delivery goes on", function()
+    local path = helpers.tmpfile([[
+local neap = require "neap"
+local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
+local _, port = srv:address()
+local t = neap.task(function() return srv:accept { timeout = 5 } end)
+local c = assert(neap.connect("tcp", "127.0.0.1", port))
+local _, a = assert(t:join { timeout = 5 })
+srv:close()
+local got, closes = {}, 0
+a:on("line", function(l)
+  got[#got + 1] = l
+  if l == "bad" then error(setmetatable({}, { __tostring = function() error("tostring boom") end })) end
+end)
+a:on("close", function() closes = closes + 1 a:close() end)
+c:write("1\nbad\n2\n")
+c:close()
+local deadline = neap.now() + 5
+while closes == 0 and neap.now() < deadline do neap.sleep(0.005) end
+print(table.concat(got, ","), closes)
+]])
+    local out, rc = helpers.neap(path)
+    os.remove(path)
+    assert.equal(0, rc, out)
+    assert.truthy(out:find("1,bad,2\t1\n", 1, true), out)
+    assert.truthy(out:find("neap: stream callback failed: (error object is a table value)", 1, true), out)
+    assert.falsy(out:find("tostring boom", 1, true), out)
+  end)
+end)
