@@ -357,14 +357,24 @@ static int stream_fill (lua_State *L, void *ud) {
 */
 static char pump_key;   /* registry: the pump function */
 
+/*
+** Calls start_pump(box, cbs) for 's' (its box anchored at 'ref'). The call
+** may run finalizers, which may use 's': the pump's task is its cb_task
+** only if nothing armed it or changed its callbacks meanwhile.
+*/
 static int fire_p (lua_State *L) {
   neap_stream *s = lua_touserdata(L, 1);
+  int ref = (int)lua_tointeger(L, 2);
   lua_settop(L, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);            /* 1: the box */
+  lua_getiuservalue(L, 1, 1);                        /* 2: its callbacks */
   lua_rawgetp(L, LUA_REGISTRYINDEX, &pump_key);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->cb_anchor);   /* the box */
-  lua_getiuservalue(L, 2, 1);                        /* its callbacks */
-  lua_call(L, 2, 1);                                 /* the pump's task */
-  s->cb_task = luaL_testudata(L, 1, "neap.task");
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_call(L, 2, 1);                                 /* 3: the pump's task */
+  lua_getiuservalue(L, 1, 1);                        /* 4: the callbacks now */
+  if (!s->cb_armed && s->cb_task == NULL && lua_rawequal(L, 2, 4))
+    s->cb_task = luaL_testudata(L, 3, "neap.task");
   return 0;
 }
 
@@ -373,7 +383,9 @@ static int fire_p (lua_State *L) {
 static void stream_fire (neap_stream *s) {
   neap_host *host = s->h.host;
   lua_State *L = neap__sched_running ? neap__sched_running : host->L;
+  int ref = s->cb_anchor;
   s->cb_armed = 0;
+  s->cb_anchor = LUA_NOREF;   /* (the call below may arm it again) */
   if (host->dying) return;
   if (!lua_checkstack(L, 8)) {
     fprintf(stderr, "neap: stream callbacks: no stack to start them\n");
@@ -381,22 +393,24 @@ static void stream_fire (neap_stream *s) {
   else {
     lua_pushcfunction(L, fire_p);
     lua_pushlightuserdata(L, s);
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {   /* no memory: nothing delivered */
+    lua_pushinteger(L, ref);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {   /* no memory: nothing delivered */
       fprintf(stderr, "neap: stream callbacks: %s\n",
               lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
       lua_pop(L, 1);
-      /* no pump will come: the callbacks end here, as when a pump fails,
-      ** and the stream goes back to tasks with its bytes (no allocation) */
-      s->cb_owned = 0;
-      s->cb_task = NULL;
-      lua_rawgeti(L, LUA_REGISTRYINDEX, s->cb_anchor);   /* the box */
-      lua_pushnil(L);
-      lua_setiuservalue(L, -2, 1);
-      lua_pop(L, 1);   /* pop the box */
+      if (!s->cb_armed && s->cb_task == NULL) {
+        /* no pump will come: the callbacks end here, as when a pump
+        ** fails, and the stream goes back to tasks with its bytes (no
+        ** allocation) */
+        s->cb_owned = 0;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ref);   /* the box */
+        lua_pushnil(L);
+        lua_setiuservalue(L, -2, 1);
+        lua_pop(L, 1);   /* pop the box */
+      }
     }
   }
-  luaL_unref(L, LUA_REGISTRYINDEX, s->cb_anchor);
-  s->cb_anchor = LUA_NOREF;
+  luaL_unref(L, LUA_REGISTRYINDEX, ref);
   if (!(s->h.flags & NEAP_H_CLOSING)) neap__stream_ref(s, 0);
 }
 

@@ -97,13 +97,13 @@ end
 -- Delivers what s has for the callbacks cbs; returns when it would wait.
 local function pump_stream(s, cbs)
   while true do
-    local line = cbs.line
-    if not (line or cbs.data) then return end
+    local fn = cbs.line or cbs.data
+    if not fn then return end
     -- a read that does not wait; false: s:off() (or a new s:on() after it)
-    local data, err, code = s:_pump_read(cbs, line ~= nil)
+    local data, err, code = s:_pump_read(cbs, cbs.line ~= nil)
     if data == false then return end
     if data then
-      deliver(cbs.line or cbs.data, data)
+      deliver(fn, data)   -- (the callback of the read: a finalizer may s:off() during it)
     elseif code == "timeout" then   -- all delivered: the next frame starts a pump
       s:_arm(cbs.line ~= nil, true)
       return

@@ -10,7 +10,13 @@
 --    callbacks that nothing would call again: no delivery, no "close", and
 --    task reads raised;
 --  * a callback's error object whose __tostring raises ended every later
---    delivery on that stream (the report's tostring raised in the pump).
+--    delivery on that stream (the report's tostring raised in the pump);
+--  * user code run while a pump starts (a finalizer: s:off() then s:on())
+--    armed the stream again: its anchor was overwritten (the box stayed in
+--    the registry for good) and the first pump was recorded as the running
+--    one, so the new pump never armed the stream again (no more delivery);
+--  * a finalizer's s:off() during a pump's read: the line read was passed
+--    to a nil callback ("attempt to call a nil value") and lost.
 local neap = require "neap"
 local core = require "neap.core"
 local helpers = require "helpers"
@@ -142,5 +148,61 @@ print(table.concat(got, ","), closes)
     assert.truthy(out:find("1,bad,2\t1\n", 1, true), out)
     assert.truthy(out:find("neap: stream callback failed: (error object is a table value)", 1, true), out)
     assert.falsy(out:find("tostring boom", 1, true), out)
+  end)
+
+  it("s:off() and s:on() while a pump starts (a finalizer): the new callbacks get every line after", function()
+    run(function()
+      local a, b = helpers.pair()
+      local old, new = {}, {}
+      a:on("line", function(l) old[#old + 1] = l end)
+      neap.sleep(0.02)
+      local real
+      real = core._stream_pump(function(s, cbs)
+        core._stream_pump(real)   -- (once)
+        s:off()                   -- what a finalizer run by this call's allocations may do
+        s:on("line", function(l) new[#new + 1] = l end)
+        return real(s, cbs)
+      end)
+      b:write("1\n")
+      assert.is_true(wait_for(function() return #new == 1 end))
+      b:write("2\n")
+      assert.is_true(wait_for(function() return #new == 2 end, 2))   -- (no pump armed it again)
+      assert.same({ "1", "2" }, new)
+      assert.same({}, old)
+      a:close() b:close()
+      neap.sleep(0.02)
+      collectgarbage() collectgarbage()
+      for k, v in pairs(debug.getregistry()) do   -- (its first anchor stayed)
+        assert.is_false(type(k) == "number" and rawequal(v, a), "the closed stream is still anchored")
+      end
+    end)
+  end)
+
+  it("s:off() during a pump's read (a finalizer): the line read goes to the callback it was read for", function()
+    run(function()
+      local a, b = helpers.pair()
+      local got = {}
+      local Stream = core.stream_meta.__index
+      local real = Stream._pump_read
+      local once = true
+      Stream._pump_read = function(s, ...)
+        local d, e, c = real(s, ...)
+        if once and d then   -- what a finalizer run by the read's allocation may do
+          once = false
+          s:off()
+        end
+        return d, e, c
+      end
+      local ok, err = pcall(function()
+        a:on("line", function(l) got[#got + 1] = l end)
+        b:write("one\ntwo\n")
+        assert.is_true(wait_for(function() return #got == 1 end, 2))
+      end)
+      Stream._pump_read = real
+      assert(ok, err)
+      assert.same({ "one" }, got)
+      assert.equal("two", a:read_line { timeout = 5 })
+      a:close() b:close()
+    end)
   end)
 end)
