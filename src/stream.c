@@ -357,14 +357,24 @@ static int stream_fill (lua_State *L, void *ud) {
 */
 static char pump_key;   /* registry: the pump function */
 
+/*
+** Calls start_pump(box, cbs) for 's' (its box anchored at 'ref'). The call
+** may run finalizers, which may use 's': the pump's task is its cb_task
+** only if nothing armed it or changed its callbacks meanwhile.
+*/
 static int fire_p (lua_State *L) {
   neap_stream *s = lua_touserdata(L, 1);
+  int ref = (int)lua_tointeger(L, 2);
   lua_settop(L, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);            /* 1: the box */
+  lua_getiuservalue(L, 1, 1);                        /* 2: its callbacks */
   lua_rawgetp(L, LUA_REGISTRYINDEX, &pump_key);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->cb_anchor);   /* the box */
-  lua_getiuservalue(L, 2, 1);                        /* its callbacks */
-  lua_call(L, 2, 1);                                 /* the pump's task */
-  s->cb_task = luaL_testudata(L, 1, "neap.task");
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_call(L, 2, 1);                                 /* 3: the pump's task */
+  lua_getiuservalue(L, 1, 1);                        /* 4: the callbacks now */
+  if (!s->cb_armed && s->cb_task == NULL && lua_rawequal(L, 2, 4))
+    s->cb_task = lua_touserdata(L, 3);   /* (a task: only ever compared) */
   return 0;
 }
 
@@ -373,7 +383,9 @@ static int fire_p (lua_State *L) {
 static void stream_fire (neap_stream *s) {
   neap_host *host = s->h.host;
   lua_State *L = neap__sched_running ? neap__sched_running : host->L;
+  int ref = s->cb_anchor;
   s->cb_armed = 0;
+  s->cb_anchor = LUA_NOREF;   /* (the call below may arm it again) */
   if (host->dying) return;
   if (!lua_checkstack(L, 8)) {
     fprintf(stderr, "neap: stream callbacks: no stack to start them\n");
@@ -381,14 +393,24 @@ static void stream_fire (neap_stream *s) {
   else {
     lua_pushcfunction(L, fire_p);
     lua_pushlightuserdata(L, s);
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {   /* no memory: nothing delivered */
+    lua_pushinteger(L, ref);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {   /* no memory: nothing delivered */
       fprintf(stderr, "neap: stream callbacks: %s\n",
               lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
       lua_pop(L, 1);
+      if (!s->cb_armed && s->cb_task == NULL) {
+        /* no pump will come: the callbacks end here, as when a pump
+        ** fails, and the stream goes back to tasks with its bytes (no
+        ** allocation) */
+        s->cb_owned = 0;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ref);   /* the box */
+        lua_pushnil(L);
+        lua_setiuservalue(L, -2, 1);
+        lua_pop(L, 1);   /* pop the box */
+      }
     }
   }
-  luaL_unref(L, LUA_REGISTRYINDEX, s->cb_anchor);
-  s->cb_anchor = LUA_NOREF;
+  luaL_unref(L, LUA_REGISTRYINDEX, ref);
   if (!(s->h.flags & NEAP_H_CLOSING)) neap__stream_ref(s, 0);
 }
 
@@ -719,14 +741,18 @@ static int stream_callbacks (lua_State *L) {
 }
 
 /*
-** s:_arm(line): the running pump is done with what is buffered; the next
+** s:_arm(line [, pump]): the callbacks want a new frame (s:on, s:off), or
+** the running pump ('pump' true) is done with what is buffered; the next
 ** frame (a line when 'line', else any bytes), the end or a close starts
-** another. If one is there already, it starts now.
+** a pump. If one is there already, it starts now. While a pump runs, only
+** it arms the stream: s:on from one of its callbacks does not, or a second
+** pump would deliver while that callback waits.
 */
 static int stream_arm (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
   if (!s->cb_owned) return 0;
-  if (s->cb_task != NULL && neap__sched_current(L) != s->cb_task)
+  if (s->cb_task != NULL &&
+      (!lua_toboolean(L, 3) || neap__sched_current(L) != s->cb_task))
     return 0;   /* a pump runs: it arms the stream when it is done */
   s->cb_task = NULL;
   memset(&s->rq.f, 0, sizeof s->rq.f);
@@ -784,12 +810,17 @@ static int stream_pump_read (lua_State *L) {
   return stream_read_frame(L, s, 0, "on");
 }
 
-/* neap.core._stream_pump(fn): fn(s, cbs) -> task starts an armed stream's pump */
+/*
+** neap.core._stream_pump(fn) -> the previous fn (or nil): fn(s, cbs) -> task
+** starts an armed stream's pump
+*/
 static int stream_set_pump (lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   lua_settop(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &pump_key);
+  lua_insert(L, 1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &pump_key);
-  return 0;
+  return 1;
 }
 
 /*

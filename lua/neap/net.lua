@@ -88,6 +88,7 @@ local function worker(fn, a, b)
     if npool >= POOL_MAX then return end
     npool = npool + 1
     pool[npool] = core.current()
+    fn, a, b = nil, nil, nil   -- (a worker in the pool keeps nothing alive)
     fn, a, b = core.park(nil, "pool")
   end
 end
@@ -112,21 +113,24 @@ end
 local events = { data = true, line = true, close = true, error = true }
 local function deliver(fn, ...)
   local ok, e = xpcall(fn, debug.traceback, ...)
-  if not ok then io.stderr:write("neap: stream callback failed: ", tostring(e), "\n") end
+  if not ok then
+    local tok, msg = pcall(tostring, e)   -- (a __tostring that raises must not end delivery)
+    io.stderr:write("neap: stream callback failed: ", tok and msg or "(error object is a " .. type(e) .. " value)", "\n")
+  end
 end
 
 -- Delivers what s has for the callbacks cbs; returns when it would wait.
 local function pump_stream(s, cbs)
   while true do
-    local line = cbs.line
-    if not (line or cbs.data) then return end
+    local fn = cbs.line or cbs.data
+    if not fn then return end
     -- a read that does not wait; false: s:off() (or a new s:on() after it)
-    local data, err, code = s:_pump_read(cbs, line ~= nil)
+    local data, err, code = s:_pump_read(cbs, cbs.line ~= nil)
     if data == false then return end
     if data then
-      deliver(cbs.line or cbs.data, data)
+      deliver(fn, data)   -- (the callback of the read: a finalizer may s:off() during it)
     elseif code == "timeout" then   -- all delivered: the next frame starts a pump
-      s:_arm(cbs.line ~= nil)
+      s:_arm(cbs.line ~= nil, true)
       return
     else
       -- the end: the callbacks are removed first, so that one that raises
@@ -198,7 +202,8 @@ end
 local function run_connection(fn, c)
   local ok, e = xpcall(fn, debug.traceback, c)
   if not ok then
-    io.stderr:write("neap: task failed: ", tostring(e), "\n")
+    local tok, msg = pcall(tostring, e)
+    io.stderr:write("neap: task failed: ", tok and msg or "(error object is a " .. type(e) .. " value)", "\n")
     io.stderr:flush()
   end
 end
