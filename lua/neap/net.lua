@@ -184,6 +184,7 @@ end
 --- s:off([event]) -> s: removes one callback, or all; with no data or line
 -- callback left, the stream goes back to task reads.
 function Stream.off(s, event)
+  if event ~= nil and not events[event] then argerr("off", 1, "\"data\", \"line\", \"close\" or \"error\" expected, got " .. tostring(event)) end
   local cbs = s:_callbacks()
   if not cbs then return s end
   if event then cbs[event] = nil else cbs.data, cbs.line, cbs.close, cbs.error = nil, nil, nil, nil end
