@@ -176,6 +176,8 @@ struct neap_task {
   unsigned char closing;   /* a failing task's <close> handlers are running */
   unsigned char no_results;     /* it returned nothing (no table kept) */
   unsigned char timed_out_ok;   /* a timeout is a normal wake (sleep) */
+  unsigned char serve;     /* a server:serve handler: its box's second user
+                              value is the connection, closed at its end */
   int resume_n;            /* values given to the running resume */
   int wait_kind;           /* what a parked task waits for (per wait list) */
   int nargs;               /* values waiting on co's stack for the resume */

@@ -518,9 +518,37 @@ static void task_forget (neap_host *h, neap_task *t) {
   anchor_release(h->L, h, t);
 }
 
+/*
+** A serve task has ended: pushes its connection (its box's second user
+** value, which is cleared) on the host's thread, or nothing when it has
+** none or there is no room. 'L' has a free slot for the box.
+*/
+static int serve_take_conn (lua_State *L, neap_task *t) {
+  if (!t->serve || !lua_checkstack(L, 3)) return 0;
+  t->serve = 0;
+  anchor_push(L, t->slot);               /* box */
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_getiuservalue(L, -1, 2);           /* box, conn */
+  lua_pushnil(L);
+  lua_setiuservalue(L, -3, 2);
+  lua_remove(L, -2);                     /* conn */
+  return 1;
+}
+
+/* Closes the connection serve_take_conn pushed (and pops it). */
+static void serve_close_conn (lua_State *L) {
+  neap_handle **box = lua_touserdata(L, -1);
+  if (box && *box) neap__handle_close(*box);
+  lua_pop(L, 1);
+}
+
 /* A task returned 'nres' values: keep them for join. */
 static void task_finish (neap_host *h, lua_State *co, neap_task *t, int nres) {
   lua_State *L = h->L;
+  if (serve_take_conn(L, t)) serve_close_conn(L);   /* conn is closed when fn returns */
   if (nres == 0) t->no_results = 1;   /* (the common case: nothing to keep) */
   else if (lua_checkstack(L, nres + 4)) {
     lua_pushboolean(L, 0);
@@ -537,7 +565,7 @@ static void task_finish (neap_host *h, lua_State *co, neap_task *t, int nres) {
 */
 static void task_failed (neap_host *h, neap_task *t) {
   lua_State *L = h->L, *co = t->co;
-  int quiet, top = lua_gettop(L);
+  int quiet, top = lua_gettop(L), serve = t->serve, conn;
   const char *tb;
   t->status = NEAP_T_FAILED;
   t->by_cancel = t->cancelled && lua_type(co, -1) == LUA_TSTRING &&
@@ -546,6 +574,7 @@ static void task_failed (neap_host *h, neap_task *t) {
   if (!lua_checkstack(L, 6)) {           /* not even room to report it */
     lua_settop(co, 0);
     lua_resetthread(co);
+    if (serve_take_conn(L, t)) serve_close_conn(L);
     task_forget(h, t);
     return;
   }
@@ -559,6 +588,8 @@ static void task_failed (neap_host *h, neap_task *t) {
   if (!quiet) {
     if (t->is_main)
       fprintf(stderr, "neap: %s\n", tb);
+    else if (serve)
+      fprintf(stderr, "neap: serve handler failed: %s\n", tb);
     else if (t->name[0])
       fprintf(stderr, "neap: task '%s' failed: %s\n", t->name, tb);
     else
@@ -570,9 +601,10 @@ static void task_failed (neap_host *h, neap_task *t) {
     h->main_failed = 1;
     uv_stop(h->loop);
   }
+  conn = serve_take_conn(L, t);          /* err, tb [, conn] */
   lua_pushboolean(L, 1);
   lua_pushvalue(L, top + 1);
-  lua_pushvalue(L, top + 2);             /* err, tb, true, err, tb */
+  lua_pushvalue(L, top + 2);             /* err, tb [, conn], true, err, tb */
   if (task_pcall(L, task_store_p, t, 3, 0) != LUA_OK)
     lua_pop(L, 1);
   lua_settop(co, 0);
@@ -587,6 +619,10 @@ static void task_failed (neap_host *h, neap_task *t) {
                                              : "(a non-string error)");
       fflush(stderr);
     }
+  }
+  if (conn) {   /* a serve task's connection: closed after its variables */
+    lua_settop(L, top + 3);
+    serve_close_conn(L);
   }
   lua_settop(L, top);
   lua_settop(co, 0);
@@ -729,21 +765,14 @@ static neap_task *task_check (lua_State *L, int idx) {
 }
 
 /*
-** neap.task([name,] fn, ...) -> task: starts fn(...) as a task on the next
-** turn of the loop.
+** A new task running the function at 'fidx' with the 'nargs' values after
+** it, named 'name' (or NULL); leaves its box on top.
 */
-static int sched_task (lua_State *L) {
+static neap_task *task_new (lua_State *L, int fidx, int nargs,
+                            const char *name) {
   neap_host *h = neap__host(L);
   neap_task *t;
   lua_State *co;
-  int base = 1, nargs;
-  const char *name = NULL;
-  if (lua_type(L, 1) == LUA_TSTRING) {
-    name = lua_tostring(L, 1);
-    base = 2;
-  }
-  luaL_checktype(L, base, LUA_TFUNCTION);
-  nargs = lua_gettop(L) - base;
   t = lua_newuserdatauv(L, sizeof *t, 2);
   memset(t, 0, sizeof *t);
   t->host = h;
@@ -756,17 +785,51 @@ static int sched_task (lua_State *L) {
   lua_setiuservalue(L, -3, 1);             /* box.uv1 = thread */
   lua_pop(L, 1);                           /* pop thread */
   anchor_task(L, h, t);                    /* (the box on top) */
-  lua_pushvalue(L, base);
+  lua_pushvalue(L, fidx);
   lua_xmove(L, co, 1);                     /* the function */
   {
     int i;
     luaL_checkstack(co, nargs + 1, "too many arguments");
-    for (i = 1; i <= nargs; i++) lua_pushvalue(L, base + i);
+    for (i = 1; i <= nargs; i++) lua_pushvalue(L, fidx + i);
     lua_xmove(L, co, nargs);
   }
   t->nargs = nargs;
   neap__sched_ready(h, t);
   if (h->gc_auto && h->gc_gen) neap__host_gc_adapt(h, L);   /* many tasks? */
+  return t;
+}
+
+/*
+** neap.task([name,] fn, ...) -> task: starts fn(...) as a task on the next
+** turn of the loop.
+*/
+static int sched_task (lua_State *L) {
+  int base = 1;
+  const char *name = NULL;
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    name = lua_tostring(L, 1);
+    base = 2;
+  }
+  luaL_checktype(L, base, LUA_TFUNCTION);
+  task_new(L, base, lua_gettop(L) - base, name);
+  return 1;
+}
+
+/*
+** neap.core.serve_task(fn, conn) -> task: fn(conn) as a task, with no
+** wrapper frame (an idle connection's coroutine is most of its memory):
+** conn is closed when fn returns or raises, and a failure is reported as
+** "neap: serve handler failed: ..." (server:serve, net.lua).
+*/
+static int sched_serve_task (lua_State *L) {
+  neap_task *t;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_argcheck(L, neap__is_stream(L, 2), 2, "stream expected");
+  lua_settop(L, 2);
+  t = task_new(L, 1, 1, NULL);             /* fn, conn, box */
+  t->serve = 1;
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, -2, 2);             /* box.uv2 = conn (until its end) */
   return 1;
 }
 
@@ -952,6 +1015,7 @@ int neap__sched_open (lua_State *L) {
   };
   static const luaL_Reg funcs[] = {
     {"task", sched_task},
+    {"serve_task", sched_serve_task},
     {"sleep", sched_sleep},
     {"park", sched_park},
     {"wake", sched_wake},
