@@ -164,23 +164,26 @@ typedef void (*neap_unpark_fn) (neap_task *t);
 struct neap_task {
   neap_host *host;
   lua_State *co;           /* the task's thread */
-  /* (flags in bytes: a parked task's object is part of the heap that
-  ** 100,000 tasks or connections cost) */
+  /* (small: a parked task's object is part of the heap that 100,000 tasks
+  ** or connections cost; 96 bytes. Its name, if any, is in its box's
+  ** second user value, see sched.c) */
   unsigned char status;    /* NEAP_T_* */
-  unsigned char cancelled;
-  unsigned char started;
-  unsigned char quiet;     /* failures are not printed */
-  unsigned char cancel_raise;   /* the next resume raises "cancelled" */
-  unsigned char by_cancel; /* it failed with the cancellation error */
-  unsigned char is_main;   /* a main chunk: its failure ends the binary */
-  unsigned char closing;   /* a failing task's <close> handlers are running */
-  unsigned char no_results;     /* it returned nothing (no table kept) */
-  unsigned char timed_out_ok;   /* a timeout is a normal wake (sleep) */
-  unsigned char serve;     /* a server:serve handler: its box's second user
-                              value is the connection, closed at its end */
+  unsigned char wait_kind; /* what a parked task waits for (per wait list) */
+  unsigned short cancelled : 1;
+  unsigned short started : 1;
+  unsigned short quiet : 1;       /* failures are not printed */
+  unsigned short cancel_raise : 1;   /* the next resume raises "cancelled" */
+  unsigned short by_cancel : 1;   /* it failed with the cancellation error */
+  unsigned short is_main : 1;     /* a main chunk: its failure ends the binary */
+  unsigned short closing : 1;     /* a failing task's <close> handlers are running */
+  unsigned short no_results : 1;  /* it returned nothing (no table kept) */
+  unsigned short timed_out_ok : 1;   /* a timeout is a normal wake (sleep) */
+  unsigned short serve : 1;       /* a server:serve handler: its box's second
+                                     user value holds the connection, closed
+                                     at its end */
   int resume_n;            /* values given to the running resume */
-  int wait_kind;           /* what a parked task waits for (per wait list) */
   int nargs;               /* values waiting on co's stack for the resume */
+  int slot;                /* its anchor slot while unfinished (sched.c), or 0 */
   lua_KFunction post_k;    /* see neap__sched_park_post */
   int (*fill) (lua_State *L, void *ud);   /* see neap__sched_wake_fill */
   void *fill_ud;
@@ -189,8 +192,6 @@ struct neap_task {
   void *parked_on;
   neap_task *link;         /* in a wait list of whatever it waits on */
   neap_task *joiners;      /* tasks parked in join() */
-  int slot;                /* its anchor slot while unfinished (sched.c), or 0 */
-  char name[48];
 };
 
 neap_task *neap__sched_current (lua_State *L);

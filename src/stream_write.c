@@ -112,7 +112,7 @@ static int stream_park_writer (lua_State *L, neap_stream *s, neap_task *t,
   while (*pp) pp = &(*pp)->link;
   *pp = t;
   t->link = NULL;
-  t->wait_kind = kind;
+  t->wait_kind = (unsigned char)kind;
   lua_settop(L, 1);
   neap__stream_ref(s, 1);
   return neap__sched_park(L, t, timeout, stream_unpark_writer, s);
