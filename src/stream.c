@@ -74,7 +74,7 @@ void neap__stream_ref (neap_stream *s, int on) {
   (void)on;   /* (the state says it: reasons are a parked reader or writer) */
   if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_NONE) return;
   if ((s->h.flags & NEAP_H_UVCLOSE) || s->released) return;
-  if (s->reader || s->writers || s->hs_waiter) uv_ref(&s->u->handle);
+  if (s->reader || s->writers || (s->x && s->x->hs_waiter)) uv_ref(&s->u->handle);
   else uv_unref(&s->u->handle);
 }
 
@@ -293,7 +293,7 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
           lua_pushnil(L);
       }
       neap__buf_consume(&s->rb, f->consume);
-      if (neap__buf_len(&s->rb) == 0 && s->fsreq == NULL)
+      if (neap__buf_len(&s->rb) == 0 && !neap__stream_fs_busy(s))
         neap__stream_release_buf(s);    /* an idle stream holds no buffer */
       return f->kind == NEAP_FRAME_UNTIL ? 2 : 1;
     case NEAP_FRAME_TOOLARGE:
@@ -700,7 +700,7 @@ static void stream_vt_close (neap_handle *h) {
     neap__tls_shutdown_stream(s);   /* close_notify, if it can go at once */
   if (!h->host->dying) {
     stream_wake_closed(&s->reader);
-    stream_wake_closed(&s->hs_waiter);
+    if (s->x) stream_wake_closed(&s->x->hs_waiter);
     neap__stream_wake_writers_closed(s);
   }
   if (s->reading && s->kind != NEAP_S_FILE && !s->released) {
@@ -722,6 +722,7 @@ static void stream_vt_release (neap_handle *h) {
   neap_stream *s = (neap_stream *)h;
   if (s->be->release) s->be->release(s);
   if (s->tls) neap__tls_free(s->tls);
+  free(s->x);
   free(s->pbufs);
   neap__buf_free(&s->rb);
 }
@@ -860,9 +861,8 @@ neap_stream *neap__stream_new (lua_State *L, int kind) {
   s->u = (neap_uvs *)(s + 1);
   neap__handle_init(host, &s->h, &stream_vt, box);
   neap__buf_init(&s->rb);
-  s->kind = kind;
+  s->kind = (unsigned char)kind;
   s->fd = -1;
-  s->offset = -1;
   s->hwm = 256 * 1024;
   s->lwm = 64 * 1024;
   s->rhwm = 256 * 1024;
@@ -871,6 +871,12 @@ neap_stream *neap__stream_new (lua_State *L, int kind) {
   s->pref = LUA_NOREF;
   s->be = &neap__none_backend;
   return s;
+}
+
+neap_stream_x *neap__stream_x (neap_stream *s) {
+  if (s->x == NULL && (s->x = calloc(1, sizeof *s->x)) != NULL)
+    s->x->offset = -1;
+  return s->x;
 }
 
 /* After u.* is initialised: a libuv stream, unreferenced until waited on. */
@@ -908,7 +914,7 @@ int neap__stream_wrap_fd (lua_State *L, int fd, int std) {
       break;
     case UV_FILE:
       s = neap__stream_new(L, NEAP_S_FILE);
-      neap__stream_init_file(s, fd, -1);
+      if (neap__stream_init_file(s, fd, -1) < 0) return luaL_error(L, "out of memory");
       if (std && fd > 0) s->sync_writes = 1;
       return 1;
     default:
@@ -920,7 +926,7 @@ int neap__stream_wrap_fd (lua_State *L, int fd, int std) {
   if (r < 0) {
     /* not usable as a libuv stream: read and write it as a file */
     s->kind = NEAP_S_FILE;
-    neap__stream_init_file(s, fd, -1);
+    if (neap__stream_init_file(s, fd, -1) < 0) return luaL_error(L, "out of memory");
     return 1;
   }
   neap__stream_init_uv(s);
