@@ -560,13 +560,39 @@ static int lines_iter (lua_State *L) {
   return lines_post(L, LUA_OK, (lua_KContext)n);
 }
 
-/* s:lines([opts]) -> an iterator over lines; ends at EOF, raises on other errors */
+/*
+** The step of s:lines() with no options: a light C function, with the
+** stream as the loop's state (as pairs gives next, t), so a loop makes no
+** closure (an idle connection in "for line in c:lines()" holds none).
+*/
+static int lines_step (lua_State *L) {
+  neap_stream *s;
+  int n;
+  if (!neap__is_stream(L, 1))
+    return luaL_error(L, "lines: the iterator takes the stream as its "
+                         "argument (for line in s:lines() do ... end)");
+  lua_settop(L, 1);
+  s = stream_check_reader(L, "lines");
+  if (s == NULL) return 0;   /* closed: the loop ends */
+  s->rq.f.kind = NEAP_FRAME_LINE;
+  s->rq.f.keep = 0;
+  s->rq.f.max = s->max_frame;
+  n = stream_read_frame_post(L, s, -1, "lines", lines_post);
+  return lines_post(L, LUA_OK, (lua_KContext)n);
+}
+
+/* s:lines([opts]) -> an iterator over lines (and, with no options, the
+** stream: the generic for's state); ends at EOF, raises on other errors */
 static int stream_lines (lua_State *L) {
   neap__stream_check_io(L, 1);   /* a closed stream: the loop ends at once */
-  if (!lua_isnoneornil(L, 2)) {
-    neap__opt_timeout(L, 2, "lines");   /* check the options now */
-    luaL_checktype(L, 2, LUA_TTABLE);
+  if (lua_isnoneornil(L, 2)) {
+    lua_settop(L, 1);
+    lua_pushcfunction(L, lines_step);
+    lua_insert(L, 1);
+    return 2;
   }
+  neap__opt_timeout(L, 2, "lines");   /* check the options now */
+  luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   lua_pushcclosure(L, lines_iter, 2);
   return 1;
