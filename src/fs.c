@@ -264,7 +264,7 @@ static void poll_release (neap_stream *s) {
 }
 
 static void poll_close (neap_stream *s) {
-  neap__handle_uvclose(&s->h, &s->u->handle);
+  neap__handle_uvclose(&s->h, &neap__su(s)->handle);
 }
 
 static void poll_cb (uv_poll_t *pl, int status, int events);
@@ -274,8 +274,8 @@ static void poll_update (neap_stream *s) {
   if (s->h.flags & NEAP_H_UVCLOSE) return;
   if (ev == s->x->pevents) return;
   s->x->pevents = ev;
-  if (ev) uv_poll_start(&s->u->poll, ev, poll_cb);
-  else uv_poll_stop(&s->u->poll);
+  if (ev) uv_poll_start(&neap__su(s)->poll, ev, poll_cb);
+  else uv_poll_stop(&neap__su(s)->poll);
 }
 
 /* Writes queued data until the descriptor would block; 0 or an error. */
@@ -364,13 +364,13 @@ static const neap_stream_backend poll_backend = {
 int neap__stream_init_poll (neap_stream *s, int fd) {
   int r;
   if (neap__stream_x(s) == NULL) return UV_ENOMEM;
-  r = uv_poll_init(s->h.host->loop, &s->u->poll, fd);
+  r = uv_poll_init(s->h.host->loop, &neap__su(s)->poll, fd);
   if (r < 0) return r;
   s->kind = NEAP_S_POLL;
   s->be = &poll_backend;
   s->fd = fd;
-  s->u->handle.data = s;
-  uv_unref(&s->u->handle);
+  neap__su(s)->handle.data = s;
+  uv_unref(&neap__su(s)->handle);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   return 0;
 }

@@ -266,6 +266,12 @@ typedef union neap_uvs {
 ** Freed with the stream, in its release (the end of its uv_close).
 */
 typedef struct neap_stream_x {
+  /* limits set by s:set_limits or s:_drain (the defaults: NEAP_S_HWM...) */
+  size_t hwm, lwm;         /* write high and low water */
+  size_t rhwm;             /* read: pause over this many unconsumed bytes */
+  size_t max_frame;
+  size_t drain_saved;      /* s:_drain: the read high-water mark to restore */
+  double wtimeout;         /* a writer parks at most this long (-1: no limit) */
   int64_t offset;          /* files: next read offset, -1 for current */
   uv_fs_t *fsreq;          /* files: the read in flight */
   struct neap_fwrite *fq, *fq_tail;   /* files and polls: queued writes */
@@ -287,12 +293,6 @@ struct neap_stream {
   size_t pending;          /* their bytes (also counted in 'queued') */
   neap_stream *next_dirty;
   size_t queued;           /* bytes written but not yet sent */
-  size_t hwm, lwm;         /* write high and low water */
-  size_t rhwm;             /* read: pause over this many unconsumed bytes */
-  size_t max_frame;
-  size_t drain_saved;      /* s:_drain: the read high-water mark to restore */
-  double wtimeout;         /* a writer parks at most this long (-1: no limit) */
-  neap_uvs *u;             /* right after the struct, sized for its kind */
   neap_task *cb_task;      /* s:on's pump: the only task that may read */
   neap_task *filling;      /* woken with a frame it has not taken yet */
   struct neap_tls *tls;    /* a TLS stream's engine (tlsstream.c), or NULL */
@@ -317,8 +317,32 @@ struct neap_stream {
   unsigned char released : 1;         /* its fd was given back at EOF (the handle lives on) */
 };
 
+/* A stream's libuv handle: right after the struct, sized for its kind. */
+static inline neap_uvs *neap__su (neap_stream *s) {
+  return (neap_uvs *)(s + 1);
+}
+
 /* s->x, made on first use (NULL: out of memory). */
 neap_stream_x *neap__stream_x (neap_stream *s);
+/* The limits of a stream with no s->x. */
+#define NEAP_S_HWM (256 * 1024)
+#define NEAP_S_LWM (64 * 1024)
+#define NEAP_S_RHWM (256 * 1024)
+static inline size_t neap__s_hwm (const neap_stream *s) {
+  return s->x ? s->x->hwm : NEAP_S_HWM;
+}
+static inline size_t neap__s_lwm (const neap_stream *s) {
+  return s->x ? s->x->lwm : NEAP_S_LWM;
+}
+static inline size_t neap__s_rhwm (const neap_stream *s) {
+  return s->x ? s->x->rhwm : NEAP_S_RHWM;
+}
+static inline size_t neap__s_max_frame (const neap_stream *s) {
+  return s->x ? s->x->max_frame : NEAP_DEFAULT_MAX_FRAME;
+}
+static inline double neap__s_wtimeout (const neap_stream *s) {
+  return s->x ? s->x->wtimeout : -1;
+}
 /* A file read is in flight (the read buffer must stay). */
 static inline int neap__stream_fs_busy (const neap_stream *s) {
   return s->x != NULL && s->x->fsreq != NULL;

@@ -148,7 +148,7 @@ static int tls_send (neap_stream *s, size_t plain) {
   int r;
   if (len > 0 && s->nwrites == 0) {
     b = uv_buf_init((char *)neap__buf_data(out), (unsigned)len);
-    r = uv_try_write(&s->u->stream, &b, 1);
+    r = uv_try_write(&neap__su(s)->stream, &b, 1);
     if (r > 0) {
       neap__buf_consume(out, (size_t)r);
       len -= (size_t)r;
