@@ -46,15 +46,15 @@ enum {
 typedef struct neap_frame {
   int kind;
   int keep;                      /* LINE/UNTIL: keep the delimiter in the frame */
+  int ndelims;                   /* UNTIL */
+  int which;                     /* result, UNTIL: index of the delimiter, -1 at end */
   size_t n;                      /* READ/EXACTLY */
   size_t max;                    /* LINE/UNTIL: largest frame; 0: no limit */
   const neap_delim *delims;      /* UNTIL */
-  int ndelims;
   size_t scan;                   /* bytes already scanned with no match */
   /* results */
   size_t len;                    /* bytes of the frame at the head */
   size_t consume;                /* bytes to consume (frame + delimiter) */
-  int which;                     /* UNTIL: index of the delimiter, -1 at end */
 } neap_frame;
 
 void neap__buf_init (neap_buf *b);

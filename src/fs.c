@@ -62,8 +62,8 @@ static void fwrite_advance (neap_fwrite *w, size_t n) {
 }
 
 static void fwrite_free (neap_stream *s, neap_fwrite *w) {
-  s->fq = w->next;
-  if (s->fq == NULL) s->fq_tail = NULL;
+  s->x->fq = w->next;
+  if (s->x->fq == NULL) s->x->fq_tail = NULL;
   s->nwrites--;
   if (!s->h.host->dying) luaL_unref(s->h.host->L, LUA_REGISTRYINDEX, w->ref);
   free(w);
@@ -72,16 +72,17 @@ static void fwrite_free (neap_stream *s, neap_fwrite *w) {
 static void fwrite_enqueue (neap_stream *s, neap_fwrite *w, size_t total) {
   s->queued += total;
   s->nwrites++;
-  if (s->fq_tail) s->fq_tail->next = w;
-  else s->fq = w;
-  s->fq_tail = w;
+  if (s->x->fq_tail) s->x->fq_tail->next = w;
+  else s->x->fq = w;
+  s->x->fq_tail = w;
 }
 
 /* ====================================================== files */
 
 /* A closed file is released once its requests in flight have finished. */
 static void file_maybe_free (neap_stream *s) {
-  if (!(s->h.flags & NEAP_H_UVCLOSE) || s->fsreq || s->fq) return;
+  if (!(s->h.flags & NEAP_H_UVCLOSE) ||
+      (s->x && (s->x->fsreq || s->x->fq))) return;   /* (no x: a dead stream) */
   neap__handle_release_later(&s->h);
 }
 
@@ -101,10 +102,10 @@ typedef struct file_read {
 static void file_read_cb (uv_fs_t *req) {
   neap_stream *s = req->data;
   ssize_t n = req->result;
-  int stale = ((file_read *)req)->gen != s->seek_gen;   /* (see seek) */
+  int stale = ((file_read *)req)->gen != s->x->seek_gen;   /* (see seek) */
   uv_fs_req_cleanup(req);
   free(req);
-  s->fsreq = NULL;
+  s->x->fsreq = NULL;
   if (s->h.flags & NEAP_H_UVCLOSE) {
     file_maybe_free(s);
     return;
@@ -112,7 +113,7 @@ static void file_read_cb (uv_fs_t *req) {
   if (stale) { /* a seek came meanwhile: these bytes are from before it */ }
   else if (n > 0) {
     neap__buf_commit(&s->rb, (size_t)n);
-    if (s->offset >= 0) s->offset += n;
+    if (s->x->offset >= 0) s->x->offset += n;
   }
   else if (n == 0) s->eof = 1;
   else s->err = (int)n;
@@ -126,7 +127,7 @@ static int file_read_start (neap_stream *s) {
   char *p;
   uv_buf_t b;
   int r;
-  if (s->fsreq || s->eof || s->err) return 0;
+  if (s->x->fsreq || s->eof || s->err) return 0;
   p = neap__buf_reserve(&s->rb, FILE_CHUNK, &avail);
   if (p == NULL) return UV_ENOMEM;
   req = malloc(sizeof(file_read));
@@ -134,13 +135,13 @@ static int file_read_start (neap_stream *s) {
   req->data = s;
   if (avail > NEAP_WRITE_PIECE) avail = NEAP_WRITE_PIECE;   /* (unsigned) must not cut it */
   b = uv_buf_init(p, (unsigned)avail);
-  r = uv_fs_read(s->h.host->loop, req, s->fd, &b, 1, s->offset, file_read_cb);
+  r = uv_fs_read(s->h.host->loop, req, s->fd, &b, 1, s->x->offset, file_read_cb);
   if (r < 0) {
     free(req);
     return r;
   }
-  ((file_read *)req)->gen = s->seek_gen;
-  s->fsreq = req;
+  ((file_read *)req)->gen = s->x->seek_gen;
+  s->x->fsreq = req;
   return 0;
 }
 
@@ -176,7 +177,7 @@ static void file_write_cb (uv_fs_t *req) {
     if (!s->werr) s->werr = (int)r;
   }
   fwrite_free(s, w);
-  if (s->fq) file_write_next(s);
+  if (s->x->fq) file_write_next(s);
   if (s->h.flags & NEAP_H_UVCLOSE) {
     file_maybe_free(s);
     return;
@@ -185,7 +186,7 @@ static void file_write_cb (uv_fs_t *req) {
 }
 
 static void file_write_next (neap_stream *s) {
-  neap_fwrite *w = s->fq;
+  neap_fwrite *w = s->x->fq;
   int r = uv_fs_write(s->h.host->loop, &w->req, s->fd, w->bufs, w->nb,
                       w->off, file_write_cb);
   if (r < 0) {
@@ -199,19 +200,19 @@ static int file_write (neap_stream *s, uv_buf_t *bufs, int nb, size_t total,
   neap_fwrite *w = fwrite_new(s, bufs, nb, ref);
   int first;
   if (w == NULL) return UV_ENOMEM;
-  if (s->offset >= 0 && !s->append) {
+  if (s->x->offset >= 0 && !s->x->append) {
     /* bytes read ahead are not the position: write where reading stands */
     size_t ahead = neap__buf_len(&s->rb);
-    if (ahead > 0 || s->fsreq) {
-      s->offset -= (int64_t)ahead;
+    if (ahead > 0 || s->x->fsreq) {
+      s->x->offset -= (int64_t)ahead;
       neap__buf_consume(&s->rb, ahead);
-      s->seek_gen++;
+      s->x->seek_gen++;
       s->eof = 0;
     }
-    w->off = s->offset;
-    s->offset += (int64_t)total;
+    w->off = s->x->offset;
+    s->x->offset += (int64_t)total;
   }
-  first = (s->fq == NULL);
+  first = (s->x->fq == NULL);
   fwrite_enqueue(s, w, total);
   if (first) file_write_next(s);
   return 0;
@@ -235,11 +236,14 @@ static const neap_stream_backend file_backend = {
   file_read_start, file_read_stop, file_close, file_write, file_release
 };
 
-void neap__stream_init_file (neap_stream *s, int fd, int64_t offset) {
+int neap__stream_init_file (neap_stream *s, int fd, int64_t offset) {
+  s->fd = fd;   /* (closed by its release even when what follows fails) */
+  if (neap__stream_x(s) == NULL) return UV_ENOMEM;
   s->kind = NEAP_S_FILE;
   s->be = &file_backend;
   s->fd = fd;
-  s->offset = offset;
+  s->x->offset = offset;
+  return 0;
 }
 
 static int none_read_start (neap_stream *s) {
@@ -255,29 +259,29 @@ const neap_stream_backend neap__none_backend = {
 /* ====================================================== polled fds */
 
 static void poll_release (neap_stream *s) {
-  while (s->fq) fwrite_free(s, s->fq);
+  while (s->x && s->x->fq) fwrite_free(s, s->x->fq);
   if (s->fd > 2) close(s->fd);
 }
 
 static void poll_close (neap_stream *s) {
-  neap__handle_uvclose(&s->h, &s->u->handle);
+  neap__handle_uvclose(&s->h, &neap__su(s)->handle);
 }
 
 static void poll_cb (uv_poll_t *pl, int status, int events);
 
 static void poll_update (neap_stream *s) {
-  int ev = (s->reading ? UV_READABLE : 0) | (s->fq ? UV_WRITABLE : 0);
+  int ev = (s->reading ? UV_READABLE : 0) | (s->x->fq ? UV_WRITABLE : 0);
   if (s->h.flags & NEAP_H_UVCLOSE) return;
-  if (ev == s->pevents) return;
-  s->pevents = ev;
-  if (ev) uv_poll_start(&s->u->poll, ev, poll_cb);
-  else uv_poll_stop(&s->u->poll);
+  if (ev == s->x->pevents) return;
+  s->x->pevents = ev;
+  if (ev) uv_poll_start(&neap__su(s)->poll, ev, poll_cb);
+  else uv_poll_stop(&neap__su(s)->poll);
 }
 
 /* Writes queued data until the descriptor would block; 0 or an error. */
 static int poll_flush (neap_stream *s) {
-  while (s->fq) {
-    neap_fwrite *w = s->fq;
+  while (s->x->fq) {
+    neap_fwrite *w = s->x->fq;
     ssize_t n = writev(s->fd, (struct iovec *)w->bufs, w->nb);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
@@ -298,14 +302,14 @@ static void poll_cb (uv_poll_t *pl, int status, int events) {
     s->err = status;
     events = UV_READABLE;
   }
-  if ((events & UV_WRITABLE) && s->fq) {
+  if ((events & UV_WRITABLE) && s->x->fq) {
     int r = poll_flush(s);
     if (r < 0) {
       s->werr = r;
-      while (s->fq) {
+      while (s->x->fq) {
         size_t k;
-        for (k = 0; k < (size_t)s->fq->nb; k++) s->queued -= s->fq->bufs[k].len;
-        fwrite_free(s, s->fq);
+        for (k = 0; k < (size_t)s->x->fq->nb; k++) s->queued -= s->x->fq->bufs[k].len;
+        fwrite_free(s, s->x->fq);
       }
     }
     poll_update(s);
@@ -358,13 +362,15 @@ static const neap_stream_backend poll_backend = {
 
 /* Makes 's' watch 'fd' for readiness; 0 or a UV error. */
 int neap__stream_init_poll (neap_stream *s, int fd) {
-  int r = uv_poll_init(s->h.host->loop, &s->u->poll, fd);
+  int r;
+  if (neap__stream_x(s) == NULL) return UV_ENOMEM;
+  r = uv_poll_init(s->h.host->loop, &neap__su(s)->poll, fd);
   if (r < 0) return r;
   s->kind = NEAP_S_POLL;
   s->be = &poll_backend;
   s->fd = fd;
-  s->u->handle.data = s;
-  uv_unref(&s->u->handle);
+  neap__su(s)->handle.data = s;
+  uv_unref(&neap__su(s)->handle);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   return 0;
 }
@@ -394,10 +400,11 @@ static int push_file (lua_State *L, int fd, int append) {
   if (fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
     return neap__stream_wrap_fd(L, fd, 0);   /* a FIFO is a pipe stream */
   s = neap__stream_new(L, NEAP_S_FILE);
-  neap__stream_init_file(s, fd, append ? -1 : 0);
-  s->append = append;
+  if (neap__stream_init_file(s, fd, append ? -1 : 0) < 0)
+    return luaL_error(L, "out of memory");   /* (the box's __gc closes fd) */
+  s->x->append = append;
   if (append) {   /* reads of an "a+" file start at the beginning */
-    s->offset = 0;
+    s->x->offset = 0;
   }
   return 1;
 }
@@ -544,9 +551,9 @@ static int fs_seek (lua_State *L) {
   int whence = luaL_checkoption(L, 2, "cur", modes);
   lua_Integer off = luaL_optinteger(L, 3, 0);
   int64_t pos, base;
-  if (s->kind != NEAP_S_FILE || s->offset < 0)
+  if (s->kind != NEAP_S_FILE || s->x->offset < 0)
     return luaL_error(L, "seek: not a file opened with neap.open");
-  base = s->offset - (int64_t)neap__buf_len(&s->rb);   /* where reading stands */
+  base = s->x->offset - (int64_t)neap__buf_len(&s->rb);   /* where reading stands */
   if (whence == 0) pos = off;
   else if (whence == 1) pos = base + off;
   else {
@@ -562,10 +569,10 @@ static int fs_seek (lua_State *L) {
   if (pos < 0) return neap__push_error(L, UV_EINVAL);
   if (pos != base || s->eof) {
     neap__buf_consume(&s->rb, neap__buf_len(&s->rb));
-    s->offset = pos;
+    s->x->offset = pos;
     s->eof = 0;
     s->err = 0;
-    s->seek_gen++;   /* a read in flight is dropped */
+    s->x->seek_gen++;   /* a read in flight is dropped */
   }
   lua_pushinteger(L, pos);
   return 1;

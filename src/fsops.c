@@ -262,7 +262,7 @@ static int fsop_run (lua_State *L, int op, const char *fname) {
       neap_stream *s = neap__stream_check(L, 1);
       uv_os_fd_t sfd = -1;
       if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_POLL) sfd = s->fd;
-      else if (s->kind == NEAP_S_NONE || uv_fileno(&s->u->handle, &sfd) != 0)
+      else if (s->kind == NEAP_S_NONE || uv_fileno(&neap__su(s)->handle, &sfd) != 0)
         sfd = -1;
       t = neap__sched_check(L, fname);
       if (sfd < 0) return neap__push_error(L, UV_EBADF);

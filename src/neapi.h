@@ -167,21 +167,26 @@ typedef void (*neap_unpark_fn) (neap_task *t);
 struct neap_task {
   neap_host *host;
   lua_State *co;           /* the task's thread */
-  /* (flags in bytes: a parked task's object is part of the heap that
-  ** 100,000 tasks or connections cost) */
+  /* (small: a parked task's object is part of the heap that 100,000 tasks
+  ** or connections cost; 96 bytes. Its name, if any, is in its box's
+  ** second user value, see sched.c) */
   unsigned char status;    /* NEAP_T_* */
-  unsigned char cancelled;
-  unsigned char started;
-  unsigned char quiet;     /* failures are not printed */
-  unsigned char cancel_raise;   /* the next resume raises "cancelled" */
-  unsigned char by_cancel; /* it failed with the cancellation error */
-  unsigned char is_main;   /* a main chunk: its failure ends the binary */
-  unsigned char closing;   /* a failing task's <close> handlers are running */
-  unsigned char no_results;     /* it returned nothing (no table kept) */
-  unsigned char timed_out_ok;   /* a timeout is a normal wake (sleep) */
+  unsigned char wait_kind; /* what a parked task waits for (per wait list) */
+  unsigned short cancelled : 1;
+  unsigned short started : 1;
+  unsigned short quiet : 1;       /* failures are not printed */
+  unsigned short cancel_raise : 1;   /* the next resume raises "cancelled" */
+  unsigned short by_cancel : 1;   /* it failed with the cancellation error */
+  unsigned short is_main : 1;     /* a main chunk: its failure ends the binary */
+  unsigned short closing : 1;     /* a failing task's <close> handlers are running */
+  unsigned short no_results : 1;  /* it returned nothing (no table kept) */
+  unsigned short timed_out_ok : 1;   /* a timeout is a normal wake (sleep) */
+  unsigned short serve : 1;       /* a server:serve handler: its box's second
+                                     user value holds the connection, closed
+                                     at its end */
   int resume_n;            /* values given to the running resume */
-  int wait_kind;           /* what a parked task waits for (per wait list) */
   int nargs;               /* values waiting on co's stack for the resume */
+  int slot;                /* its anchor slot while unfinished (sched.c), or 0 */
   lua_KFunction post_k;    /* see neap__sched_park_post */
   int (*fill) (lua_State *L, void *ud);   /* see neap__sched_wake_fill */
   void *fill_ud;
@@ -190,8 +195,6 @@ struct neap_task {
   void *parked_on;
   neap_task *link;         /* in a wait list of whatever it waits on */
   neap_task *joiners;      /* tasks parked in join() */
-  int slot;                /* its anchor slot while unfinished (sched.c), or 0 */
-  char name[48];
 };
 
 neap_task *neap__sched_current (lua_State *L);
@@ -241,11 +244,13 @@ int neap__auxlib_open (lua_State *L);
 
 typedef struct neap_stream_backend neap_stream_backend;
 
-#define NEAP_INLINE_DELIMS 4
+/* (one: the common read_until of one delimiter; a list of more lives in a
+** userdata on the reader's stack while it waits) */
+#define NEAP_INLINE_DELIMS 1
 
 typedef struct neap_readreq {
   neap_frame f;
-  neap_delim d[NEAP_INLINE_DELIMS];   /* more live in a userdata on the reader's stack */
+  neap_delim d[NEAP_INLINE_DELIMS];
 } neap_readreq;
 
 /* A stream's libuv handle: only the member for its kind is allocated. */
@@ -258,55 +263,97 @@ typedef union neap_uvs {
   uv_poll_t poll;
 } neap_uvs;
 
+/*
+** What only some streams use, in an allocation of its own (s->x) made when
+** a stream becomes a file, a polled descriptor or TLS (neap__stream_x):
+** most streams are sockets, and 10,000 idle ones should not carry it.
+** Freed with the stream, in its release (the end of its uv_close).
+*/
+typedef struct neap_stream_x {
+  /* limits set by s:set_limits or s:_drain (the defaults: NEAP_S_HWM...) */
+  size_t hwm, lwm;         /* write high and low water */
+  size_t rhwm;             /* read: pause over this many unconsumed bytes */
+  size_t max_frame;
+  size_t drain_saved;      /* s:_drain: the read high-water mark to restore */
+  double wtimeout;         /* a writer parks at most this long (-1: no limit) */
+  int64_t offset;          /* files: next read offset, -1 for current */
+  uv_fs_t *fsreq;          /* files: the read in flight */
+  struct neap_fwrite *fq, *fq_tail;   /* files and polls: queued writes */
+  neap_task *hs_waiter;    /* TLS: the task waiting for the handshake */
+  int seek_gen;            /* files: a read in flight from before a seek is dropped */
+  int pevents;             /* polls: the events watched */
+  unsigned char append;    /* files: opened for appending */
+  unsigned char tls_hs;    /* TLS: its handshake is under way */
+} neap_stream_x;
+
 struct neap_stream {
   neap_handle h;
   const neap_stream_backend *be;
-  int fd;                  /* files and polled fds */
-  int64_t offset;          /* files: next read offset, -1 for current */
-  uv_fs_t *fsreq;          /* files: the read in flight */
   neap_buf rb;
   neap_readreq rq;         /* the parked reader's request */
   neap_task *reader;
   neap_task *writers;      /* parked on backpressure or flush, in order */
   uv_buf_t *pbufs;         /* gathered writes not yet given to libuv */
-  int npb, capb;
   size_t pending;          /* their bytes (also counted in 'queued') */
-  int pref, pn, pn_hint;   /* registry ref of the table anchoring them; count */
-  int dirty;               /* on the host's list of streams to flush */
   neap_stream *next_dirty;
   size_t queued;           /* bytes written but not yet sent */
+  neap_task *cb_task;      /* s:on's pump while it runs: the only task that may read */
+  neap_task *filling;      /* woken with a frame it has not taken yet */
+  struct neap_tls *tls;    /* a TLS stream's engine (tlsstream.c), or NULL */
+  neap_stream_x *x;        /* files, polls, TLS: see above; or NULL */
+  int npb, capb;
+  int pref, pn, pn_hint;   /* registry ref of the table anchoring them; count */
   int nwrites;             /* write requests in flight */
-  size_t hwm, lwm;         /* write high and low water */
-  size_t rhwm;             /* read: pause over this many unconsumed bytes */
-  size_t max_frame;
-  int reading;             /* reads started */
-  int started_reading;     /* a first read was asked for */
-  size_t drain_saved;      /* s:_drain: the read high-water mark to restore */
-  double wtimeout;         /* a writer parks at most this long (-1: no limit) */
-  int eof;
   int err;                 /* sticky read error */
   int werr;                /* sticky write error */
-  int shut;                /* shutdown requested */
-  int kind;                /* NEAP_S_* */
-  int sync_writes;         /* stdout/stderr: blocking writes, after fflush */
+  int fd;                  /* files and polled fds, or -1 */
   int refs;                /* reasons to keep the loop alive */
-  struct neap_fwrite *fq, *fq_tail;   /* files and polls: queued writes */
-  neap_uvs *u;             /* right after the struct, sized for its kind */
-  int seek_gen;            /* files: a read in flight from before a seek is dropped */
-  int append;              /* files: opened for appending */
-  int pevents;             /* polls: the events watched */
-  neap_task *cb_task;      /* s:on's pump while it runs: the only task that may read */
-  int cb_owned;            /* s:on callbacks are set: other tasks may not read */
-  int cb_armed;            /* no pump runs: a frame (rq) starts one (stream_fire) */
-  int cb_anchor;           /* while armed: registry ref of the box, or LUA_NOREF */
-  neap_task *filling;      /* woken with a frame it has not taken yet */
-  int fill_r;              /* that frame's outcome (NEAP_FRAME_*) */
-  int release_at_eof;      /* a child's output pipe: close the fd at EOF */
-  struct neap_tls *tls;    /* a TLS stream's engine (tlsstream.c), or NULL */
-  int tls_hs;              /* its handshake is under way */
-  neap_task *hs_waiter;    /* the task waiting for the handshake */
-  int released;            /* its fd was given back at EOF (the handle lives on) */
+  int cb_anchor;           /* s:on, armed: registry ref of the box, or LUA_NOREF */
+  signed char fill_r;      /* 'filling''s frame's outcome (NEAP_FRAME_*) */
+  unsigned char kind;      /* NEAP_S_* */
+  /* (flags as bits: 10,000 idle connections are 10,000 streams) */
+  unsigned char dirty : 1;            /* on the host's list of streams to flush */
+  unsigned char reading : 1;          /* reads started */
+  unsigned char started_reading : 1;  /* a first read was asked for */
+  unsigned char eof : 1;
+  unsigned char shut : 1;             /* shutdown requested */
+  unsigned char sync_writes : 1;      /* stdout/stderr: blocking writes, after fflush */
+  unsigned char release_at_eof : 1;   /* a child's output pipe: close the fd at EOF */
+  unsigned char released : 1;         /* its fd was given back at EOF (the handle lives on) */
+  unsigned char cb_owned : 1;         /* s:on callbacks are set: other tasks may not read */
+  unsigned char cb_armed : 1;         /* no pump runs: a frame (rq) starts one (stream_fire) */
 };
+
+/* A stream's libuv handle: right after the struct, sized for its kind. */
+static inline neap_uvs *neap__su (neap_stream *s) {
+  return (neap_uvs *)(s + 1);
+}
+
+/* s->x, made on first use (NULL: out of memory). */
+neap_stream_x *neap__stream_x (neap_stream *s);
+/* The limits of a stream with no s->x. */
+#define NEAP_S_HWM (256 * 1024)
+#define NEAP_S_LWM (64 * 1024)
+#define NEAP_S_RHWM (256 * 1024)
+static inline size_t neap__s_hwm (const neap_stream *s) {
+  return s->x ? s->x->hwm : NEAP_S_HWM;
+}
+static inline size_t neap__s_lwm (const neap_stream *s) {
+  return s->x ? s->x->lwm : NEAP_S_LWM;
+}
+static inline size_t neap__s_rhwm (const neap_stream *s) {
+  return s->x ? s->x->rhwm : NEAP_S_RHWM;
+}
+static inline size_t neap__s_max_frame (const neap_stream *s) {
+  return s->x ? s->x->max_frame : NEAP_DEFAULT_MAX_FRAME;
+}
+static inline double neap__s_wtimeout (const neap_stream *s) {
+  return s->x ? s->x->wtimeout : -1;
+}
+/* A file read is in flight (the read buffer must stay). */
+static inline int neap__stream_fs_busy (const neap_stream *s) {
+  return s->x != NULL && s->x->fsreq != NULL;
+}
 
 enum { NEAP_S_TCP, NEAP_S_PIPE, NEAP_S_TTY, NEAP_S_FILE, NEAP_S_POLL,
        NEAP_S_NONE };
@@ -359,7 +406,7 @@ int neap__watch_open (lua_State *L);
 
 neap_stream *neap__stream_new (lua_State *L, int kind);
 int neap__stream_init_uv (neap_stream *s);   /* after u.* was initialised */
-void neap__stream_init_file (neap_stream *s, int fd, int64_t offset);
+int neap__stream_init_file (neap_stream *s, int fd, int64_t offset);   /* 0 or UV_ENOMEM */
 neap_stream *neap__stream_check (lua_State *L, int idx);
 neap_stream *neap__stream_check_io (lua_State *L, int idx);  /* NULL: closed */
 int neap__is_stream (lua_State *L, int idx);   /* by address, no lookup by name */

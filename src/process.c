@@ -541,7 +541,7 @@ static int process_spawn (lua_State *L) {
       else {
         uv_os_fd_t fd = s->fd;
         if (s->kind != NEAP_S_FILE && s->kind != NEAP_S_POLL &&
-            uv_fileno(&s->u->handle, &fd) != 0)
+            uv_fileno(&neap__su(s)->handle, &fd) != 0)
           r = EBADF;
         else r = stdio_dup(&fa, fd, i, 1, &reopened[i]);
       }
@@ -588,7 +588,7 @@ static int process_spawn (lua_State *L) {
   }
   for (i = 0; i < 3; i++) {
     if (pipes[i] == NULL) continue;
-    if (uv_pipe_open(&pipes[i]->u->pipe, ours[i]) != 0) close(ours[i]);
+    if (uv_pipe_open(&neap__su(pipes[i])->pipe, ours[i]) != 0) close(ours[i]);
   }
   top = lua_gettop(L);
   (void)top;
@@ -611,7 +611,7 @@ static int process_spawn (lua_State *L) {
 static int process_new_pipe (lua_State *L) {
   neap_host *host = neap__host(L);
   neap_stream *s = neap__stream_new(L, NEAP_S_PIPE);
-  int r = uv_pipe_init(host->loop, &s->u->pipe, 0);
+  int r = uv_pipe_init(host->loop, &neap__su(s)->pipe, 0);
   if (r < 0) {
     s->kind = NEAP_S_NONE;
     neap__handle_close(&s->h);

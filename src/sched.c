@@ -128,6 +128,68 @@ static void anchor_release (lua_State *L, neap_host *h, neap_task *t) {
   t->slot = 0;
 }
 
+/* ====================================================== names */
+
+/*
+** A task's name is not in its struct (most tasks have none): it is its
+** box's second user value, which holds, while the task runs, nil, its name
+** (a string), a serve task's connection (a stream) or, for a serve task
+** with a name, {conn, name = name}; once it is over, its outcome table
+** ({values..., n =, name =}) or, when none is kept, its name or nil.
+*/
+#define NAME_MAX_LEN 47   /* bytes of a name kept (docs/neap.md) */
+
+/* Pushes the name the string at 'idx' gives (cut at a NUL or at
+** NAME_MAX_LEN bytes), or nil for an empty one. */
+static void name_push (lua_State *L, int idx) {
+  size_t len, n;
+  const char *s = lua_tolstring(L, idx, &len);
+  n = strnlen(s, len < NAME_MAX_LEN ? len : NAME_MAX_LEN);
+  if (n == 0) lua_pushnil(L);
+  else if (n == len) lua_pushvalue(L, idx);
+  else lua_pushlstring(L, s, n);
+}
+
+/* Pushes the name of the task 't' whose box is at 'box', or nil. */
+static void task_push_name (lua_State *L, int box, neap_task *t) {
+  int ty = lua_getiuservalue(L, box, 2);
+  (void)t;
+  if (ty == LUA_TSTRING) return;
+  if (ty == LUA_TTABLE) {
+    lua_pushliteral(L, "name");
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 1);
+  lua_pushnil(L);
+}
+
+/* Sets the name of 't' (box at 'box') to the name or nil on top (popped). */
+static void task_set_name_v (lua_State *L, int box, neap_task *t) {
+  int ty;
+  box = lua_absindex(L, box);
+  ty = lua_getiuservalue(L, box, 2);        /* name, uv */
+  if (ty == LUA_TTABLE) {
+    lua_pushliteral(L, "name");
+    lua_rotate(L, -3, -1);                  /* uv, "name", name */
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+  }
+  else if (t->serve && ty == LUA_TUSERDATA) {   /* the connection: {conn, name =} */
+    lua_createtable(L, 1, 1);
+    lua_rotate(L, -2, 1);                   /* name, t, conn */
+    lua_rawseti(L, -2, 1);
+    lua_rotate(L, -2, 1);                   /* t, name */
+    lua_setfield(L, -2, "name");
+    lua_setiuservalue(L, box, 2);
+  }
+  else {
+    lua_pop(L, 1);
+    lua_setiuservalue(L, box, 2);
+  }
+}
+
 /* ====================================================== lookup */
 
 /* The task being resumed (per OS thread): the common answer below. */
@@ -450,7 +512,9 @@ static int task_store_p (lua_State *L) {
   int n = lua_gettop(L) - 2, i;
   lua_pushnil(L);
   anchor_push(L, t->slot);               /* nil, box */
-  lua_createtable(L, failed ? 1 : n, 2);
+  lua_createtable(L, failed ? 1 : n, 3);
+  task_push_name(L, -2, t);
+  lua_setfield(L, -2, "name");           /* res.name = its name */
   if (failed) {
     lua_pushvalue(L, 3);
     lua_rawseti(L, -2, 1);               /* res[1] = err */
@@ -522,9 +586,44 @@ static void task_forget (neap_host *h, neap_task *t) {
   anchor_release(h->L, h, t);
 }
 
+/*
+** A serve task has ended: pushes its connection (its box's second user
+** value, which is cleared) on the host's thread, or nothing when it has
+** none or there is no room. 'L' has a free slot for the box.
+*/
+static int serve_take_conn (lua_State *L, neap_task *t) {
+  if (!t->serve || !lua_checkstack(L, 4)) return 0;
+  t->serve = 0;
+  anchor_push(L, t->slot);               /* box */
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (lua_getiuservalue(L, -1, 2) == LUA_TTABLE) {   /* box, {conn, name =} */
+    lua_rawgeti(L, -1, 1);
+    lua_getfield(L, -2, "name");         /* box, tbl, conn, name */
+    lua_setiuservalue(L, -4, 2);         /* its name stays */
+    lua_remove(L, -2);
+  }
+  else {                                 /* box, conn */
+    lua_pushnil(L);
+    lua_setiuservalue(L, -3, 2);
+  }
+  lua_remove(L, -2);                     /* conn */
+  return 1;
+}
+
+/* Closes the connection serve_take_conn pushed (and pops it). */
+static void serve_close_conn (lua_State *L) {
+  neap_handle **box = lua_touserdata(L, -1);
+  if (box && *box) neap__handle_close(*box);
+  lua_pop(L, 1);
+}
+
 /* A task returned 'nres' values: keep them for join. */
 static void task_finish (neap_host *h, lua_State *co, neap_task *t, int nres) {
   lua_State *L = h->L;
+  if (serve_take_conn(L, t)) serve_close_conn(L);   /* conn is closed when fn returns */
   if (nres == 0) t->no_results = 1;   /* (the common case: nothing to keep) */
   else if (lua_checkstack(L, nres + 4)) {
     lua_pushboolean(L, 0);
@@ -541,15 +640,16 @@ static void task_finish (neap_host *h, lua_State *co, neap_task *t, int nres) {
 */
 static void task_failed (neap_host *h, neap_task *t) {
   lua_State *L = h->L, *co = t->co;
-  int quiet, top = lua_gettop(L);
+  int quiet, top = lua_gettop(L), serve = t->serve, conn;
   const char *tb;
   t->status = NEAP_T_FAILED;
   t->by_cancel = t->cancelled && lua_type(co, -1) == LUA_TSTRING &&
                  strcmp(lua_tostring(co, -1), "cancelled") == 0;
   quiet = t->quiet || t->by_cancel;
-  if (!lua_checkstack(L, 6)) {           /* not even room to report it */
+  if (!lua_checkstack(L, 8)) {           /* not even room to report it */
     lua_settop(co, 0);
     lua_resetthread(co);
+    if (serve_take_conn(L, t)) serve_close_conn(L);
     task_forget(h, t);
     return;
   }
@@ -563,10 +663,19 @@ static void task_failed (neap_host *h, neap_task *t) {
   if (!quiet) {
     if (t->is_main)
       fprintf(stderr, "neap: %s\n", tb);
-    else if (t->name[0])
-      fprintf(stderr, "neap: task '%s' failed: %s\n", t->name, tb);
-    else
-      fprintf(stderr, "neap: task failed: %s\n", tb);
+    else if (serve)
+      fprintf(stderr, "neap: serve handler failed: %s\n", tb);
+    else {
+      const char *name;
+      anchor_push(L, t->slot);           /* err, tb, box */
+      task_push_name(L, -1, t);
+      name = lua_tostring(L, -1);
+      if (name)
+        fprintf(stderr, "neap: task '%s' failed: %s\n", name, tb);
+      else
+        fprintf(stderr, "neap: task failed: %s\n", tb);
+      lua_settop(L, top + 2);
+    }
     fflush(stderr);
   }
   if (t->is_main) {
@@ -574,9 +683,10 @@ static void task_failed (neap_host *h, neap_task *t) {
     h->main_failed = 1;
     uv_stop(h->loop);
   }
+  conn = serve_take_conn(L, t);          /* err, tb [, conn] */
   lua_pushboolean(L, 1);
   lua_pushvalue(L, top + 1);
-  lua_pushvalue(L, top + 2);             /* err, tb, true, err, tb */
+  lua_pushvalue(L, top + 2);             /* err, tb [, conn], true, err, tb */
   if (task_pcall(L, task_store_p, t, 3, 0) != LUA_OK)
     lua_pop(L, 1);
   lua_settop(co, 0);
@@ -591,6 +701,10 @@ static void task_failed (neap_host *h, neap_task *t) {
                                              : "(a non-string error)");
       fflush(stderr);
     }
+  }
+  if (conn) {   /* a serve task's connection: closed after its variables */
+    lua_settop(L, top + 3);
+    serve_close_conn(L);
   }
   lua_settop(L, top);
   lua_settop(co, 0);
@@ -738,44 +852,72 @@ static neap_task *task_check (lua_State *L, int idx) {
 }
 
 /*
-** neap.task([name,] fn, ...) -> task: starts fn(...) as a task on the next
-** turn of the loop.
+** A new task running the function at 'fidx' with the 'nargs' values after
+** it, named by the string at 'name' (or 0: no name); leaves its box on top.
 */
-int neap__sched_spawn (lua_State *L) {
+static neap_task *task_new (lua_State *L, int fidx, int nargs, int name) {
   neap_host *h = neap__host(L);
   neap_task *t;
   lua_State *co;
-  int base = 1, nargs;
-  const char *name = NULL;
-  if (lua_type(L, 1) == LUA_TSTRING) {
-    name = lua_tostring(L, 1);
-    base = 2;
-  }
-  luaL_checktype(L, base, LUA_TFUNCTION);
-  nargs = lua_gettop(L) - base;
   t = lua_newuserdatauv(L, sizeof *t, 2);
   memset(t, 0, sizeof *t);
   t->host = h;
   t->status = NEAP_T_READY;
-  if (name) snprintf(t->name, sizeof t->name, "%s", name);
   luaL_setmetatable(L, TASK_MT);
+  if (name) {
+    name_push(L, name);
+    lua_setiuservalue(L, -2, 2);           /* box.uv2 = its name */
+  }
   co = lua_newthread(L);                   /* box, thread */
   t->co = co;
   lua_pushvalue(L, -1);
   lua_setiuservalue(L, -3, 1);             /* box.uv1 = thread */
   lua_pop(L, 1);                           /* pop thread */
   anchor_task(L, h, t);                    /* (the box on top) */
-  lua_pushvalue(L, base);
+  lua_pushvalue(L, fidx);
   lua_xmove(L, co, 1);                     /* the function */
   {
     int i;
     luaL_checkstack(co, nargs + 1, "too many arguments");
-    for (i = 1; i <= nargs; i++) lua_pushvalue(L, base + i);
+    for (i = 1; i <= nargs; i++) lua_pushvalue(L, fidx + i);
     lua_xmove(L, co, nargs);
   }
   t->nargs = nargs;
   neap__sched_ready(h, t);
   if (h->gc_auto && h->gc_gen) neap__host_gc_adapt(h, L);   /* many tasks? */
+  return t;
+}
+
+/*
+** neap.task([name,] fn, ...) -> task: starts fn(...) as a task on the next
+** turn of the loop.
+*/
+int neap__sched_spawn (lua_State *L) {
+  int base = 1, name = 0;
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    name = 1;
+    base = 2;
+  }
+  luaL_checktype(L, base, LUA_TFUNCTION);
+  task_new(L, base, lua_gettop(L) - base, name);
+  return 1;
+}
+
+/*
+** neap.core.serve_task(fn, conn) -> task: fn(conn) as a task, with no
+** wrapper frame (an idle connection's coroutine is most of its memory):
+** conn is closed when fn returns or raises, and a failure is reported as
+** "neap: serve handler failed: ..." (server:serve, net.lua).
+*/
+static int sched_serve_task (lua_State *L) {
+  neap_task *t;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_argcheck(L, neap__is_stream(L, 2), 2, "stream expected");
+  lua_settop(L, 2);
+  t = task_new(L, 1, 1, 0);                /* fn, conn, box */
+  t->serve = 1;
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, -2, 2);             /* box.uv2 = conn (until its end) */
   return 1;
 }
 
@@ -837,15 +979,16 @@ static int task_set_name (lua_State *L) {
   if (lua_type(L, 2) != LUA_TSTRING)
     return luaL_error(L, "bad argument #1 to 'set_name' (string expected, got %s)",
                       luaL_typename(L, 2));
-  snprintf(t->name, sizeof t->name, "%s", lua_tostring(L, 2));
+  lua_settop(L, 2);
+  name_push(L, 2);
+  task_set_name_v(L, 1, t);
   lua_settop(L, 1);
   return 1;
 }
 
 static int task_get_name (lua_State *L) {
   neap_task *t = task_check(L, 1);
-  if (t->name[0]) lua_pushstring(L, t->name);
-  else lua_pushnil(L);
+  task_push_name(L, 1, t);
   return 1;
 }
 
@@ -858,7 +1001,10 @@ static int task_quiet (lua_State *L) {
 
 static int task_tostring (lua_State *L) {
   neap_task *t = task_check(L, 1);
-  lua_pushfstring(L, "neap.task (%s%s%p)", t->name, t->name[0] ? " " : "",
+  const char *name;
+  task_push_name(L, 1, t);
+  name = lua_tostring(L, -1);
+  lua_pushfstring(L, "neap.task (%s%s%p)", name ? name : "", name ? " " : "",
                   (void *)t);
   return 1;
 }
@@ -967,6 +1113,7 @@ int neap__sched_open (lua_State *L) {
   };
   static const luaL_Reg funcs[] = {
     {"task", neap__sched_spawn},
+    {"serve_task", sched_serve_task},
     {"sleep", sched_sleep},
     {"park", sched_park},
     {"wake", sched_wake},

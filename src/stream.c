@@ -74,9 +74,9 @@ void neap__stream_ref (neap_stream *s, int on) {
   (void)on;   /* (the state says it: reasons are a parked reader or writer) */
   if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_NONE) return;
   if ((s->h.flags & NEAP_H_UVCLOSE) || s->released) return;
-  if (s->reader || s->writers || s->hs_waiter || s->cb_armed)
-    uv_ref(&s->u->handle);
-  else uv_unref(&s->u->handle);
+  if (s->reader || s->writers || (s->x && s->x->hs_waiter) || s->cb_armed)
+    uv_ref(&neap__su(s)->handle);
+  else uv_unref(&neap__su(s)->handle);
 }
 
 /* Wakes the parked reader of 's' with nil, "closed", "ECLOSED". */
@@ -229,21 +229,21 @@ static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     uv_read_stop(st);
     s->reading = 0;
     s->released = 1;
-    neap__handle_detach_uv(&s->h, &s->u->handle);   /* (no longer counted as open) */
+    neap__handle_detach_uv(&s->h, &neap__su(s)->handle);   /* (no longer counted as open) */
   }
   stream_deliver(s);
 }
 
 static int uvs_read_start (neap_stream *s) {
-  return uv_read_start(&s->u->stream, uvs_alloc, uvs_read);
+  return uv_read_start(&neap__su(s)->stream, uvs_alloc, uvs_read);
 }
 
 static void uvs_read_stop (neap_stream *s) {
-  uv_read_stop(&s->u->stream);
+  uv_read_stop(&neap__su(s)->stream);
 }
 
 static void uvs_close (neap_stream *s) {
-  neap__handle_uvclose(&s->h, &s->u->handle);   /* (released early: at once) */
+  neap__handle_uvclose(&s->h, &neap__su(s)->handle);   /* (released early: at once) */
 }
 
 static const neap_stream_backend uvs_backend = {
@@ -262,7 +262,7 @@ void neap__stream_flow (neap_stream *s) {
   if (s->h.flags & NEAP_H_UVCLOSE) return;
   want = s->started_reading && !s->eof && !s->err &&
          !(s->h.flags & NEAP_H_CLOSING) &&
-         (s->reader || s->cb_armed || neap__buf_len(&s->rb) < s->rhwm);
+         (s->reader || s->cb_armed || neap__buf_len(&s->rb) < neap__s_rhwm(s));
   if (want && (!s->reading || s->kind == NEAP_S_FILE)) {
     int r = s->be->read_start(s);
     if (r < 0) s->err = r;
@@ -294,7 +294,7 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
           lua_pushnil(L);
       }
       neap__buf_consume(&s->rb, f->consume);
-      if (neap__buf_len(&s->rb) == 0 && s->fsreq == NULL)
+      if (neap__buf_len(&s->rb) == 0 && !neap__stream_fs_busy(s))
         neap__stream_release_buf(s);    /* an idle stream holds no buffer */
       return f->kind == NEAP_FRAME_UNTIL ? 2 : 1;
     case NEAP_FRAME_TOOLARGE:
@@ -595,7 +595,7 @@ static int stream_read_line (lua_State *L) {
     return neap__push_closed(L);
   s->rq.f.kind = NEAP_FRAME_LINE;
   s->rq.f.keep = o.keep;
-  s->rq.f.max = s->max_frame;
+  s->rq.f.max = neap__s_max_frame(s);
   return stream_read_frame(L, s, o.timeout, "read_line");
 }
 
@@ -639,18 +639,44 @@ static int lines_iter (lua_State *L) {
   if (s == NULL) return 0;   /* closed: the loop ends */
   s->rq.f.kind = NEAP_FRAME_LINE;
   s->rq.f.keep = o.keep;
-  s->rq.f.max = s->max_frame;
+  s->rq.f.max = neap__s_max_frame(s);
   n = stream_read_frame_post(L, s, o.timeout, "lines", lines_post);
   return lines_post(L, LUA_OK, (lua_KContext)n);
 }
 
-/* s:lines([opts]) -> an iterator over lines; ends at EOF, raises on other errors */
+/*
+** The step of s:lines() with no options: a light C function, with the
+** stream as the loop's state (as pairs gives next, t), so a loop makes no
+** closure (an idle connection in "for line in c:lines()" holds none).
+*/
+static int lines_step (lua_State *L) {
+  neap_stream *s;
+  int n;
+  if (!neap__is_stream(L, 1))
+    return luaL_error(L, "lines: the iterator takes the stream as its "
+                         "argument (for line in s:lines() do ... end)");
+  lua_settop(L, 1);
+  s = stream_check_reader(L, "lines");
+  if (s == NULL) return 0;   /* closed: the loop ends */
+  s->rq.f.kind = NEAP_FRAME_LINE;
+  s->rq.f.keep = 0;
+  s->rq.f.max = neap__s_max_frame(s);
+  n = stream_read_frame_post(L, s, -1, "lines", lines_post);
+  return lines_post(L, LUA_OK, (lua_KContext)n);
+}
+
+/* s:lines([opts]) -> an iterator over lines (and, with no options, the
+** stream: the generic for's state); ends at EOF, raises on other errors */
 static int stream_lines (lua_State *L) {
   neap__stream_check_io(L, 1);   /* a closed stream: the loop ends at once */
-  if (!lua_isnoneornil(L, 2)) {
-    neap__opt_timeout(L, 2, "lines");   /* check the options now */
-    luaL_checktype(L, 2, LUA_TTABLE);
+  if (lua_isnoneornil(L, 2)) {
+    lua_settop(L, 1);
+    lua_pushcfunction(L, lines_step);
+    lua_insert(L, 1);
+    return 2;
   }
+  neap__opt_timeout(L, 2, "lines");   /* check the options now */
+  luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   lua_pushcclosure(L, lines_iter, 2);
   return 1;
@@ -672,7 +698,7 @@ static int stream_read_until (lua_State *L) {
   /* (raw gets: no user code; the strings stay on this stack while it waits) */
   s->rq.f.kind = NEAP_FRAME_UNTIL;
   s->rq.f.keep = o.keep;
-  s->rq.f.max = s->max_frame;
+  s->rq.f.max = neap__s_max_frame(s);
   return stream_read_frame(L, s, o.timeout, "read_until");
 }
 
@@ -758,7 +784,7 @@ static int stream_arm (lua_State *L) {
   memset(&s->rq.f, 0, sizeof s->rq.f);
   if (lua_toboolean(L, 2)) {
     s->rq.f.kind = NEAP_FRAME_LINE;
-    s->rq.f.max = s->max_frame;
+    s->rq.f.max = neap__s_max_frame(s);
   }
   else {
     s->rq.f.kind = NEAP_FRAME_READ;
@@ -801,7 +827,7 @@ static int stream_pump_read (lua_State *L) {
   memset(&s->rq.f, 0, sizeof s->rq.f);
   if (line) {
     s->rq.f.kind = NEAP_FRAME_LINE;
-    s->rq.f.max = s->max_frame;
+    s->rq.f.max = neap__s_max_frame(s);
   }
   else {
     s->rq.f.kind = NEAP_FRAME_READ;
@@ -830,14 +856,16 @@ static int stream_set_pump (lua_State *L) {
 */
 static int stream_drain (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
+  neap_stream_x *x;
   if (lua_toboolean(L, 2)) {
-    if (!s->drain_saved) s->drain_saved = s->rhwm ? s->rhwm : 1;
-    s->rhwm = (size_t)-1;
+    if ((x = neap__stream_x(s)) == NULL) return luaL_error(L, "out of memory");
+    if (!x->drain_saved) x->drain_saved = x->rhwm ? x->rhwm : 1;
+    x->rhwm = (size_t)-1;
     s->started_reading = 1;
   }
-  else if (s->drain_saved) {
-    s->rhwm = s->drain_saved;
-    s->drain_saved = 0;
+  else if (s->x && s->x->drain_saved) {
+    s->x->rhwm = s->x->drain_saved;
+    s->x->drain_saved = 0;
   }
   stream_flow(s);
   return 0;
@@ -882,7 +910,7 @@ static void stream_vt_close (neap_handle *h) {
   if (s->cb_armed) stream_fire(s);   /* its callbacks hear of the close */
   if (!h->host->dying) {
     stream_wake_closed(&s->reader);
-    stream_wake_closed(&s->hs_waiter);
+    if (s->x) stream_wake_closed(&s->x->hs_waiter);
     neap__stream_wake_writers_closed(s);
   }
   if (s->reading && s->kind != NEAP_S_FILE && !s->released) {
@@ -891,7 +919,7 @@ static void stream_vt_close (neap_handle *h) {
   }
   if (s->nwrites == 0 || h->host->dying) s->be->close(s);
   else if (s->kind != NEAP_S_FILE && s->kind != NEAP_S_NONE && !s->released)
-    uv_ref(&s->u->handle);
+    uv_ref(&neap__su(s)->handle);
 }
 
 static void stream_vt_force (neap_handle *h) {
@@ -904,6 +932,7 @@ static void stream_vt_release (neap_handle *h) {
   neap_stream *s = (neap_stream *)h;
   if (s->be->release) s->be->release(s);
   if (s->tls) neap__tls_free(s->tls);
+  free(s->x);
   free(s->pbufs);
   neap__buf_free(&s->rb);
 }
@@ -930,11 +959,13 @@ static int stream_set_limits (lua_State *L) {
                                       "read_high_water", NULL};
   size_t *fields[4];
   int i;
-  fields[0] = &s->max_frame;
-  fields[1] = &s->hwm;
-  fields[2] = &s->lwm;
-  fields[3] = &s->rhwm;
+  neap_stream_x *x;
   luaL_checktype(L, 2, LUA_TTABLE);
+  if ((x = neap__stream_x(s)) == NULL) return luaL_error(L, "out of memory");
+  fields[0] = &x->max_frame;
+  fields[1] = &x->hwm;
+  fields[2] = &x->lwm;
+  fields[3] = &x->rhwm;
   for (i = 0; names[i]; i++) {
     if (lua_getfield(L, 2, names[i]) != LUA_TNIL) {
       lua_Integer v;
@@ -950,10 +981,10 @@ static int stream_set_limits (lua_State *L) {
     if (lua_type(L, -1) != LUA_TNUMBER || !(v >= 0))
       return luaL_error(L, "bad argument #2 to 'set_limits' (write_timeout "
                         "must be >= 0)");
-    s->wtimeout = v;
+    x->wtimeout = v;
   }
   lua_pop(L, 1);
-  if (s->lwm > s->hwm) s->lwm = s->hwm;
+  if (x->lwm > x->hwm) x->lwm = x->hwm;
   stream_flow(s);
   lua_settop(L, 1);
   return 1;
@@ -963,18 +994,18 @@ static int stream_set_limits (lua_State *L) {
 static int stream_limits (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
   lua_createtable(L, 0, 5);
-  lua_pushinteger(L, (lua_Integer)s->max_frame);
+  lua_pushinteger(L, (lua_Integer)neap__s_max_frame(s));
   lua_setfield(L, -2, "max_frame");
-  lua_pushinteger(L, (lua_Integer)s->hwm);
+  lua_pushinteger(L, (lua_Integer)neap__s_hwm(s));
   lua_setfield(L, -2, "high_water");
-  lua_pushinteger(L, (lua_Integer)s->lwm);
+  lua_pushinteger(L, (lua_Integer)neap__s_lwm(s));
   lua_setfield(L, -2, "low_water");
-  lua_pushinteger(L, (lua_Integer)s->rhwm);
+  lua_pushinteger(L, (lua_Integer)neap__s_rhwm(s));
   lua_setfield(L, -2, "read_high_water");
   lua_pushinteger(L, (lua_Integer)s->queued);
   lua_setfield(L, -2, "queued");
-  if (s->wtimeout >= 0) {
-    lua_pushnumber(L, s->wtimeout);
+  if (neap__s_wtimeout(s) >= 0) {
+    lua_pushnumber(L, neap__s_wtimeout(s));
     lua_setfield(L, -2, "write_timeout");
   }
   return 1;
@@ -1010,7 +1041,7 @@ static int stream_fileno (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
   uv_os_fd_t fd;
   if (s->kind == NEAP_S_FILE || s->kind == NEAP_S_POLL) fd = s->fd;
-  else if (s->kind == NEAP_S_NONE || uv_fileno(&s->u->handle, &fd) != 0)
+  else if (s->kind == NEAP_S_NONE || uv_fileno(&neap__su(s)->handle, &fd) != 0)
     return 0;
   lua_pushinteger(L, fd);
   return 1;
@@ -1039,28 +1070,33 @@ neap_stream *neap__stream_new (lua_State *L, int kind) {
     luaL_error(L, "out of memory");
     return NULL;
   }
-  s->u = (neap_uvs *)(s + 1);
   neap__handle_init(host, &s->h, &stream_vt, box);
   neap__buf_init(&s->rb);
-  s->kind = kind;
+  s->kind = (unsigned char)kind;
   s->fd = -1;
-  s->offset = -1;
-  s->hwm = 256 * 1024;
-  s->lwm = 64 * 1024;
-  s->rhwm = 256 * 1024;
-  s->max_frame = NEAP_DEFAULT_MAX_FRAME;
-  s->wtimeout = -1;
   s->pref = LUA_NOREF;
   s->cb_anchor = LUA_NOREF;
   s->be = &neap__none_backend;
   return s;
 }
 
+neap_stream_x *neap__stream_x (neap_stream *s) {
+  neap_stream_x *x;
+  if (s->x != NULL || (x = calloc(1, sizeof *x)) == NULL) return s->x;
+  x->hwm = NEAP_S_HWM;
+  x->lwm = NEAP_S_LWM;
+  x->rhwm = NEAP_S_RHWM;
+  x->max_frame = NEAP_DEFAULT_MAX_FRAME;
+  x->wtimeout = -1;
+  x->offset = -1;
+  return s->x = x;
+}
+
 /* After u.* is initialised: a libuv stream, unreferenced until waited on. */
 int neap__stream_init_uv (neap_stream *s) {
   s->be = &uvs_backend;
-  s->u->handle.data = s;
-  uv_unref(&s->u->handle);
+  neap__su(s)->handle.data = s;
+  uv_unref(&neap__su(s)->handle);
   return 0;
 }
 
@@ -1077,21 +1113,21 @@ int neap__stream_wrap_fd (lua_State *L, int fd, int std) {
   switch (t) {
     case UV_TTY:
       s = neap__stream_new(L, NEAP_S_TTY);
-      r = uv_tty_init(host->loop, &s->u->tty, fd, fd == 0);
+      r = uv_tty_init(host->loop, &neap__su(s)->tty, fd, fd == 0);
       break;
     case UV_NAMED_PIPE:
       s = neap__stream_new(L, NEAP_S_PIPE);
-      r = uv_pipe_init(host->loop, &s->u->pipe, 0);
-      if (r == 0) r = uv_pipe_open(&s->u->pipe, fd);
+      r = uv_pipe_init(host->loop, &neap__su(s)->pipe, 0);
+      if (r == 0) r = uv_pipe_open(&neap__su(s)->pipe, fd);
       break;
     case UV_TCP:
       s = neap__stream_new(L, NEAP_S_TCP);
-      r = uv_tcp_init(host->loop, &s->u->tcp);
-      if (r == 0) r = uv_tcp_open(&s->u->tcp, fd);
+      r = uv_tcp_init(host->loop, &neap__su(s)->tcp);
+      if (r == 0) r = uv_tcp_open(&neap__su(s)->tcp, fd);
       break;
     case UV_FILE:
       s = neap__stream_new(L, NEAP_S_FILE);
-      neap__stream_init_file(s, fd, -1);
+      if (neap__stream_init_file(s, fd, -1) < 0) return luaL_error(L, "out of memory");
       if (std && fd > 0) s->sync_writes = 1;
       return 1;
     default:
@@ -1103,13 +1139,13 @@ int neap__stream_wrap_fd (lua_State *L, int fd, int std) {
   if (r < 0) {
     /* not usable as a libuv stream: read and write it as a file */
     s->kind = NEAP_S_FILE;
-    neap__stream_init_file(s, fd, -1);
+    if (neap__stream_init_file(s, fd, -1) < 0) return luaL_error(L, "out of memory");
     return 1;
   }
   neap__stream_init_uv(s);
   s->fd = fd;
   if (std && fd > 0) {
-    uv_stream_set_blocking(&s->u->stream, 1);
+    uv_stream_set_blocking(&neap__su(s)->stream, 1);
     s->sync_writes = 1;
   }
   return 1;

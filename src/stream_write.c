@@ -68,7 +68,7 @@ void neap__stream_wake_writer (neap_stream *s) {
   neap_task **pp = &s->writers;
   while (*pp) {
     neap_task *t = *pp;
-    int done = s->werr || (t->wait_kind == 0 ? s->queued <= s->lwm
+    int done = s->werr || (t->wait_kind == 0 ? s->queued <= neap__s_lwm(s)
                                              : s->nwrites == 0);
     if (!done) {
       if (t->wait_kind == 0) break;   /* writes wake in order */
@@ -112,7 +112,7 @@ static int stream_park_writer (lua_State *L, neap_stream *s, neap_task *t,
   while (*pp) pp = &(*pp)->link;
   *pp = t;
   t->link = NULL;
-  t->wait_kind = kind;
+  t->wait_kind = (unsigned char)kind;
   lua_settop(L, 1);
   neap__stream_ref(s, 1);
   return neap__sched_park(L, t, timeout, stream_unpark_writer, s);
@@ -306,7 +306,7 @@ int neap__stream_write_owned (neap_stream *s, neap_buf *b, size_t len) {
   w->ref = LUA_NOREF;
   w->mem = b->base;
   ub = uv_buf_init(b->base + b->head, (unsigned)(b->tail - b->head));
-  r = uv_write(&w->req, &s->u->stream, &ub, 1, stream_write_cb);
+  r = uv_write(&w->req, &neap__su(s)->stream, &ub, 1, stream_write_cb);
   if (r < 0) {
     free(w);
     return r;
@@ -346,7 +346,7 @@ void neap__stream_flush_pending (neap_stream *s) {
     return;
   }
   if (s->nwrites == 0) {
-    int n = uv_try_write(&s->u->stream, s->pbufs, s->npb);
+    int n = uv_try_write(&neap__su(s)->stream, s->pbufs, s->npb);
     if (n > 0) {
       left -= (size_t)n;
       k = neap__bufs_advance(s->pbufs, s->npb, (size_t)n);
@@ -375,7 +375,7 @@ void neap__stream_flush_pending (neap_stream *s) {
       w->len = left;
       w->ref = s->pref;
       w->mem = mem;
-      r = uv_write(&w->req, &s->u->stream, s->pbufs + k, s->npb - k,
+      r = uv_write(&w->req, &neap__su(s)->stream, s->pbufs + k, s->npb - k,
                    stream_write_cb);
       if (r < 0) {
         free(mem);
@@ -487,7 +487,7 @@ static int stream_write (lua_State *L) {
     goto written;
   }
   if (s->be->write == NULL && s->nwrites == 0 && s->npb == 0) {
-    int n = uv_try_write(&s->u->stream, bufs, nb);
+    int n = uv_try_write(&neap__su(s)->stream, bufs, nb);
     if (n > 0) {
       int k = neap__bufs_advance(bufs, nb, (size_t)n);
       total -= (size_t)n;
@@ -531,7 +531,7 @@ static int stream_write (lua_State *L) {
     w->len = total;
     w->ref = ref;
     w->mem = NULL;
-    r = uv_write(&w->req, &s->u->stream, bufs, nb, stream_write_cb);
+    r = uv_write(&w->req, &neap__su(s)->stream, bufs, nb, stream_write_cb);
     if (r < 0) {
       luaL_unref(L, LUA_REGISTRYINDEX, ref);
       free(w);
@@ -542,9 +542,9 @@ static int stream_write (lua_State *L) {
     s->nwrites++;
   }
 written:
-  if (s->queued > s->hwm && (t = neap__sched_current(L)) != NULL &&
+  if (s->queued > neap__s_hwm(s) && (t = neap__sched_current(L)) != NULL &&
       !t->cancelled)
-    return stream_park_writer(L, s, t, 0, s->wtimeout);
+    return stream_park_writer(L, s, t, 0, neap__s_wtimeout(s));
   lua_settop(L, 1);
   return 1;
 }
@@ -588,7 +588,7 @@ static int stream_shutdown (lua_State *L) {
     int r;
     if (req == NULL) return luaL_error(L, "shutdown: out of memory");
     req->data = s;
-    r = uv_shutdown(req, &s->u->stream, stream_shutdown_cb);
+    r = uv_shutdown(req, &neap__su(s)->stream, stream_shutdown_cb);
     if (r < 0) {
       free(req);
       return neap__push_error(L, r);

@@ -91,12 +91,12 @@ static int server_do_accept (lua_State *L, neap_server *sv) {
   neap_host *host = sv->h.host;
   neap_stream *s = neap__stream_new(L, sv->kind);
   int r;
-  if (sv->kind == NEAP_S_TCP) r = uv_tcp_init(host->loop, &s->u->tcp);
-  else r = uv_pipe_init(host->loop, &s->u->pipe, 0);
+  if (sv->kind == NEAP_S_TCP) r = uv_tcp_init(host->loop, &neap__su(s)->tcp);
+  else r = uv_pipe_init(host->loop, &neap__su(s)->pipe, 0);
   if (r == 0) {
     neap__stream_init_uv(s);
-    r = uv_accept(&sv->u.stream, &s->u->stream);
-    if (r == 0 && sv->kind == NEAP_S_TCP) uv_tcp_nodelay(&s->u->tcp, 1);
+    r = uv_accept(&sv->u.stream, &neap__su(s)->stream);
+    if (r == 0 && sv->kind == NEAP_S_TCP) uv_tcp_nodelay(&neap__su(s)->tcp, 1);
   }
   else s->kind = NEAP_S_NONE;      /* nothing for libuv to close */
   sv->pending--;
@@ -132,15 +132,15 @@ static int server_try_accept (lua_State *L, neap_server *sv) {
   }
   s = neap__stream_new(L, sv->kind);
   if (sv->kind == NEAP_S_TCP) {
-    r = uv_tcp_init(host->loop, &s->u->tcp);
+    r = uv_tcp_init(host->loop, &neap__su(s)->tcp);
     if (r == 0) {
-      r = uv_tcp_open(&s->u->tcp, fd);
-      if (r == 0) uv_tcp_nodelay(&s->u->tcp, 1);
+      r = uv_tcp_open(&neap__su(s)->tcp, fd);
+      if (r == 0) uv_tcp_nodelay(&neap__su(s)->tcp, 1);
     }
   }
   else {
-    r = uv_pipe_init(host->loop, &s->u->pipe, 0);
-    if (r == 0) r = uv_pipe_open(&s->u->pipe, fd);
+    r = uv_pipe_init(host->loop, &neap__su(s)->pipe, 0);
+    if (r == 0) r = uv_pipe_open(&neap__su(s)->pipe, fd);
   }
   if (r < 0) {
     close(fd);
@@ -377,7 +377,7 @@ static void connect_cb (uv_connect_t *req, int status) {
     neap__sched_wake_error(t, status);
   }
   else {
-    if (s->kind == NEAP_S_TCP) uv_tcp_nodelay(&s->u->tcp, 1);
+    if (s->kind == NEAP_S_TCP) uv_tcp_nodelay(&neap__su(s)->tcp, 1);
     lua_pushvalue(t->co, -1);   /* the stream box, left on the stack */
     neap__sched_wake(t, 1);
   }
@@ -400,15 +400,15 @@ static int connect_start (lua_State *L, neap_task *t, neap_stream *s,
   c->t = t;
   c->s = s;
   if (s->kind == NEAP_S_TCP)
-    r = uv_tcp_connect(&c->req, &s->u->tcp,
+    r = uv_tcp_connect(&c->req, &neap__su(s)->tcp,
                        (const struct sockaddr *)lua_touserdata(L, -2),
                        connect_cb);
   else {
-    uv_pipe_connect(&c->req, &s->u->pipe, lua_tostring(L, -2), connect_cb);
+    uv_pipe_connect(&c->req, &neap__su(s)->pipe, lua_tostring(L, -2), connect_cb);
     r = 0;
   }
   if (r < 0) { free(c); goto fail; }
-  uv_ref(&s->u->handle);
+  uv_ref(&neap__su(s)->handle);
   return neap__sched_park(L, t, timeout, connect_unpark, c);
 fail:
   neap__handle_close(&s->h);
@@ -430,7 +430,7 @@ static int tcp_connect (lua_State *L) {
   r = neap__parse_addr(ip, port, ss);
   if (r < 0) return neap__push_error(L, r);
   s = neap__stream_new(L, NEAP_S_TCP);                 /* ss, stream */
-  r = uv_tcp_init(host->loop, &s->u->tcp);
+  r = uv_tcp_init(host->loop, &neap__su(s)->tcp);
   if (r == 0) neap__stream_init_uv(s);
   else {
     s->kind = NEAP_S_NONE;
@@ -453,7 +453,7 @@ static int unix_connect (lua_State *L) {
   t = neap__sched_check(L, "connect");
   lua_settop(L, 1);                                    /* path */
   s = neap__stream_new(L, NEAP_S_PIPE);                /* path, stream */
-  r = uv_pipe_init(host->loop, &s->u->pipe, 0);
+  r = uv_pipe_init(host->loop, &neap__su(s)->pipe, 0);
   if (r == 0) neap__stream_init_uv(s);
   else {
     s->kind = NEAP_S_NONE;
@@ -560,8 +560,8 @@ static int stream_address (lua_State *L, int peer, const char *fname) {
   int len = sizeof ss, r;
   (void)fname;
   if (s->kind != NEAP_S_TCP) return neap__push_fail(L, "not a TCP stream");
-  if (peer) r = uv_tcp_getpeername(&s->u->tcp, (struct sockaddr *)&ss, &len);
-  else r = uv_tcp_getsockname(&s->u->tcp, (struct sockaddr *)&ss, &len);
+  if (peer) r = uv_tcp_getpeername(&neap__su(s)->tcp, (struct sockaddr *)&ss, &len);
+  else r = uv_tcp_getsockname(&neap__su(s)->tcp, (struct sockaddr *)&ss, &len);
   if (r < 0) return neap__push_error(L, r);
   return neap__push_addr(L, (struct sockaddr *)&ss, 1);
 }
@@ -581,7 +581,7 @@ static int stream_nodelay (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
   int r;
   if (s->kind != NEAP_S_TCP) return luaL_error(L, "nodelay: not a TCP stream");
-  r = uv_tcp_nodelay(&s->u->tcp, lua_isnone(L, 2) ? 1 : lua_toboolean(L, 2));
+  r = uv_tcp_nodelay(&neap__su(s)->tcp, lua_isnone(L, 2) ? 1 : lua_toboolean(L, 2));
   if (r < 0) return neap__push_error(L, r);
   lua_settop(L, 1);
   return 1;
@@ -593,7 +593,7 @@ static int stream_keepalive (lua_State *L) {
   int r;
   if (s->kind != NEAP_S_TCP)
     return luaL_error(L, "keepalive: not a TCP stream");
-  r = uv_tcp_keepalive(&s->u->tcp, lua_isnone(L, 2) ? 1 : lua_toboolean(L, 2),
+  r = uv_tcp_keepalive(&neap__su(s)->tcp, lua_isnone(L, 2) ? 1 : lua_toboolean(L, 2),
                        (unsigned)luaL_optinteger(L, 3, 60));
   if (r < 0) return neap__push_error(L, r);
   lua_settop(L, 1);

@@ -148,7 +148,7 @@ static int tls_send (neap_stream *s, size_t plain) {
   int r;
   if (len > 0 && s->nwrites == 0) {
     b = uv_buf_init((char *)neap__buf_data(out), (unsigned)len);
-    r = uv_try_write(&s->u->stream, &b, 1);
+    r = uv_try_write(&neap__su(s)->stream, &b, 1);
     if (r > 0) {
       neap__buf_consume(out, (size_t)r);
       len -= (size_t)r;
@@ -239,9 +239,9 @@ static int push_tls_error (lua_State *L, void *ud) {
 
 /* Wakes the task waiting for the handshake: true, or the error. */
 static void hs_wake (neap_stream *s, int ok) {
-  neap_task *t = s->hs_waiter;
+  neap_task *t = s->x->hs_waiter;
   if (t == NULL) return;
-  s->hs_waiter = NULL;
+  s->x->hs_waiter = NULL;
   neap__stream_ref(s, 0);
   if (ok) neap__sched_wake_with(t, push_true, NULL);
   else if (s->err && s->err != NEAP_ETLS) neap__sched_wake_error(t, s->err);
@@ -268,7 +268,7 @@ static void hs_step (neap_stream *s) {
   int r = neap__tls_handshake(s->tls);
   if (neap__buf_len(neap__tls_out(s->tls)) > 0 && !s->werr) tls_send(s, 0);
   if (r == NEAP_TLS_OK) {
-    s->tls_hs = 0;
+    s->x->tls_hs = 0;
     hs_wake(s, 1);
     if (s->npb > 0) neap__stream_mark_dirty(s);   /* writes made meanwhile */
     tls_decrypt(s);   /* application data that came with the last flight */
@@ -290,7 +290,7 @@ static void hs_step (neap_stream *s) {
 void neap__tls_input (neap_stream *s, ssize_t nread) {
   if (nread == UV_EOF) neap__tls_input_end(s->tls);
   else if (nread < 0) s->err = (int)nread;
-  if (s->tls_hs) {
+  if (s->x->tls_hs) {
     if (nread == UV_EOF) s->eof = 1;
     hs_step(s);
   }
@@ -300,8 +300,8 @@ void neap__tls_input (neap_stream *s, ssize_t nread) {
 
 static void hs_unpark (neap_task *t) {
   neap_stream *s = t->parked_on;
-  if (s->hs_waiter == t) {
-    s->hs_waiter = NULL;
+  if (s->x->hs_waiter == t) {
+    s->x->hs_waiter = NULL;
     neap__stream_ref(s, 0);
   }
 }
@@ -331,6 +331,7 @@ static int stream_starttls (lua_State *L) {
   neap__stream_undirty(s);
   neap__stream_flush_pending(s);   /* plaintext written before goes first */
   if (s->werr) return neap__push_error(L, s->werr);
+  if (neap__stream_x(s) == NULL) return luaL_error(L, "out of memory");
   s->tls = neap__tls_new(ctx, name, session, slen, err, sizeof err);
   if (s->tls == NULL) {
     lua_pushnil(L);
@@ -338,7 +339,7 @@ static int stream_starttls (lua_State *L) {
     lua_pushliteral(L, "ETLS");
     return 3;
   }
-  s->tls_hs = 1;
+  s->x->tls_hs = 1;
   have = neap__buf_len(&s->rb);
   if (have > 0) {   /* read already, but the handshake's: hand them over */
     size_t avail;
@@ -349,13 +350,13 @@ static int stream_starttls (lua_State *L) {
     neap__buf_consume(&s->rb, have);
   }
   hs_step(s);
-  if (!s->tls_hs) {   /* done (or failed) already */
+  if (!s->x->tls_hs) {   /* done (or failed) already */
     if (s->err) return push_tls_error(L, s);
     lua_pushboolean(L, 1);
     return 1;
   }
   if (s->err) return push_tls_error(L, s);
-  s->hs_waiter = t;
+  s->x->hs_waiter = t;
   s->started_reading = 1;
   neap__stream_ref(s, 1);
   neap__stream_flow(s);
@@ -377,7 +378,7 @@ static int stream_tls (lua_State *L) {
   const char *alpn;
   size_t len;
   unsigned char *sess;
-  if (s->tls == NULL || s->tls_hs) return 0;
+  if (s->tls == NULL || s->x->tls_hs) return 0;
   lua_createtable(L, 0, 7);
   set_str(L, "version", neap__tls_version(s->tls));
   set_str(L, "cipher", neap__tls_cipher(s->tls));

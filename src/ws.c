@@ -159,7 +159,7 @@ static neap_buf *source (lua_State *L, int idx, neap_stream **sp) {
 static void consume (neap_stream *s, neap_buf *b, size_t n) {
   neap__buf_consume(b, n);
   if (s != NULL) {
-    if (neap__buf_len(b) == 0 && s->fsreq == NULL) neap__stream_release_buf(s);
+    if (neap__buf_len(b) == 0 && !neap__stream_fs_busy(s)) neap__stream_release_buf(s);
     neap__stream_flow(s);
   }
 }

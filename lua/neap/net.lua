@@ -341,10 +341,6 @@ function net.connect(kind, host, port, opts)
   argerr("connect", 1, "\"tcp\", \"tls\" or \"unix\" expected, got " .. tostring(kind))
 end
 
-local function report(what, err)
-  io.stderr:write("neap: ", what, ": ", tostring(err), "\n")
-end
-
 --- server:serve(fn) -> task: accepts forever, running fn(conn) in a task per
 -- connection; conn is closed when fn returns or raises (the error is logged).
 function Server.serve(srv, fn, ...)
@@ -356,12 +352,11 @@ function Server.serve(srv, fn, ...)
     fn = function(c) return proto.attach(c, p, table.unpack(args, 1, args.n)) end
   end
   if type(fn) ~= "function" then argerr("serve", 1, "function or protocol expected, got " .. type(fn)) end
-  local function handle(c)
-    local ok, err = xpcall(fn, debug.traceback, c)
-    c:close()
-    if not ok then report("serve handler failed", err) end
-  end
-  return core.task(accept_loop, srv, function(c) core.task(handle, c) end)
+  -- fn itself is the connection's task (no wrapper frame: an idle
+  -- connection is mostly its coroutine); the core closes conn when fn
+  -- returns or raises, and reports the error as "serve handler failed"
+  local serve_task = core.serve_task
+  return core.task(accept_loop, srv, function(c) serve_task(fn, c) end)
 end
 
 -- ============================================================ udp
