@@ -45,12 +45,15 @@ void neap__host_set_error (neap_host *h, const char *msg) {
   h->error = msg ? strdup(msg) : NULL;
 }
 
+static void host_idle_gc_arm (neap_host *h);
+
 static void host_check_cb (uv_check_t *c) {
   neap_host *h = c->data;
   neap__host_gc_adapt(h, h->L);   /* the collector's mode (below) */
   neap__handle_release_pending(h);
   neap__sched_run_ready(h);
   neap__stream_flush_all(h);   /* one write per stream for the whole turn */
+  if (!h->igc_armed && h->resumes != h->igc_seen) host_idle_gc_arm(h);
 }
 
 static void host_internal_closed (uv_handle_t *hd) {
@@ -257,6 +260,9 @@ static int host_init (neap_host *h, uv_loop_t *loop) {
   h->check.data = h;
   uv_check_start(&h->check, host_check_cb);
   uv_unref((uv_handle_t *)&h->check);
+  uv_timer_init(h->loop, &h->igc);
+  h->igc.data = h;
+  uv_unref((uv_handle_t *)&h->igc);
   uv_mutex_init(&h->post_lock);
   uv_async_init(h->loop, &h->async, host_async_cb);
   h->async.data = h;
@@ -345,6 +351,49 @@ void neap__host_gc_adapt (neap_host *h, lua_State *L) {
     host_gc_set(h, L, 1);
 }
 
+/*
+** The idle collection. A collection runs only when Lua allocates, so the
+** garbage a burst of work left (the strings of the lines it echoed, the
+** coroutines of the tasks it ran) stays in memory while the host waits
+** for the next event, and with it the pages the heap cannot give back.
+** Once no task has run for NEAP_IDLE_GC_MS to 2 x NEAP_IDLE_GC_MS after
+** some did, the host collects in full and gives the heap's free pages back
+** (malloc_trim), as Node.js collects when idle. Only while the host owns
+** the collector and the heap is at most NEAP_IDLE_GC_KB (a full collection
+** of that takes some 10-20 ms: an event that comes meanwhile waits that
+** long; a larger heap is left to the incremental pace). The timer is
+** unreferenced: it keeps no loop alive, and it stops after collecting.
+*/
+#define NEAP_IDLE_GC_MS 250
+#define NEAP_IDLE_GC_KB (32 * 1024)
+
+static void host_idle_gc (uv_timer_t *tm) {
+  neap_host *h = tm->data;
+  if (h->dying) return;
+  if (h->resumes != h->igc_seen) {   /* tasks ran since the last tick */
+    h->igc_seen = h->resumes;
+    return;
+  }
+  uv_timer_stop(tm);
+  h->igc_armed = 0;
+  if (!h->gc_auto || lua_gc(h->L, LUA_GCISRUNNING) != 1 ||
+      lua_gc(h->L, LUA_GCCOUNT) > NEAP_IDLE_GC_KB)
+    return;
+  lua_gc(h->L, LUA_GCCOLLECT);
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+  h->igc_runs++;
+}
+
+static void host_idle_gc_arm (neap_host *h) {
+  if (h->dying || !h->gc_auto) return;
+  h->igc_seen = h->resumes - 1;   /* (the first tick sees this turn's work) */
+  if (uv_timer_start(&h->igc, host_idle_gc, NEAP_IDLE_GC_MS,
+                     NEAP_IDLE_GC_MS) == 0)
+    h->igc_armed = 1;
+}
+
 /* The host of 'L', or NULL when it is gone (never raises). */
 static neap_host *host_peek (lua_State *L) {
   neap_host **box;
@@ -404,13 +453,14 @@ static void host_take_gc (neap_host *h, lua_State *L) {
   host_wrap_collectgarbage(L);
 }
 
-/* neap.core._gc_mode() -> mode, "host" | "script", switches (for specs) */
+/* neap.core._gc_mode() -> mode, "host" | "script", switches, idle collections (for specs) */
 static int host_gc_mode (lua_State *L) {
   neap_host *h = neap__host(L);
   lua_pushstring(L, h->gc_gen ? "generational" : "incremental");
   lua_pushstring(L, h->gc_auto ? "host" : "script");
   lua_pushinteger(L, (lua_Integer)h->gc_switches);
-  return 3;
+  lua_pushinteger(L, (lua_Integer)h->igc_runs);
+  return 4;
 }
 
 /* }====================================================== */
@@ -430,7 +480,8 @@ static void host_teardown (neap_host *h) {
   neap__host_uvclose(h, (uv_handle_t *)&h->idle, host_internal_closed);
   neap__host_uvclose(h, (uv_handle_t *)&h->check, host_internal_closed);
   neap__host_uvclose(h, (uv_handle_t *)&h->async, host_internal_closed);
-  h->pending_closes += 3;
+  neap__host_uvclose(h, (uv_handle_t *)&h->igc, host_internal_closed);
+  h->pending_closes += 4;
   while (h->pending_closes > 0 || h->handles != NULL) {
     neap__handle_close_all(h);
     uv_run(h->loop, UV_RUN_NOWAIT);
@@ -455,6 +506,7 @@ static void host_teardown (neap_host *h) {
   h->blocks = NULL;
   free(h->spare);
   free(h->wa);
+  h->wa = NULL;
   h->spare = NULL;
   free(h->ready);
   h->ready = NULL;

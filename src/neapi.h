@@ -85,6 +85,11 @@ struct neap_host {
   unsigned char gc_gen;    /* that mode: generational (1) or incremental (0) */
   unsigned gc_switches;    /* times the host switched it (tests) */
   uint64_t gc_switch_ms;   /* uv_now at the last switch */
+  uv_timer_t igc;          /* the idle collection's timer (host.c) */
+  unsigned char igc_armed; /* it runs */
+  unsigned long resumes;   /* task resumes so far (sched.c) */
+  unsigned long igc_seen;  /* 'resumes' at the timer's last tick */
+  unsigned igc_runs;       /* idle collections done (tests) */
 };
 
 neap_host *neap__host (lua_State *L);

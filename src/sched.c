@@ -720,6 +720,7 @@ static void task_resume (neap_host *h, neap_task *t) {
   int nres = 0, st;
   int nargs = t->nargs;
   t->nargs = 0;
+  h->resumes++;
   if (!t->started) {
     t->started = 1;
     if (t->cancelled) {    /* cancelled before it ever ran */
