@@ -649,10 +649,17 @@ static int lines_iter (lua_State *L) {
 ** stream as the loop's state (as pairs gives next, t), so a loop makes no
 ** closure (an idle connection in "for line in c:lines()" holds none).
 */
+static char lines_step_key;   /* registry: the one step closure */
+
 static int lines_step (lua_State *L) {
   neap_stream *s;
-  int n;
-  if (!neap__is_stream(L, 1))
+  int n, ok = 0;
+  /* (upvalue 1: the streams' metatable; a pointer compare per line) */
+  if (lua_touserdata(L, 1) != NULL && lua_getmetatable(L, 1)) {
+    ok = lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(1));
+    lua_pop(L, 1);
+  }
+  if (!ok)
     return luaL_error(L, "lines: the iterator takes the stream as its "
                          "argument (for line in s:lines() do ... end)");
   lua_settop(L, 1);
@@ -671,7 +678,13 @@ static int stream_lines (lua_State *L) {
   neap__stream_check_io(L, 1);   /* a closed stream: the loop ends at once */
   if (lua_isnoneornil(L, 2)) {
     lua_settop(L, 1);
-    lua_pushcfunction(L, lines_step);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &lines_step_key) != LUA_TFUNCTION) {
+      lua_pop(L, 1);   /* the step, made once for every stream */
+      luaL_getmetatable(L, STREAM_MT);
+      lua_pushcclosure(L, lines_step, 1);
+      lua_pushvalue(L, -1);
+      lua_rawsetp(L, LUA_REGISTRYINDEX, &lines_step_key);
+    }
     lua_insert(L, 1);
     return 2;
   }
