@@ -414,6 +414,19 @@ static void stream_fire (neap_stream *s) {
   if (!(s->h.flags & NEAP_H_CLOSING)) neap__stream_ref(s, 0);
 }
 
+/* The frame s:on's callbacks want: a line when 'line', else any bytes. */
+static void cb_frame (neap_stream *s, int line) {
+  memset(&s->rq.f, 0, sizeof s->rq.f);
+  if (line) {
+    s->rq.f.kind = NEAP_FRAME_LINE;
+    s->rq.f.max = neap__s_max_frame(s);
+  }
+  else {
+    s->rq.f.kind = NEAP_FRAME_READ;
+    s->rq.f.n = READ_CHUNK;
+  }
+}
+
 /* Ends the armed state with no pump (s:off, or a pump that takes over). */
 static void stream_disarm (lua_State *L, neap_stream *s) {
   s->cb_armed = 0;
@@ -794,15 +807,7 @@ static int stream_arm (lua_State *L) {
       (!lua_toboolean(L, 3) || neap__sched_current(L) != s->cb_task))
     return 0;   /* a pump runs: it arms the stream when it is done */
   s->cb_task = NULL;
-  memset(&s->rq.f, 0, sizeof s->rq.f);
-  if (lua_toboolean(L, 2)) {
-    s->rq.f.kind = NEAP_FRAME_LINE;
-    s->rq.f.max = neap__s_max_frame(s);
-  }
-  else {
-    s->rq.f.kind = NEAP_FRAME_READ;
-    s->rq.f.n = READ_CHUNK;
-  }
+  cb_frame(s, lua_toboolean(L, 2));
   if (!s->cb_armed) {
     lua_settop(L, 1);
     s->cb_anchor = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -837,15 +842,7 @@ static int stream_pump_read (lua_State *L) {
   if ((s = (neap_stream *)*box) == NULL) return neap__push_closed(L);
   if (s->reader || s->filling)
     return luaL_error(L, "on: another task is already reading this stream");
-  memset(&s->rq.f, 0, sizeof s->rq.f);
-  if (line) {
-    s->rq.f.kind = NEAP_FRAME_LINE;
-    s->rq.f.max = neap__s_max_frame(s);
-  }
-  else {
-    s->rq.f.kind = NEAP_FRAME_READ;
-    s->rq.f.n = READ_CHUNK;
-  }
+  cb_frame(s, line);
   return stream_read_frame(L, s, 0, "on");
 }
 

@@ -44,10 +44,8 @@ local function date()
   return date_str
 end
 
-local function report(what, err)
-  local ok, msg = pcall(tostring, err)   -- (a __tostring that raises must not kill the connection)
-  if not ok then msg = "(error object is a " .. type(err) .. " value)" end
-  io.stderr:write("neap.http: ", what, ": ", msg, "\n")
+local function report(what, err)   -- (a __tostring that raises must not kill the connection)
+  io.stderr:write("neap.http: ", what, ": ", require("neap.util").errtext(err), "\n")
 end
 
 -- ============================================================ responses

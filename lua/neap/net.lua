@@ -113,10 +113,7 @@ end
 local events = { data = true, line = true, close = true, error = true }
 local function deliver(fn, ...)
   local ok, e = xpcall(fn, debug.traceback, ...)
-  if not ok then
-    local tok, msg = pcall(tostring, e)   -- (a __tostring that raises must not end delivery)
-    io.stderr:write("neap: stream callback failed: ", tok and msg or "(error object is a " .. type(e) .. " value)", "\n")
-  end
+  if not ok then io.stderr:write("neap: stream callback failed: ", util.errtext(e), "\n") end
 end
 
 -- Delivers what s has for the callbacks cbs; returns when it would wait.
@@ -150,7 +147,7 @@ end
 local function pump(s, cbs)
   local ok, e = pcall(pump_stream, s, cbs)
   if not ok then   -- (no memory): the stream's callbacks end here
-    io.stderr:write("neap: stream callbacks failed: ", tostring(e), "\n")
+    io.stderr:write("neap: stream callbacks failed: ", util.errtext(e), "\n")
     pcall(s._callbacks, s, false)
   end
 end
@@ -203,8 +200,7 @@ end
 local function run_connection(fn, c)
   local ok, e = xpcall(fn, debug.traceback, c)
   if not ok then
-    local tok, msg = pcall(tostring, e)
-    io.stderr:write("neap: task failed: ", tok and msg or "(error object is a " .. type(e) .. " value)", "\n")
+    io.stderr:write("neap: task failed: ", util.errtext(e), "\n")
     io.stderr:flush()
   end
 end

@@ -72,4 +72,13 @@ function util.mode_flags(fname, i, mode)
   return f
 end
 
+--- util.errtext(err) -> the text of an error value for a report: its
+-- tostring, or "(error object is a X value)" when its __tostring raises
+-- (a report must not fail where the error did not)
+function util.errtext(err)
+  local ok, msg = pcall(tostring, err)
+  if ok and type(msg) == "string" then return msg end
+  return "(error object is a " .. type(err) .. " value)"
+end
+
 return util
