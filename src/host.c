@@ -504,6 +504,9 @@ static void host_teardown (neap_host *h) {
   while (h->nblocks > 0) free(h->blocks[--h->nblocks]);
   free(h->blocks);
   h->blocks = NULL;
+  while (h->nsblocks > 0) free(h->sblocks[--h->nsblocks]);
+  free(h->sblocks);
+  h->sblocks = NULL;
   free(h->spare);
   free(h->wa);
   h->wa = NULL;
@@ -622,11 +625,13 @@ static int host_handle_count (lua_State *L) {
   return 1;
 }
 
-/* the read blocks kept for reuse (spec/regress/14-04-keepalive-block_spec.lua) */
+/* the read blocks kept for reuse, both sizes; then the small ones
+** (spec/regress/14-04-keepalive-block_spec.lua, 16-14-read-blocks) */
 static int host_block_count (lua_State *L) {
   neap_host *h = neap__host(L);
-  lua_pushinteger(L, h->nblocks);
-  return 1;
+  lua_pushinteger(L, h->nblocks + h->nsblocks);
+  lua_pushinteger(L, h->nsblocks);
+  return 2;
 }
 
 static int host_version (lua_State *L) {

@@ -42,8 +42,10 @@ struct neap_host {
   int pending_closes;      /* uv_close calls whose callback has not run */
   neap_task *main;         /* the main task, if any */
   neap_stream *dirty;      /* streams with gathered writes to flush */
-  char **blocks;           /* cache of free read blocks */
+  char **blocks;           /* cache of free read blocks (64 KiB) */
   int nblocks;
+  char **sblocks;          /* cache of free small read blocks (4 KiB) */
+  int nsblocks;
   int spare_refs[16];      /* emptied anchor tables of gathered writes, for reuse */
   int nspare;
   char *wa;                /* the turn's small writes, copied (stream_write.c) */
@@ -327,6 +329,7 @@ struct neap_stream {
   unsigned char released : 1;         /* its fd was given back at EOF (the handle lives on) */
   unsigned char cb_owned : 1;         /* s:on callbacks are set: other tasks may not read */
   unsigned char cb_armed : 1;         /* no pump runs: a frame (rq) starts one (stream_fire) */
+  unsigned char rbig : 1;             /* its reads fill small blocks: it takes 64 KiB ones */
 };
 
 /* A stream's libuv handle: right after the struct, sized for its kind. */

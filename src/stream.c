@@ -116,19 +116,31 @@ void neap__stream_wake_err (neap_task *t, neap_stream *s, int err) {
 /*
 ** Read blocks: an empty stream gives its block back (an idle connection
 ** holds none) to a small per-host cache, and takes one from it when data
-** comes, so a busy stream does not malloc and free 64 KiB per read. A
-** buffer that grew past a block (a bulk reader behind its data) is kept
-** as the host's one spare and reused by the next stream that must grow,
-** so a bulk transfer does not realloc and fault in fresh pages each time
-** its buffer empties.
+** comes, so a busy stream does not malloc and free per read. A stream
+** starts with a small block (4 KiB): a readable stream costs what its
+** messages need, not 64 KiB (a host with 2,000 busy small-message streams
+** held 2,000 x 64 KiB of heap, and its RSS crept towards that as the
+** blocks' pages were touched at different offsets). A read that fills a
+** small block, or a frame longer than half of one, moves the stream to
+** 64 KiB blocks (its bytes, at most 4 KiB, are copied over once); a read
+** of less than 1 KiB into a large block moves it back. A buffer that grew
+** past a block (a bulk reader behind its data) is kept as the host's one
+** spare and reused by the next stream that must grow, so a bulk transfer
+** does not realloc and fault in fresh pages each time its buffer empties.
 */
 #define BLOCK READ_CHUNK
 #define BLOCK_CACHE 64
+#define SBLOCK 4096
+#define SBLOCK_CACHE 256
+#define SREAD_ROOM (SBLOCK / 2)
+#define SMALL_READ 1024
 #define SPARE_MAX (4u << 20)
 
-/* Gives a read buffer back: a block to the cache, a larger one as the spare. */
+/* Gives a read buffer back: a block to its cache, a larger one as the spare. */
 static void host_give_back (neap_host *h, char *base, size_t cap) {
-  if (cap == BLOCK && h->nblocks < BLOCK_CACHE && h->blocks != NULL)
+  if (cap == SBLOCK && h->nsblocks < SBLOCK_CACHE && h->sblocks != NULL)
+    h->sblocks[h->nsblocks++] = base;
+  else if (cap == BLOCK && h->nblocks < BLOCK_CACHE && h->blocks != NULL)
     h->blocks[h->nblocks++] = base;
   else if (cap > BLOCK && cap <= SPARE_MAX && cap > h->spare_cap) {
     free(h->spare);   /* (the larger one is kept) */
@@ -150,25 +162,33 @@ void neap__stream_release_buf (neap_stream *s) {
   }
 }
 
-void neap__stream_take_buf (neap_stream *s) {
-  neap_host *h = s->h.host;
-  if (s->rb.base != NULL) return;
-  if (h->blocks == NULL) {
-    h->blocks = malloc(BLOCK_CACHE * sizeof(char *));
-    if (h->blocks == NULL) return;
+/* A free block of 'size' (BLOCK or SBLOCK) from its cache, or malloc'd. */
+static char *host_block (neap_host *h, size_t size) {
+  char ***cache = size == SBLOCK ? &h->sblocks : &h->blocks;
+  int *n = size == SBLOCK ? &h->nsblocks : &h->nblocks;
+  if (*cache == NULL) {
+    *cache = malloc((size == SBLOCK ? SBLOCK_CACHE : BLOCK_CACHE) * sizeof(char *));
+    if (*cache == NULL) return NULL;
   }
-  if (h->nblocks > 0) s->rb.base = h->blocks[--h->nblocks];
-  else if ((s->rb.base = malloc(BLOCK)) == NULL) return;   /* (a block, so that it goes back to the cache) */
-  s->rb.cap = BLOCK;
+  if (*n > 0) return (*cache)[--*n];
+  return malloc(size);   /* (a block, so that it goes back to the cache) */
+}
+
+void neap__stream_take_buf (neap_stream *s) {
+  size_t size = (s->rbig || s->tls) ? BLOCK : SBLOCK;
+  if (s->rb.base != NULL) return;
+  if ((s->rb.base = host_block(s->h.host, size)) == NULL) return;
+  s->rb.cap = size;
   s->rb.head = s->rb.tail = 0;
 }
 
 /*
 ** Room for a read at the tail of the buffer of 's' (at least half a block:
 ** a partial line left in a block is moved to its front, the block does not
-** grow for it): a block from the cache when it has none; when it must
-** grow, the host's spare if that is large enough (its bytes move there and
-** its old buffer goes back), else the buffer grows.
+** grow for it): a block from the cache when it has none; a small block
+** that must grow, or whose stream reads in bulk, becomes a large one; when
+** a large one must grow, the host's spare if that is large enough (its
+** bytes move there and its old buffer goes back), else the buffer grows.
 */
 #define READ_ROOM (READ_CHUNK / 2)
 
@@ -178,6 +198,20 @@ static char *stream_reserve (neap_stream *s, size_t *avail) {
   size_t len;
   neap__stream_take_buf(s);
   len = neap__buf_len(b);
+  if (b->cap == SBLOCK) {
+    char *nb;
+    if (!s->rbig && b->cap - len >= SREAD_ROOM)
+      return neap__buf_reserve(b, SREAD_ROOM, avail);
+    if ((nb = host_block(h, BLOCK)) == NULL)   /* no memory: it grows in place */
+      return neap__buf_reserve(b, SREAD_ROOM, avail);
+    if (len > 0) memcpy(nb, b->base + b->head, len);
+    host_give_back(h, b->base, b->cap);
+    b->base = nb;
+    b->cap = BLOCK;
+    b->head = 0;
+    b->tail = len;
+    s->rbig = 1;
+  }
   if (b->cap - len < READ_ROOM && h->spare != NULL &&
       h->spare_cap >= len + READ_CHUNK) {
     char *ob = b->base;
@@ -210,7 +244,6 @@ static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
 
 static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   neap_stream *s = st->data;
-  (void)buf;
   if (s->tls) {   /* ciphertext: the engine decrypts into the buffer */
     if (nread == 0) return;
     if (nread > 0) neap__buf_commit(neap__tls_in(s->tls), (size_t)nread);
@@ -219,7 +252,13 @@ static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     stream_deliver(s);
     return;
   }
-  if (nread > 0) neap__buf_commit(&s->rb, (size_t)nread);
+  if (nread > 0) {
+    neap__buf_commit(&s->rb, (size_t)nread);
+    if (s->rb.cap == SBLOCK) {   /* it filled what it was given: bulk */
+      if ((size_t)nread == buf->len) s->rbig = 1;
+    }
+    else if (nread < SMALL_READ) s->rbig = 0;
+  }
   else if (nread == UV_EOF) s->eof = 1;
   else if (nread < 0) s->err = (int)nread;
   else return;
