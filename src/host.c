@@ -357,7 +357,10 @@ void neap__host_gc_adapt (neap_host *h, lua_State *L) {
 ** coroutines of the tasks it ran) stays in memory while the host waits
 ** for the next event, and with it the pages the heap cannot give back.
 ** Once no task has run for NEAP_IDLE_GC_MS to 2 x NEAP_IDLE_GC_MS after
-** some did, the host collects in full and gives the heap's free pages back
+** some did, the host collects in full, frees its cached read blocks and
+** the spare buffer (a burst of busy streams filled the caches: up to
+** 1 MiB of small blocks and 4 MiB of large ones, 4 MiB of spare) and the
+** turn arena of small writes, and gives the heap's free pages back
 ** (malloc_trim), as Node.js collects when idle. Only while the host owns
 ** the collector and the heap is at most NEAP_IDLE_GC_KB (a full collection
 ** of that takes some 10-20 ms: an event that comes meanwhile waits that
@@ -380,6 +383,7 @@ static void host_idle_gc (uv_timer_t *tm) {
       lua_gc(h->L, LUA_GCCOUNT) > NEAP_IDLE_GC_KB)
     return;
   lua_gc(h->L, LUA_GCCOLLECT);
+  neap__host_drop_caches(h);
 #ifdef __GLIBC__
   malloc_trim(0);
 #endif
@@ -501,16 +505,13 @@ static void host_teardown (neap_host *h) {
     h->posts = h->posts_tail = NULL;
   }
   uv_mutex_destroy(&h->post_lock);
-  while (h->nblocks > 0) free(h->blocks[--h->nblocks]);
+  neap__host_drop_caches(h);
   free(h->blocks);
   h->blocks = NULL;
-  while (h->nsblocks > 0) free(h->sblocks[--h->nsblocks]);
   free(h->sblocks);
   h->sblocks = NULL;
-  free(h->spare);
   free(h->wa);
   h->wa = NULL;
-  h->spare = NULL;
   free(h->ready);
   h->ready = NULL;
   free(h->tslot_free);

@@ -175,7 +175,7 @@ struct neap_task {
   neap_host *host;
   lua_State *co;           /* the task's thread */
   /* (small: a parked task's object is part of the heap that 100,000 tasks
-  ** or connections cost; 96 bytes. Its name, if any, is in its box's
+  ** or connections cost; 80 bytes. Its name, if any, is in its box's
   ** second user value, see sched.c) */
   unsigned char status;    /* NEAP_T_* */
   unsigned char wait_kind; /* what a parked task waits for (per wait list) */
@@ -195,11 +195,19 @@ struct neap_task {
   int nargs;               /* values waiting on co's stack for the resume */
   int slot;                /* its anchor slot while unfinished (sched.c), or 0 */
   lua_KFunction post_k;    /* see neap__sched_park_post */
-  int (*fill) (lua_State *L, void *ud);   /* see neap__sched_wake_fill */
-  void *fill_ud;
   uv_timer_t *timer;       /* timeouts; made on first use */
-  neap_unpark_fn unpark;   /* detaches the task from what it waits on */
-  void *parked_on;
+  /* (a parked task has an unpark and what it is parked on; a woken one
+  ** has neither, and may have a fill: they share the memory. task_wake
+  ** clears unpark and parked_on before a fill is set, and a fill is taken
+  ** before the task parks again) */
+  union {
+    neap_unpark_fn unpark;   /* parked: detaches the task from what it waits on */
+    int (*fill) (lua_State *L, void *ud);   /* woken: see neap__sched_wake_fill */
+  };
+  union {
+    void *parked_on;         /* parked: what it waits on */
+    void *fill_ud;           /* woken: the fill's argument */
+  };
   neap_task *link;         /* in a wait list of whatever it waits on */
   neap_task *joiners;      /* tasks parked in join() */
 };
@@ -286,6 +294,7 @@ typedef struct neap_stream_x {
   int64_t offset;          /* files: next read offset, -1 for current */
   uv_fs_t *fsreq;          /* files: the read in flight */
   struct neap_fwrite *fq, *fq_tail;   /* files and polls: queued writes */
+  struct neap_tls *tls;    /* TLS: the stream's engine (tlsstream.c), see neap__stls */
   neap_task *hs_waiter;    /* TLS: the task waiting for the handshake */
   int seek_gen;            /* files: a read in flight from before a seek is dropped */
   int pevents;             /* polls: the events watched */
@@ -306,15 +315,13 @@ struct neap_stream {
   size_t queued;           /* bytes written but not yet sent */
   neap_task *cb_task;      /* s:on's pump while it runs: the only task that may read */
   neap_task *filling;      /* woken with a frame it has not taken yet */
-  struct neap_tls *tls;    /* a TLS stream's engine (tlsstream.c), or NULL */
   neap_stream_x *x;        /* files, polls, TLS: see above; or NULL */
   int npb, capb;
   int pref, pn, pn_hint;   /* registry ref of the table anchoring them; count */
   int nwrites;             /* write requests in flight */
-  int err;                 /* sticky read error */
-  int werr;                /* sticky write error */
+  short err;               /* sticky read error (a libuv error or NEAP_ETLS: 16 bits) */
+  short werr;              /* sticky write error */
   int fd;                  /* files and polled fds, or -1 */
-  int refs;                /* reasons to keep the loop alive */
   int cb_anchor;           /* s:on, armed: registry ref of the box, or LUA_NOREF */
   signed char fill_r;      /* 'filling''s frame's outcome (NEAP_FRAME_*) */
   unsigned char kind;      /* NEAP_S_* */
@@ -335,6 +342,11 @@ struct neap_stream {
 /* A stream's libuv handle: right after the struct, sized for its kind. */
 static inline neap_uvs *neap__su (neap_stream *s) {
   return (neap_uvs *)(s + 1);
+}
+
+/* A TLS stream's engine, or NULL (in s->x: most streams are not TLS). */
+static inline struct neap_tls *neap__stls (const neap_stream *s) {
+  return s->x ? s->x->tls : NULL;
 }
 
 /* s->x, made on first use (NULL: out of memory). */
@@ -381,6 +393,7 @@ void neap__stream_deliver (neap_stream *s);
 void neap__stream_flow (neap_stream *s);
 void neap__stream_release_buf (neap_stream *s);   /* an emptied read buffer: to the block cache */
 void neap__stream_take_buf (neap_stream *s);      /* a read buffer from the block cache */
+void neap__host_drop_caches (neap_host *h);       /* frees the cached read blocks, the spare, an empty turn arena */
 int neap__stream_at_end (neap_stream *s);
 void neap__stream_wake_writer (neap_stream *s);
 void neap__stream_flush_all (neap_host *h);

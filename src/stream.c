@@ -89,7 +89,7 @@ static void stream_wake_closed (neap_task **slot) {
 
 /* Pushes nil, message, code for the error 'err' of 's' (ETLS: the engine's words). */
 int neap__stream_push_err (lua_State *L, neap_stream *s, int err) {
-  if (err == NEAP_ETLS && s->tls) return neap__tls_push_error(L, s);
+  if (err == NEAP_ETLS && neap__stls(s)) return neap__tls_push_error(L, s);
   return neap__push_error(L, err);
 }
 
@@ -162,6 +162,20 @@ void neap__stream_release_buf (neap_stream *s) {
   }
 }
 
+/* Frees the cached blocks and the spare (teardown; the idle collection),
+** and the turn arena of small writes when nothing is in it. */
+void neap__host_drop_caches (neap_host *h) {
+  while (h->nblocks > 0) free(h->blocks[--h->nblocks]);
+  while (h->nsblocks > 0) free(h->sblocks[--h->nsblocks]);
+  free(h->spare);
+  h->spare = NULL;
+  h->spare_cap = 0;
+  if (h->wa_len == 0) {
+    free(h->wa);
+    h->wa = NULL;
+  }
+}
+
 /* A free block of 'size' (BLOCK or SBLOCK) from its cache, or malloc'd. */
 static char *host_block (neap_host *h, size_t size) {
   char ***cache = size == SBLOCK ? &h->sblocks : &h->blocks;
@@ -175,7 +189,7 @@ static char *host_block (neap_host *h, size_t size) {
 }
 
 void neap__stream_take_buf (neap_stream *s) {
-  size_t size = (s->rbig || s->tls) ? BLOCK : SBLOCK;
+  size_t size = (s->rbig || neap__stls(s)) ? BLOCK : SBLOCK;
   if (s->rb.base != NULL) return;
   if ((s->rb.base = host_block(s->h.host, size)) == NULL) return;
   s->rb.cap = size;
@@ -235,7 +249,7 @@ static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
   neap_stream *s = hd->data;
   size_t avail = 0;
   char *p;
-  if (s->tls) p = neap__buf_reserve(neap__tls_in(s->tls), READ_CHUNK, &avail);
+  if (neap__stls(s)) p = neap__buf_reserve(neap__tls_in(neap__stls(s)), READ_CHUNK, &avail);
   else p = stream_reserve(s, &avail);
   (void)suggested;
   if (avail > (1u << 30)) avail = 1u << 30;   /* (a uv_buf_t length is 32 bits) */
@@ -244,9 +258,9 @@ static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
 
 static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   neap_stream *s = st->data;
-  if (s->tls) {   /* ciphertext: the engine decrypts into the buffer */
+  if (neap__stls(s)) {   /* ciphertext: the engine decrypts into the buffer */
     if (nread == 0) return;
-    if (nread > 0) neap__buf_commit(neap__tls_in(s->tls), (size_t)nread);
+    if (nread > 0) neap__buf_commit(neap__tls_in(neap__stls(s)), (size_t)nread);
     if (s->h.host->dying) return;
     neap__tls_input(s, nread);
     stream_deliver(s);
@@ -954,7 +968,7 @@ static void stream_vt_close (neap_handle *h) {
   neap__stream_undirty(s);
   if (h->host->dying) neap__stream_drop_pending(s);
   else neap__stream_flush_pending(s);   /* what was written before close is sent */
-  if (s->tls && !h->host->dying && !s->shut)
+  if (neap__stls(s) && !h->host->dying && !s->shut)
     neap__tls_shutdown_stream(s);   /* close_notify, if it can go at once */
   if (s->cb_armed) stream_fire(s);   /* its callbacks hear of the close */
   if (!h->host->dying) {
@@ -980,7 +994,7 @@ static void stream_vt_force (neap_handle *h) {
 static void stream_vt_release (neap_handle *h) {
   neap_stream *s = (neap_stream *)h;
   if (s->be->release) s->be->release(s);
-  if (s->tls) neap__tls_free(s->tls);
+  if (neap__stls(s)) neap__tls_free(s->x->tls);
   free(s->x);
   free(s->pbufs);
   neap__buf_free(&s->rb);
@@ -1074,14 +1088,14 @@ static const char *const kinds[] = {"tcp", "pipe", "tty", "file", "poll",
 static int stream_tostring (lua_State *L) {
   neap_handle **box = luaL_checkudata(L, 1, STREAM_MT);
   if (*box == NULL) lua_pushliteral(L, "neap.stream (closed)");
-  else lua_pushfstring(L, "neap.stream (%s %p)", ((neap_stream *)*box)->tls
+  else lua_pushfstring(L, "neap.stream (%s %p)", neap__stls((neap_stream *)*box)
                        ? "tls" : kinds[((neap_stream *)*box)->kind], (void *)*box);
   return 1;
 }
 
 static int stream_kind (lua_State *L) {
   neap_stream *s = neap__stream_check(L, 1);
-  lua_pushstring(L, s->tls ? "tls" : kinds[s->kind]);
+  lua_pushstring(L, neap__stls(s) ? "tls" : kinds[s->kind]);
   return 1;
 }
 

@@ -214,7 +214,7 @@ static void push_anchor (lua_State *L, neap_stream *s) {
 static void stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
                            const uv_buf_t *bufs, int nb, size_t total) {
   neap_host *h = s->h.host;
-  int i, arena = nb == nargs && s->tls == NULL;   /* (no string in pieces) */
+  int i, arena = nb == nargs && neap__stls(s) == NULL;   /* (no string in pieces) */
   pbufs_reserve(L, s, nb);
   if (arena && h->wa == NULL && (h->wa = malloc(WA_CAP)) == NULL)
     arena = 0;   /* (no memory for it: anchored as the others) */
@@ -334,7 +334,7 @@ void neap__stream_flush_pending (neap_stream *s) {
   int k = 0;
   size_t left = s->pending;
   if (s->npb == 0) return;
-  if (s->tls) {
+  if (neap__stls(s)) {
     if (!(s->werr || (s->h.flags & NEAP_H_UVCLOSE))) {
       neap__tls_flush_pending(s);
       return;
@@ -482,7 +482,7 @@ static int stream_write (lua_State *L) {
     }
   }
   if (s->be->write == NULL && !s->sync_writes &&
-      (s->h.host->in_tasks || s->tls)) {   /* (TLS: encrypted at the flush) */
+      (s->h.host->in_tasks || neap__stls(s))) {   /* (TLS: encrypted at the flush) */
     stream_gather(L, s, 2, nargs, bufs, nb, total);
     goto written;
   }
@@ -581,7 +581,7 @@ static int stream_shutdown (lua_State *L) {
   if (s->shut) return 1;
   neap__stream_undirty(s);
   neap__stream_flush_pending(s);   /* the queue goes out before the FIN */
-  if (s->tls) neap__tls_shutdown_stream(s);   /* and close_notify */
+  if (neap__stls(s)) neap__tls_shutdown_stream(s);   /* and close_notify */
   s->shut = 1;
   if (s->kind == NEAP_S_TCP || s->kind == NEAP_S_PIPE) {
     uv_shutdown_t *req = malloc(sizeof *req);

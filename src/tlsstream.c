@@ -142,7 +142,7 @@ static int tls_context (lua_State *L) {
 ** the write queue's count when the records are sent.
 */
 static int tls_send (neap_stream *s, size_t plain) {
-  neap_buf *out = neap__tls_out(s->tls);
+  neap_buf *out = neap__tls_out(neap__stls(s));
   size_t len = neap__buf_len(out);
   uv_buf_t b;
   int r;
@@ -181,7 +181,7 @@ void neap__tls_flush_pending (neap_stream *s) {
   size_t plain = s->pending, used = 0;
   char join[TLS_RECORD];
   int i;
-  if (!neap__tls_done(s->tls)) return;   /* after the handshake */
+  if (!neap__tls_done(neap__stls(s))) return;   /* after the handshake */
   for (i = 0; i < s->npb && !s->werr; i++) {
     const char *p = s->pbufs[i].base;
     size_t n = s->pbufs[i].len;
@@ -190,7 +190,7 @@ void neap__tls_flush_pending (neap_stream *s) {
       used += n;
       continue;
     }
-    if (used > 0 && neap__tls_write(s->tls, join, used) != NEAP_TLS_OK) {
+    if (used > 0 && neap__tls_write(neap__stls(s), join, used) != NEAP_TLS_OK) {
       s->werr = NEAP_ETLS;
       break;
     }
@@ -199,10 +199,10 @@ void neap__tls_flush_pending (neap_stream *s) {
       memcpy(join, p, n);
       used = n;
     }
-    else if (neap__tls_write(s->tls, p, n) != NEAP_TLS_OK)
+    else if (neap__tls_write(neap__stls(s), p, n) != NEAP_TLS_OK)
       s->werr = NEAP_ETLS;
   }
-  if (used > 0 && !s->werr && neap__tls_write(s->tls, join, used) != NEAP_TLS_OK)
+  if (used > 0 && !s->werr && neap__tls_write(neap__stls(s), join, used) != NEAP_TLS_OK)
     s->werr = NEAP_ETLS;
   /* the records hold the bytes now: the strings may go */
   neap__stream_release_pending(s);
@@ -217,8 +217,8 @@ void neap__tls_flush_pending (neap_stream *s) {
 
 /* s:shutdown() of a TLS stream: close_notify goes before the FIN. */
 void neap__tls_shutdown_stream (neap_stream *s) {
-  if (!neap__tls_done(s->tls) || s->werr) return;
-  if (neap__tls_shutdown(s->tls) == NEAP_TLS_OK) tls_send(s, 0);
+  if (!neap__tls_done(neap__stls(s)) || s->werr) return;
+  if (neap__tls_shutdown(neap__stls(s)) == NEAP_TLS_OK) tls_send(s, 0);
 }
 
 /* ====================================================== the handshake */
@@ -232,7 +232,7 @@ static int push_true (lua_State *L, void *ud) {
 static int push_tls_error (lua_State *L, void *ud) {
   neap_stream *s = ud;
   lua_pushnil(L);
-  lua_pushstring(L, neap__tls_error(s->tls));
+  lua_pushstring(L, neap__tls_error(neap__stls(s)));
   lua_pushliteral(L, "ETLS");
   return 3;
 }
@@ -254,19 +254,19 @@ static void tls_decrypt (neap_stream *s) {
   int r;
   neap__stream_take_buf(s);   /* (an emptied buffer was given back: no malloc and regrowth per record) */
   while (!s->eof && !s->err) {
-    r = neap__tls_read_buf(s->tls, &s->rb, (size_t)1 << 20, &n);
+    r = neap__tls_read_buf(neap__stls(s), &s->rb, (size_t)1 << 20, &n);
     if (r == NEAP_TLS_OK) continue;
     if (r == NEAP_TLS_EOF) s->eof = 1;   /* close_notify, or an end without it */
     else if (r == NEAP_TLS_ERROR) s->err = NEAP_ETLS;
     break;
   }
-  if (neap__buf_len(neap__tls_out(s->tls)) > 0 && !s->werr) tls_send(s, 0);
+  if (neap__buf_len(neap__tls_out(neap__stls(s))) > 0 && !s->werr) tls_send(s, 0);
 }
 
 /* One step of the handshake; the waiting task is told when it ends. */
 static void hs_step (neap_stream *s) {
-  int r = neap__tls_handshake(s->tls);
-  if (neap__buf_len(neap__tls_out(s->tls)) > 0 && !s->werr) tls_send(s, 0);
+  int r = neap__tls_handshake(neap__stls(s));
+  if (neap__buf_len(neap__tls_out(neap__stls(s))) > 0 && !s->werr) tls_send(s, 0);
   if (r == NEAP_TLS_OK) {
     s->x->tls_hs = 0;
     hs_wake(s, 1);
@@ -288,7 +288,7 @@ static void hs_step (neap_stream *s) {
 ** committed to the engine's input (or the end, or an error, came).
 */
 void neap__tls_input (neap_stream *s, ssize_t nread) {
-  if (nread == UV_EOF) neap__tls_input_end(s->tls);
+  if (nread == UV_EOF) neap__tls_input_end(neap__stls(s));
   else if (nread < 0) s->err = (int)nread;
   if (s->x->tls_hs) {
     if (nread == UV_EOF) s->eof = 1;
@@ -324,7 +324,7 @@ static int stream_starttls (lua_State *L) {
   size_t have;
   if (s->kind != NEAP_S_TCP && s->kind != NEAP_S_PIPE)
     return luaL_error(L, "starttls: a TLS stream needs a socket or a pipe");
-  if (s->tls) return luaL_error(L, "starttls: the stream is already TLS");
+  if (neap__stls(s)) return luaL_error(L, "starttls: the stream is already TLS");
   if (s->cb_owned || s->reader)
     return luaL_error(L, "starttls: another task is reading this stream");
   t = neap__sched_check(L, "starttls");
@@ -332,8 +332,8 @@ static int stream_starttls (lua_State *L) {
   neap__stream_flush_pending(s);   /* plaintext written before goes first */
   if (s->werr) return neap__push_error(L, s->werr);
   if (neap__stream_x(s) == NULL) return luaL_error(L, "out of memory");
-  s->tls = neap__tls_new(ctx, name, session, slen, err, sizeof err);
-  if (s->tls == NULL) {
+  s->x->tls = neap__tls_new(ctx, name, session, slen, err, sizeof err);
+  if (s->x->tls == NULL) {
     lua_pushnil(L);
     lua_pushstring(L, err);
     lua_pushliteral(L, "ETLS");
@@ -343,10 +343,10 @@ static int stream_starttls (lua_State *L) {
   have = neap__buf_len(&s->rb);
   if (have > 0) {   /* read already, but the handshake's: hand them over */
     size_t avail;
-    char *p = neap__buf_reserve(neap__tls_in(s->tls), have, &avail);
+    char *p = neap__buf_reserve(neap__tls_in(neap__stls(s)), have, &avail);
     if (p == NULL) return luaL_error(L, "starttls: out of memory");
     memcpy(p, neap__buf_data(&s->rb), have);
-    neap__buf_commit(neap__tls_in(s->tls), have);
+    neap__buf_commit(neap__tls_in(neap__stls(s)), have);
     neap__buf_consume(&s->rb, have);
   }
   hs_step(s);
@@ -378,23 +378,23 @@ static int stream_tls (lua_State *L) {
   const char *alpn;
   size_t len;
   unsigned char *sess;
-  if (s->tls == NULL || s->x->tls_hs) return 0;
+  if (neap__stls(s) == NULL || s->x->tls_hs) return 0;
   lua_createtable(L, 0, 7);
-  set_str(L, "version", neap__tls_version(s->tls));
-  set_str(L, "cipher", neap__tls_cipher(s->tls));
-  if ((alpn = neap__tls_alpn(s->tls, &len)) != NULL) {
+  set_str(L, "version", neap__tls_version(neap__stls(s)));
+  set_str(L, "cipher", neap__tls_cipher(neap__stls(s)));
+  if ((alpn = neap__tls_alpn(neap__stls(s), &len)) != NULL) {
     lua_pushlstring(L, alpn, len);
     lua_setfield(L, -2, "alpn");
   }
-  set_str(L, "servername", neap__tls_servername(s->tls));
-  lua_pushboolean(L, neap__tls_resumed(s->tls));
+  set_str(L, "servername", neap__tls_servername(neap__stls(s)));
+  lua_pushboolean(L, neap__tls_resumed(neap__stls(s)));
   lua_setfield(L, -2, "resumed");
-  if ((sess = neap__tls_session(s->tls, &len)) != NULL) {
+  if ((sess = neap__tls_session(neap__stls(s), &len)) != NULL) {
     lua_pushlstring(L, (const char *)sess, len);
     free(sess);
     lua_setfield(L, -2, "session");
   }
-  if (neap__tls_peer(s->tls, &peer) == 0) {
+  if (neap__tls_peer(neap__stls(s), &peer) == 0) {
     int i;
     lua_createtable(L, 0, 6);
     set_str(L, "subject", peer.subject);
