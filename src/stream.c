@@ -535,10 +535,8 @@ static void stream_unpark_reader (neap_task *t) {
 ** request, which belongs to the parked reader while there is one. NULL:
 ** the stream is closed (the read returns nil, "closed", "ECLOSED").
 */
-static neap_stream *stream_check_reader (lua_State *L, const char *fname) {
-  /* (1 is a stream: the caller checked it before the options; only what the
-  ** box points at, the struct or NULL once closed, can have changed) */
-  neap_stream *s = *(neap_stream **)lua_touserdata(L, 1);
+static neap_stream *stream_reader_ok (lua_State *L, neap_stream *s,
+                                      const char *fname) {
   if (s == NULL) return NULL;
   if (s->cb_owned && (s->cb_task == NULL || neap__sched_current(L) != s->cb_task))
     luaL_error(L, "%s: this stream delivers its data to callbacks "
@@ -546,6 +544,12 @@ static neap_stream *stream_check_reader (lua_State *L, const char *fname) {
   if (s->reader || s->filling)
     luaL_error(L, "%s: another task is already reading this stream", fname);
   return s;
+}
+
+static neap_stream *stream_check_reader (lua_State *L, const char *fname) {
+  /* (1 is a stream: the caller checked it before the options; only what the
+  ** box points at, the struct or NULL once closed, can have changed) */
+  return stream_reader_ok(L, *(neap_stream **)lua_touserdata(L, 1), fname);
 }
 
 /*
@@ -718,18 +722,17 @@ static int lines_iter (lua_State *L) {
 static char lines_step_key;   /* registry: the one step closure */
 
 static int lines_step (lua_State *L) {
-  neap_stream *s;
+  neap_stream **box = lua_touserdata(L, 1), *s;
   int n, ok = 0;
-  /* (upvalue 1: the streams' metatable; a pointer compare per line) */
-  if (lua_touserdata(L, 1) != NULL && lua_getmetatable(L, 1)) {
-    ok = lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(1));
-    lua_pop(L, 1);
-  }
+  /* (upvalue 1: the streams' metatable; one compare per line. The settop
+  ** pops it and the for's control value) */
+  if (box != NULL && lua_getmetatable(L, 1))
+    ok = lua_rawequal(L, -1, lua_upvalueindex(1));
+  lua_settop(L, 1);
   if (!ok)
     return luaL_error(L, "lines: the iterator takes the stream as its "
                          "argument (for line in s:lines() do ... end)");
-  lua_settop(L, 1);
-  s = stream_check_reader(L, "lines");
+  s = stream_reader_ok(L, *box, "lines");
   if (s == NULL) return 0;   /* closed: the loop ends */
   s->rq.f.kind = NEAP_FRAME_LINE;
   s->rq.f.keep = 0;
