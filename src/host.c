@@ -357,11 +357,11 @@ void neap__host_gc_adapt (neap_host *h, lua_State *L) {
 ** coroutines of the tasks it ran) stays in memory while the host waits
 ** for the next event, and with it the pages the heap cannot give back.
 ** Once no task has run for NEAP_IDLE_GC_MS to 2 x NEAP_IDLE_GC_MS after
-** some did, the host collects in full, frees its cached read blocks and
-** the spare buffer (a burst of busy streams filled the caches: up to
-** 1 MiB of small blocks and 4 MiB of large ones, 4 MiB of spare) and the
-** turn arena of small writes, and gives the heap's free pages back
-** (malloc_trim), as Node.js collects when idle. Only while the host owns
+** some did, the host collects in full, frees its cached large read
+** blocks and the spare buffer and gives the cached small blocks' pages back
+** (neap__host_drop_caches: a burst of busy streams filled the caches), and
+** gives the heap's free pages back (malloc_trim), as Node.js collects when
+** idle. Only while the host owns
 ** the collector and the heap is at most NEAP_IDLE_GC_KB (a full collection
 ** of that takes some 10-20 ms: an event that comes meanwhile waits that
 ** long; a larger heap is left to the incremental pace). The timer is
@@ -505,13 +505,7 @@ static void host_teardown (neap_host *h) {
     h->posts = h->posts_tail = NULL;
   }
   uv_mutex_destroy(&h->post_lock);
-  neap__host_drop_caches(h);
-  free(h->blocks);
-  h->blocks = NULL;
-  free(h->sblocks);
-  h->sblocks = NULL;
-  free(h->wa);
-  h->wa = NULL;
+  neap__host_free_caches(h);
   free(h->ready);
   h->ready = NULL;
   free(h->tslot_free);
@@ -632,7 +626,8 @@ static int host_block_count (lua_State *L) {
   neap_host *h = neap__host(L);
   lua_pushinteger(L, h->nblocks + h->nsblocks);
   lua_pushinteger(L, h->nsblocks);
-  return 2;
+  lua_pushinteger(L, h->nsblocks - h->nsadv);   /* small ones not given back */
+  return 3;
 }
 
 static int host_version (lua_State *L) {

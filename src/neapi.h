@@ -44,8 +44,9 @@ struct neap_host {
   neap_stream *dirty;      /* streams with gathered writes to flush */
   char **blocks;           /* cache of free read blocks (64 KiB) */
   int nblocks;
-  char **sblocks;          /* cache of free small read blocks (4 KiB) */
-  int nsblocks;
+  char **sblocks;          /* cache of free small read blocks (4 KiB pages) */
+  int nsblocks, capsblocks;
+  int nsadv;               /* the first nsadv of them were given back to the system (madvise) */
   int spare_refs[16];      /* emptied anchor tables of gathered writes, for reuse */
   int nspare;
   char *wa;                /* the turn's small writes, copied (stream_write.c) */
@@ -393,7 +394,8 @@ void neap__stream_deliver (neap_stream *s);
 void neap__stream_flow (neap_stream *s);
 void neap__stream_release_buf (neap_stream *s);   /* an emptied read buffer: to the block cache */
 void neap__stream_take_buf (neap_stream *s);      /* a read buffer from the block cache */
-void neap__host_drop_caches (neap_host *h);       /* frees the cached read blocks, the spare, an empty turn arena */
+void neap__host_drop_caches (neap_host *h);       /* idle: cached read blocks freed or given back, the spare, an empty turn arena */
+void neap__host_free_caches (neap_host *h);       /* teardown: all of them freed */
 int neap__stream_at_end (neap_stream *s);
 void neap__stream_wake_writer (neap_stream *s);
 void neap__stream_flush_all (neap_host *h);

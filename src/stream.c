@@ -9,6 +9,7 @@
 */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
@@ -131,16 +132,32 @@ void neap__stream_wake_err (neap_task *t, neap_stream *s, int err) {
 #define BLOCK READ_CHUNK
 #define BLOCK_CACHE 64
 #define SBLOCK 4096
-#define SBLOCK_CACHE 256
+#define SBLOCK_CACHE 4096
 #define SREAD_ROOM (SBLOCK / 2)
 #define SMALL_READ 1024
 #define SPARE_MAX (4u << 20)
 
+/* Keeps a free small block (a page of its own) in the cache: false when it
+** is full or cannot grow, or the buffer is not such a block. */
+static int cache_sblock (neap_host *h, char *base) {
+  if (((uintptr_t)base & (SBLOCK - 1)) != 0) return 0;
+  if (h->nsblocks == h->capsblocks) {
+    int ncap = h->capsblocks ? h->capsblocks * 2 : 64;
+    char **nb;
+    if (ncap > SBLOCK_CACHE) return 0;
+    if ((nb = realloc(h->sblocks, (size_t)ncap * sizeof *nb)) == NULL) return 0;
+    h->sblocks = nb;
+    h->capsblocks = ncap;
+  }
+  h->sblocks[h->nsblocks++] = base;
+  return 1;
+}
+
 /* Gives a read buffer back: a block to its cache, a larger one as the spare. */
 static void host_give_back (neap_host *h, char *base, size_t cap) {
-  if (cap == SBLOCK && h->nsblocks < SBLOCK_CACHE && h->sblocks != NULL)
-    h->sblocks[h->nsblocks++] = base;
-  else if (cap == BLOCK && h->nblocks < BLOCK_CACHE && h->blocks != NULL)
+  if (cap == SBLOCK && cache_sblock(h, base))
+    return;
+  if (cap == BLOCK && h->nblocks < BLOCK_CACHE && h->blocks != NULL)
     h->blocks[h->nblocks++] = base;
   else if (cap > BLOCK && cap <= SPARE_MAX && cap > h->spare_cap) {
     free(h->spare);   /* (the larger one is kept) */
@@ -162,11 +179,17 @@ void neap__stream_release_buf (neap_stream *s) {
   }
 }
 
-/* Frees the cached blocks and the spare (teardown; the idle collection),
-** and the turn arena of small writes when nothing is in it. */
+/*
+** The idle collection's part: frees the cached large blocks and the spare,
+** gives the cached small blocks' pages back to the system (they stay
+** allocated, so they leave no holes between the connections' objects that
+** malloc_trim could not give back; a page comes back zeroed at its next
+** use), and frees the turn arena of small writes when nothing is in it.
+*/
 void neap__host_drop_caches (neap_host *h) {
   while (h->nblocks > 0) free(h->blocks[--h->nblocks]);
-  while (h->nsblocks > 0) free(h->sblocks[--h->nsblocks]);
+  for (; h->nsadv < h->nsblocks; h->nsadv++)
+    (void)madvise(h->sblocks[h->nsadv], SBLOCK, MADV_DONTNEED);
   free(h->spare);
   h->spare = NULL;
   h->spare_cap = 0;
@@ -176,15 +199,34 @@ void neap__host_drop_caches (neap_host *h) {
   }
 }
 
-/* A free block of 'size' (BLOCK or SBLOCK) from its cache, or malloc'd. */
+/* Teardown: every cached block freed. */
+void neap__host_free_caches (neap_host *h) {
+  neap__host_drop_caches(h);
+  while (h->nsblocks > 0) free(h->sblocks[--h->nsblocks]);
+  h->nsadv = 0;
+  free(h->sblocks);
+  h->sblocks = NULL;
+  h->capsblocks = 0;
+  free(h->blocks);
+  h->blocks = NULL;
+  free(h->wa);
+  h->wa = NULL;
+}
+
+/* A free block of 'size' (BLOCK or SBLOCK) from its cache, or a new one. */
 static char *host_block (neap_host *h, size_t size) {
-  char ***cache = size == SBLOCK ? &h->sblocks : &h->blocks;
-  int *n = size == SBLOCK ? &h->nsblocks : &h->nblocks;
-  if (*cache == NULL) {
-    *cache = malloc((size == SBLOCK ? SBLOCK_CACHE : BLOCK_CACHE) * sizeof(char *));
-    if (*cache == NULL) return NULL;
+  void *p;
+  if (size == SBLOCK) {
+    if (h->nsblocks > 0) {
+      if (--h->nsblocks < h->nsadv) h->nsadv = h->nsblocks;
+      return h->sblocks[h->nsblocks];
+    }
+    /* a page of its own: the idle collection can give it back whole */
+    return posix_memalign(&p, SBLOCK, SBLOCK) == 0 ? p : NULL;
   }
-  if (*n > 0) return (*cache)[--*n];
+  if (h->blocks == NULL && (h->blocks = malloc(BLOCK_CACHE * sizeof(char *))) == NULL)
+    return NULL;
+  if (h->nblocks > 0) return h->blocks[--h->nblocks];
   return malloc(size);   /* (a block, so that it goes back to the cache) */
 }
 
