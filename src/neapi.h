@@ -55,6 +55,7 @@ struct neap_host {
   char *spare;             /* one free read buffer larger than a block, or NULL */
   size_t spare_cap;
   size_t rbuf_grows;       /* tests: times a stream's read buffer had to grow */
+  size_t rbuf_moves;       /* tests: times a stream's bytes moved from a small block to a large one */
   int main_failed;
   char *error;             /* last error text for the C API */
   uv_async_t async;        /* neap_post */
@@ -338,6 +339,7 @@ struct neap_stream {
   unsigned char cb_owned : 1;         /* s:on callbacks are set: other tasks may not read */
   unsigned char cb_armed : 1;         /* no pump runs: a frame (rq) starts one (stream_fire) */
   unsigned char rbig : 1;             /* its reads fill small blocks: it takes 64 KiB ones */
+  unsigned char rsmall : 2;           /* consecutive small reads into a large block (back to small ones at SMALL_READS) */
 };
 
 /* A stream's libuv handle: right after the struct, sized for its kind. */

@@ -123,11 +123,14 @@ void neap__stream_wake_err (neap_task *t, neap_stream *s, int err) {
 ** held 2,000 x 64 KiB of heap, and its RSS crept towards that as the
 ** blocks' pages were touched at different offsets). A read that fills a
 ** small block, or a frame longer than half of one, moves the stream to
-** 64 KiB blocks (its bytes, at most 4 KiB, are copied over once); a read
-** of less than 1 KiB into a large block moves it back. A buffer that grew
-** past a block (a bulk reader behind its data) is kept as the host's one
-** spare and reused by the next stream that must grow, so a bulk transfer
-** does not realloc and fault in fresh pages each time its buffer empties.
+** 64 KiB blocks (its bytes, at most 4 KiB, are copied over once); three
+** reads in a row of less than 1 KiB into large blocks move it back (one
+** would not do: a stream whose messages end in a short read, 4,500 B as
+** 4,096 + 404, would fill a small block and copy it for every message).
+** A buffer that grew past a block (a bulk reader behind its data) is kept
+** as the host's one spare and reused by the next stream that must grow, so
+** a bulk transfer does not realloc and fault in fresh pages each time its
+** buffer empties.
 */
 #define BLOCK READ_CHUNK
 #define BLOCK_CACHE 64
@@ -135,6 +138,7 @@ void neap__stream_wake_err (neap_task *t, neap_stream *s, int err) {
 #define SBLOCK_CACHE 4096
 #define SREAD_ROOM (SBLOCK / 2)
 #define SMALL_READ 1024
+#define SMALL_READS 3   /* (rsmall counts to SMALL_READS - 1) */
 #define SPARE_MAX (4u << 20)
 
 /* Keeps a free small block (a page of its own) in the cache: false when it
@@ -267,6 +271,7 @@ static char *stream_reserve (neap_stream *s, size_t *avail) {
     b->head = 0;
     b->tail = len;
     s->rbig = 1;
+    h->rbuf_moves++;
   }
   if (b->cap - len < READ_ROOM && h->spare != NULL &&
       h->spare_cap >= len + READ_CHUNK) {
@@ -313,7 +318,12 @@ static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     if (s->rb.cap == SBLOCK) {   /* it filled what it was given: bulk */
       if ((size_t)nread == buf->len) s->rbig = 1;
     }
-    else if (nread < SMALL_READ) s->rbig = 0;
+    else if (nread >= SMALL_READ) s->rsmall = 0;
+    else if (s->rsmall + 1 < SMALL_READS) s->rsmall++;
+    else {   /* small reads in a row: small blocks (when this one empties) */
+      s->rbig = 0;
+      s->rsmall = 0;
+    }
   }
   else if (nread == UV_EOF) s->eof = 1;
   else if (nread < 0) s->err = (int)nread;
@@ -986,10 +996,12 @@ static int stream_consumed (lua_State *L) {
   return 1;
 }
 
-/* neap.core._rbuf_grows() -> times a read buffer grew (tests) */
+/* neap.core._rbuf_grows() -> times a read buffer grew, times a stream's
+** bytes moved from a small block to a large one (tests) */
 static int stream_rbuf_grows (lua_State *L) {
   lua_pushinteger(L, (lua_Integer)neap__host(L)->rbuf_grows);
-  return 1;
+  lua_pushinteger(L, (lua_Integer)neap__host(L)->rbuf_moves);
+  return 2;
 }
 
 /* s:buffered() -> bytes received and not yet read */
