@@ -43,7 +43,7 @@ neap_stream *neap__stream_check_io (lua_State *L, int idx) {
   neap_handle **box = lua_touserdata(L, idx);
   int ok = 0;
   if (box != NULL && lua_getmetatable(L, idx)) {
-    ok = lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(1));
+    ok = lua_rawequal(L, -1, lua_upvalueindex(1));   /* (cheaper than two lua_topointer) */
     if (!ok) {
       lua_rawgetp(L, LUA_REGISTRYINDEX, STREAM_MT);
       ok = lua_rawequal(L, -1, -2);
