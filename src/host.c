@@ -384,6 +384,7 @@ static void host_idle_gc (uv_timer_t *tm) {
     return;
   lua_gc(h->L, LUA_GCCOLLECT);
   neap__host_drop_caches(h);
+  neap__host_lalloc_drop(h);
 #ifdef __GLIBC__
   malloc_trim(0);
 #endif
@@ -630,6 +631,25 @@ static int host_block_count (lua_State *L) {
   return 3;
 }
 
+static void *host_lalloc (void *ud, void *ptr, size_t osize, size_t nsize);
+
+/* neap.core._lalloc() -> bytes waiting in the small blocks' lists, small
+** allocations served from them, from malloc, the lists' bound; nil when
+** the state is not neap_new's (a stock lua5.4's allocator) (spec 16-16) */
+static int host_lalloc_stats (lua_State *L) {
+  neap_host *h = neap__host(L);
+  void *ud;
+  if (lua_getallocf(L, &ud) != host_lalloc || ud != h) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushinteger(L, (lua_Integer)h->la_bytes);
+  lua_pushinteger(L, (lua_Integer)h->la_hits);
+  lua_pushinteger(L, (lua_Integer)h->la_misses);
+  lua_pushinteger(L, (lua_Integer)NEAP_LA_CACHE);
+  return 4;
+}
+
 static int host_version (lua_State *L) {
   lua_pushstring(L, NEAP_VERSION);
   return 1;
@@ -644,6 +664,7 @@ int luaopen_neap_core (lua_State *L) {
     {"_handle_count", host_handle_count},
     {"_block_count", host_block_count},
     {"_gc_mode", host_gc_mode},
+    {"_lalloc", host_lalloc_stats},
     {"version", host_version},
     {NULL, NULL}
   };
@@ -678,6 +699,145 @@ int luaopen_neap_core (lua_State *L) {
   return 1;
 }
 
+/* ====================================================== Lua's allocator */
+
+/*
+** The state neap_new makes allocates through this (a script under a stock
+** lua5.4 keeps that interpreter's allocator). Lua frees its garbage in
+** bursts (a collection step sweeps hundreds of objects) and allocates
+** again one object at a time; glibc's per-thread cache holds 7 blocks of a
+** size, so most of those went through its arenas: 150-250 instructions
+** per small allocation or free, and a 64-byte echoed line makes and frees
+** two strings. Blocks of at most NEAP_LA_MAX bytes are made in classes of
+** 16 bytes (a block of class k has room for 16k bytes) and a freed one
+** waits in its class's list, up to NEAP_LA_CACHE bytes in all; Lua passes
+** the size of every block it frees or resizes, so no header is needed. The
+** lists are emptied by the idle collection and at teardown. Under
+** AddressSanitizer nothing is kept, so that a use after free is reported.
+** (docs/performance.md, "Lua's allocator")
+*/
+
+#define la_class(n) (((n) + 15) >> 4)     /* 1 .. NEAP_LA_CLASSES */
+
+static void la_put (neap_host *h, void *p, size_t osize) {
+  size_t k = la_class(osize);
+  if (h->la_bytes + (k << 4) > NEAP_LA_CACHE) {
+    free(p);
+    return;
+  }
+  *(void **)p = h->la_free[k - 1];
+  h->la_free[k - 1] = p;
+  h->la_bytes += k << 4;
+}
+
+/* A block of class 'k': from its list, else from malloc. */
+static void *la_get (neap_host *h, size_t k) {
+  void *p = h->la_free[k - 1];
+  if (p != NULL) {
+    h->la_free[k - 1] = *(void **)p;
+    h->la_bytes -= k << 4;
+    h->la_hits++;
+    return p;
+  }
+  h->la_misses++;
+  p = malloc(k << 4);
+  if (p == NULL && h->la_bytes > 0) {   /* give the lists back and retry */
+    neap__host_lalloc_drop(h);
+    p = malloc(k << 4);
+  }
+  return p;
+}
+
+void neap__host_lalloc_drop (neap_host *h) {
+  int k;
+  for (k = 0; k < NEAP_LA_CLASSES; k++)
+    while (h->la_free[k] != NULL) {
+      void *p = h->la_free[k];
+      h->la_free[k] = *(void **)p;
+      free(p);
+    }
+  h->la_bytes = 0;
+}
+
+/* realloc for a large block (or a fresh one: 'ptr' NULL); when memory runs
+** out, the small blocks' lists are given back first and it is tried again */
+static void *la_large (neap_host *h, void *ptr, size_t nsize) {
+  void *p = realloc(ptr, nsize);
+  if (p == NULL && h->la_bytes > 0) {
+    neap__host_lalloc_drop(h);
+    p = realloc(ptr, nsize);
+  }
+  return p;
+}
+
+static void *host_lalloc (void *ud, void *ptr, size_t osize, size_t nsize) {
+  neap_host *h = ud;
+  if (ptr == NULL) {            /* ('osize' is then the kind of object) */
+    if (nsize == 0) return NULL;
+    return nsize <= NEAP_LA_MAX ? la_get(h, la_class(nsize)) : la_large(h, NULL, nsize);
+  }
+  if (osize > NEAP_LA_MAX) {    /* a large block: glibc's */
+    if (nsize == 0) {
+      free(ptr);
+      return NULL;
+    }
+    return la_large(h, ptr, nsize <= NEAP_LA_MAX ? la_class(nsize) << 4 : nsize);
+  }
+  if (nsize == 0) {
+    la_put(h, ptr, osize);
+    return NULL;
+  }
+  if (nsize > NEAP_LA_MAX) return la_large(h, ptr, nsize);
+  if (la_class(nsize) == la_class(osize)) return ptr;
+  else {
+    void *p = la_get(h, la_class(nsize));
+    if (p == NULL) return NULL;   /* (Lua keeps the old block) */
+    memcpy(p, ptr, osize < nsize ? osize : nsize);
+    la_put(h, ptr, osize);
+    return p;
+  }
+}
+
+/* What luaL_newstate installs, for a state made with our allocator: a
+** panic that says why, and warnings off until "@on". */
+static int host_panic (lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "PANIC: unprotected error in call to Lua API (%s)\n",
+          msg != NULL ? msg : "error object is not a string");
+  fflush(stderr);
+  return 0;   /* Lua aborts */
+}
+
+static void host_warn_off (void *ud, const char *msg, int tocont);
+static void host_warn_on (void *ud, const char *msg, int tocont);
+
+/* A part of a message being written; the last one ends the line. */
+static void host_warn_cont (void *ud, const char *msg, int tocont) {
+  fputs(msg, stderr);
+  if (!tocont) fputs("\n", stderr);
+  fflush(stderr);
+  lua_setwarnf((lua_State *)ud, tocont ? host_warn_cont : host_warn_on, ud);
+}
+
+/* "@on" and "@off" (a whole message starting with '@') switch warnings. */
+static int host_warn_control (void *ud, const char *msg, int tocont) {
+  if (tocont || msg[0] != '@') return 0;
+  if (strcmp(msg + 1, "on") == 0) lua_setwarnf((lua_State *)ud, host_warn_on, ud);
+  else if (strcmp(msg + 1, "off") == 0)
+    lua_setwarnf((lua_State *)ud, host_warn_off, ud);
+  return 1;
+}
+
+static void host_warn_off (void *ud, const char *msg, int tocont) {
+  (void)host_warn_control(ud, msg, tocont);
+}
+
+static void host_warn_on (void *ud, const char *msg, int tocont) {
+  if (host_warn_control(ud, msg, tocont)) return;
+  fputs("Lua warning: ", stderr);
+  host_warn_cont(ud, msg, tocont);
+}
+
 /* ====================================================== C API */
 
 neap_host *neap_new (uv_loop_t *loop) {
@@ -688,7 +848,11 @@ neap_host *neap_new (uv_loop_t *loop) {
     free(h);
     return NULL;
   }
-  L = luaL_newstate();
+  L = lua_newstate(host_lalloc, h);
+  if (L != NULL) {
+    lua_atpanic(L, host_panic);
+    lua_setwarnf(L, host_warn_off, L);
+  }
   if (L == NULL) {
     host_teardown(h);
     host_free_loop(h);
@@ -785,6 +949,7 @@ void neap_free (neap_host *h) {
   if (h->owns_L && h->L) {
     lua_close(h->L);       /* finalizers; the host's box tears down last */
     h->L = NULL;
+    neap__host_lalloc_drop(h);
   }
   host_teardown(h);
   host_free_loop(h);

@@ -25,6 +25,21 @@ typedef struct neap_foreign {   /* a close callback neap__host_uvclose deferred 
 } neap_foreign;
 
 
+/* Lua's small blocks (host.c): up to this size, in classes of 16 bytes */
+#define NEAP_LA_MAX 256
+#define NEAP_LA_CLASSES (NEAP_LA_MAX / 16)
+/* and at most this many bytes of them wait for reuse (none under ASan) */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NEAP_LA_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(NEAP_LA_ASAN)
+#define NEAP_LA_CACHE 0
+#else
+#define NEAP_LA_CACHE (1024 * 1024)
+#endif
+
 struct neap_host {
   uv_loop_t *loop;
   uv_loop_t own;           /* used when the host owns its loop */
@@ -94,9 +109,15 @@ struct neap_host {
   unsigned long resumes;   /* task resumes so far (sched.c) */
   unsigned long igc_seen;  /* 'resumes' at the timer's last tick */
   unsigned igc_runs;       /* idle collections done (tests) */
+  /* Lua's allocator (host.c, neap_new's state only): free small blocks by
+  ** size class of 16 bytes, a list linked through each block's first word */
+  void *la_free[NEAP_LA_CLASSES];
+  size_t la_bytes;         /* bytes in those lists */
+  unsigned long la_hits, la_misses;   /* small allocations (tests) */
 };
 
 neap_host *neap__host (lua_State *L);
+void neap__host_lalloc_drop (neap_host *h);
 void neap__idle_noop (uv_idle_t *idle);
 /* A timeout of this many seconds or more (math.huge) is no timeout. */
 #define NEAP_FOREVER 1e15
