@@ -25,9 +25,10 @@ typedef struct neap_foreign {   /* a close callback neap__host_uvclose deferred 
 } neap_foreign;
 
 
-/* Lua's small blocks (host.c): up to this size, in classes of 16 bytes */
-#define NEAP_LA_MAX 256
-#define NEAP_LA_CLASSES (NEAP_LA_MAX / 16)
+/* Lua's small blocks (host.c): NEAP_LA_CLASSES classes, 16 bytes apart;
+** class k holds 16k - 8 bytes (glibc's chunk of 16k), up to NEAP_LA_MAX */
+#define NEAP_LA_CLASSES 16
+#define NEAP_LA_MAX (16 * NEAP_LA_CLASSES - 8)
 /* and at most this many bytes of them wait for reuse (none under ASan) */
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
