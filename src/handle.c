@@ -17,10 +17,11 @@
 ** error leaves it consistent.
 */
 neap_handle **neap__handle_newbox (lua_State *L, const char *mt) {
-  neap_handle **box = lua_newuserdatauv(L, sizeof(neap_handle *), 1);
-  *box = NULL;
+  void **box = lua_newuserdatauv(L, NEAP_BOX_SIZE, 1);
+  box[0] = NULL;
+  box[1] = (void *)mt;   /* the tag neap__box_test compares */
   luaL_setmetatable(L, mt);
-  return box;
+  return (neap_handle **)box;
 }
 
 void neap__handle_init (neap_host *host, neap_handle *h,
@@ -41,25 +42,19 @@ void neap__handle_init (neap_host *host, neap_handle *h,
 
 /* The handle at 'idx' or NULL when it is not of type 'mt' or closed. */
 void *neap__handle_test (lua_State *L, int idx, const char *mt) {
-  neap_handle **box = luaL_testudata(L, idx, mt);
+  neap_handle **box = neap__box_test(L, idx, mt);
   return box ? *box : NULL;
 }
 
 /*
 ** The open handle at 'idx'; raises on a wrong type or a closed handle.
-** The metatable is found by a light-userdata key (its name's address),
-** not by name: luaL_checkudata's lookup costs a strcmp on every call.
+** The type is the box's tag (neap__box_test), not its metatable:
+** luaL_checkudata's lookup costs a strcmp on every call.
 */
 void *neap__handle_check (lua_State *L, int idx, const char *mt,
                           const char *what) {
-  neap_handle **box = lua_touserdata(L, idx);
-  int ok = 0;
-  if (box != NULL && lua_getmetatable(L, idx)) {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, mt);
-    ok = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);   /* pop both metatables */
-  }
-  if (!ok) box = luaL_checkudata(L, idx, mt);   /* the usual error */
+  neap_handle **box = neap__box_test(L, idx, mt);
+  if (box == NULL) luaL_typeerror(L, idx, mt);   /* the usual error */
   if (*box == NULL)
     luaL_error(L, "attempt to use a closed %s", what);
   return *box;
@@ -233,7 +228,7 @@ void neap__handle_uncount (neap_handle *h) {
 
 /* x:close() of every handle type: true; idempotent (a closed box is fine). */
 int neap__handle_close_l (lua_State *L, const char *mt) {
-  neap_handle **box = luaL_checkudata(L, 1, mt);
+  neap_handle **box = neap__box_check(L, 1, mt);
   if (*box) neap__handle_close(*box);
   lua_pushboolean(L, 1);
   return 1;
@@ -241,8 +236,13 @@ int neap__handle_close_l (lua_State *L, const char *mt) {
 
 /* __gc and __close of every handle type (and close() when it returns nothing). */
 int neap__handle_gc (lua_State *L) {
-  neap_handle **box = lua_touserdata(L, 1);
-  if (box && *box) neap__handle_close(*box);
+  void **box = lua_touserdata(L, 1);
+  /* a box's tag names a handle type's metatable in the registry; another
+  ** userdata given one of those metatables (debug.setmetatable) is left be */
+  int ok = box != NULL && lua_rawlen(L, 1) == NEAP_BOX_SIZE &&
+           lua_rawgetp(L, LUA_REGISTRYINDEX, box[1]) == LUA_TTABLE;
+  lua_settop(L, 1);
+  if (ok && box[0]) neap__handle_close(box[0]);
   return 0;
 }
 

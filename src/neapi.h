@@ -168,6 +168,33 @@ struct neap_handle {
 };
 
 neap_handle **neap__handle_newbox (lua_State *L, const char *mt);
+
+/*
+** A handle's box: the pointer to its struct, then a tag, the address of
+** its metatable's name ('mt'). Telling a box's type by the tag costs two
+** compares; by the metatable (lua_getmetatable, lua_rawequal and a pop) it
+** cost about 140 instructions, paid twice per echoed line (lines() and
+** write). Lua code cannot make a full userdata, and C code would have to
+** put our name's address in one of exactly this size; a box given another
+** metatable (debug.setmetatable) is still the box it was.
+*/
+#define NEAP_BOX_SIZE (2 * sizeof(void *))
+static inline neap_handle **neap__box_test (lua_State *L, int idx,
+                                            const char *mt) {
+  void **box = lua_touserdata(L, idx);
+  if (box == NULL || lua_rawlen(L, idx) != NEAP_BOX_SIZE ||   /* (first: */
+      box[1] != (const void *)mt)        /* a light userdata has length 0) */
+    return NULL;
+  return (neap_handle **)box;
+}
+
+/* The box at 'idx' of type 'mt', open or closed; raises when it is not one */
+static inline neap_handle **neap__box_check (lua_State *L, int idx,
+                                             const char *mt) {
+  neap_handle **box = neap__box_test(L, idx, mt);
+  if (box == NULL) luaL_typeerror(L, idx, mt);
+  return box;
+}
 void neap__handle_init (neap_host *host, neap_handle *h,
                         const neap_handle_vt *vt, neap_handle **box);
 void *neap__handle_check (lua_State *L, int idx, const char *mt,

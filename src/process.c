@@ -260,7 +260,7 @@ static void process_unpark (neap_task *t) {
 
 /* p:wait{timeout=} -> code, signal (signal as a name: "TERM") | nil, "timeout", "timeout" */
 static int process_wait (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, PROCESS_MT);
+  neap_handle **box = neap__box_check(L, 1, PROCESS_MT);
   neap_process *p = (neap_process *)*box;
   double timeout = neap__opt_timeout(L, 2, "wait");
   neap_task *t;
@@ -299,7 +299,7 @@ static int reaped (lua_State *L, const char *k) {
 ** leads no group gives ESRCH, as kill(-pid) does.
 */
 static int process_kill (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, PROCESS_MT);
+  neap_handle **box = neap__box_check(L, 1, PROCESS_MT);
   neap_process *p = (neap_process *)*box;
   int sig = lua_isnoneornil(L, 2) ? SIGTERM : neap__check_signal(L, 2, "kill");
   int group = 0, pid, r;
@@ -325,7 +325,7 @@ static int process_kill (lua_State *L) {
 }
 
 static int process_pid (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, PROCESS_MT);
+  neap_handle **box = neap__box_check(L, 1, PROCESS_MT);
   neap_process *p = (neap_process *)*box;
   if (p == NULL) return reaped(L, "pid");
   lua_pushinteger(L, p->pid);
@@ -334,7 +334,7 @@ static int process_pid (lua_State *L) {
 
 /* p:status() -> "running" | "exited" | "signalled" */
 static int process_status (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, PROCESS_MT);
+  neap_handle **box = neap__box_check(L, 1, PROCESS_MT);
   neap_process *p = (neap_process *)*box;
   if (p == NULL) {
     if (!reaped(L, "signal")) return luaL_error(L, "attempt to use a closed process");
@@ -351,7 +351,7 @@ static int process_status (lua_State *L) {
 ** their own. Returns the process.
 */
 static int set_ref (lua_State *L, int unref) {
-  neap_handle **box = luaL_checkudata(L, 1, PROCESS_MT);
+  neap_handle **box = neap__box_check(L, 1, PROCESS_MT);
   neap_process *p = (neap_process *)*box;
   if (p != NULL && !p->exited) {
     p->unref = unref;
@@ -694,7 +694,7 @@ static int process_signum (lua_State *L) {
 }
 
 static int process_tostring (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, PROCESS_MT);
+  neap_handle **box = neap__box_check(L, 1, PROCESS_MT);
   if (*box == NULL) lua_pushliteral(L, "neap.process (closed)");
   else lua_pushfstring(L, "neap.process (pid %d)", ((neap_process *)*box)->pid);
   return 1;

@@ -35,35 +35,18 @@ neap_stream *neap__stream_check (lua_State *L, int idx) {
 /*
 ** The stream at 'idx' for a read or a write, or NULL when it is closed:
 ** I/O on a closed stream is an outcome (nil, "closed", "ECLOSED"), not a
-** mistake. Raises when 'idx' is not a stream. The stream methods carry the
-** metatable as their upvalue 1, so the usual check is one comparison (no
-** registry lookup); another caller takes the lookup.
+** mistake. Raises when 'idx' is not a stream (by the box's tag: a
+** userdata given the streams' metatable is not one).
 */
 neap_stream *neap__stream_check_io (lua_State *L, int idx) {
-  neap_handle **box = lua_touserdata(L, idx);
-  int ok = 0;
-  if (box != NULL && lua_getmetatable(L, idx)) {
-    ok = lua_rawequal(L, -1, lua_upvalueindex(1));   /* (cheaper than two lua_topointer) */
-    if (!ok) {
-      lua_rawgetp(L, LUA_REGISTRYINDEX, STREAM_MT);
-      ok = lua_rawequal(L, -1, -2);
-      lua_pop(L, 1);   /* pop the registry's metatable */
-    }
-    lua_pop(L, 1);   /* pop the stream's metatable */
-  }
-  if (!ok) box = luaL_checkudata(L, idx, STREAM_MT);   /* the usual error */
+  neap_handle **box = neap__box_test(L, idx, STREAM_MT);
+  if (box == NULL) luaL_typeerror(L, idx, STREAM_MT);   /* the usual error */
   return (neap_stream *)*box;
 }
 
 /* Whether the value at 'idx' is a stream (open or closed), by address. */
 int neap__is_stream (lua_State *L, int idx) {
-  int ok = 0;
-  if (lua_type(L, idx) == LUA_TUSERDATA && lua_getmetatable(L, idx)) {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, STREAM_MT);
-    ok = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-  }
-  return ok;
+  return neap__box_test(L, idx, STREAM_MT) != NULL;
 }
 
 int neap__stream_at_end (neap_stream *s) {
@@ -774,14 +757,10 @@ static int lines_iter (lua_State *L) {
 static char lines_step_key;   /* registry: the one step closure */
 
 static int lines_step (lua_State *L) {
-  neap_stream **box = lua_touserdata(L, 1), *s;
-  int n, ok = 0;
-  /* (upvalue 1: the streams' metatable; one compare per line. The settop
-  ** pops it and the for's control value) */
-  if (box != NULL && lua_getmetatable(L, 1))
-    ok = lua_rawequal(L, -1, lua_upvalueindex(1));
-  lua_settop(L, 1);
-  if (!ok)
+  neap_stream **box = (neap_stream **)neap__box_test(L, 1, STREAM_MT), *s;
+  int n;
+  lua_settop(L, 1);   /* (pops the for's control value) */
+  if (box == NULL)
     return luaL_error(L, "lines: the iterator takes the stream as its "
                          "argument (for line in s:lines() do ... end)");
   s = stream_reader_ok(L, *box, "lines");
@@ -880,7 +859,7 @@ static int stream_wait_readable (lua_State *L) {
 ** with false, they no longer do. Works on a closed stream too.
 */
 static int stream_callbacks (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, STREAM_MT);
+  neap_handle **box = neap__box_check(L, 1, STREAM_MT);
   neap_stream *s = (neap_stream *)*box;
   if (lua_gettop(L) >= 2) {
     int set = lua_istable(L, 2);
@@ -1067,7 +1046,7 @@ static int stream_close (lua_State *L) {
 }
 
 static int stream_is_closed (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, STREAM_MT);
+  neap_handle **box = neap__box_check(L, 1, STREAM_MT);
   lua_pushboolean(L, *box == NULL);
   return 1;
 }
@@ -1143,7 +1122,7 @@ static const char *const kinds[] = {"tcp", "pipe", "tty", "file", "poll",
                                     "none"};
 
 static int stream_tostring (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, STREAM_MT);
+  neap_handle **box = neap__box_check(L, 1, STREAM_MT);
   if (*box == NULL) lua_pushliteral(L, "neap.stream (closed)");
   else lua_pushfstring(L, "neap.stream (%s %p)", neap__stls((neap_stream *)*box)
                        ? "tls" : kinds[((neap_stream *)*box)->kind], (void *)*box);

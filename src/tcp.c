@@ -221,7 +221,7 @@ static int server_address (lua_State *L) {
 
 /* server:is_closed() -> boolean */
 static int server_is_closed (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, SERVER_MT);
+  neap_handle **box = neap__box_check(L, 1, SERVER_MT);
   lua_pushboolean(L, *box == NULL);
   return 1;
 }
@@ -231,7 +231,7 @@ static int server_close (lua_State *L) {
 }
 
 static int server_tostring (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, SERVER_MT);
+  neap_handle **box = neap__box_check(L, 1, SERVER_MT);
   if (*box == NULL) lua_pushliteral(L, "neap.server (closed)");
   else lua_pushfstring(L, "neap.server (%p)", (void *)*box);
   return 1;

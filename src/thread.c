@@ -1036,7 +1036,7 @@ static int tend_close (lua_State *L) {
 }
 
 static int tend_tostring (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, THREAD_MT);
+  neap_handle **box = neap__box_check(L, 1, THREAD_MT);
   neap_tend *ep = (neap_tend *)*box;
   if (ep == NULL) lua_pushliteral(L, "neap.thread (closed)");
   else if (ep->is_parent)
