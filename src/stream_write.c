@@ -442,6 +442,19 @@ static int stream_write (lua_State *L) {
   size_t piece = s && s->h.host->write_piece ? s->h.host->write_piece
                                              : NEAP_WRITE_PIECE;
   neap_task *t;
+  /* the usual call first: one string, to a socket or a pipe, from a task
+  ** (gathered for the turn's flush; the rest below does the same for it) */
+  if (nargs == 1 && s != NULL && lua_type(L, 2) == LUA_TSTRING) {
+    size_t len;
+    const char *p = lua_tolstring(L, 2, &len);
+    if (len > 0 && len <= piece && !s->werr && !s->shut && !s->sync_writes &&
+        s->kind != NEAP_S_NONE && s->be->write == NULL &&
+        (s->h.host->in_tasks || neap__stls(s))) {
+      sbufs[0] = uv_buf_init((char *)p, (unsigned)len);
+      stream_gather(L, s, 2, 1, sbufs, 1, len);
+      goto written;
+    }
+  }
   if (nargs < 1) luaL_argerror(L, 2, "string expected, got no value");
   if (nargs > 16) return luaL_error(L, "write: at most 16 strings at once");
   for (i = 0; i < nargs; i++) {
