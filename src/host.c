@@ -734,21 +734,27 @@ static void la_put (neap_host *h, void *p, size_t osize) {
   h->la_bytes += la_size(k);
 }
 
-/* A block of class 'k': from its list, else from malloc. */
-static void *la_get (neap_host *h, size_t k) {
-  void *p = h->la_free[k - 1];
-  if (p != NULL) {
-    h->la_free[k - 1] = *(void **)p;
-    h->la_bytes -= la_size(k);
-    h->la_hits++;
-    return p;
-  }
+/* A block of class 'k' from malloc (its list is empty); when memory runs
+** out, the lists are given back and it is tried again. Out of line, so
+** that the usual paths below save no registers. */
+static __attribute__((noinline)) void *la_miss (neap_host *h, size_t k) {
+  void *p;
   h->la_misses++;
   p = malloc(la_size(k));
-  if (p == NULL && h->la_bytes > 0) {   /* give the lists back and retry */
+  if (p == NULL && h->la_bytes > 0) {
     neap__host_lalloc_drop(h);
     p = malloc(la_size(k));
   }
+  return p;
+}
+
+/* A block of class 'k': from its list, else from malloc. */
+static void *la_get (neap_host *h, size_t k) {
+  void *p = h->la_free[k - 1];
+  if (p == NULL) return la_miss(h, k);
+  h->la_free[k - 1] = *(void **)p;
+  h->la_bytes -= la_size(k);
+  h->la_hits++;
   return p;
 }
 
@@ -765,7 +771,8 @@ void neap__host_lalloc_drop (neap_host *h) {
 
 /* realloc for a large block (or a fresh one: 'ptr' NULL); when memory runs
 ** out, the small blocks' lists are given back first and it is tried again */
-static void *la_large (neap_host *h, void *ptr, size_t nsize) {
+static __attribute__((noinline)) void *la_large (neap_host *h, void *ptr,
+                                                 size_t nsize) {
   void *p = realloc(ptr, nsize);
   if (p == NULL && h->la_bytes > 0) {
     neap__host_lalloc_drop(h);
