@@ -114,6 +114,7 @@ struct neap_host {
   ** size class of 16 bytes, a list linked through each block's first word */
   void *la_free[NEAP_LA_CLASSES];
   size_t la_bytes;         /* bytes in those lists */
+  unsigned char la_on;     /* freed blocks are kept (generational mode) */
   unsigned long la_hits, la_misses;   /* small allocations (tests) */
 };
 

@@ -92,6 +92,36 @@ print(select(4, core._lalloc()) == 0 or busy > 0, idle, select(4, core._gc_mode(
     assert.equal("true\t0\ttrue\n", out)
   end)
 
+  it("keeps no block while the collector is incremental (thousands of tasks), and again after (a fresh process)", function()
+    local out, rc = script([[
+local cap = select(4, core._lalloc())
+local function garbage()
+  local t = {}
+  for i = 1, 5000 do t[i] = "some garbage " .. i end
+  t = nil
+  collectgarbage("step", 0)
+  collectgarbage()
+end
+local ts = {}
+for i = 1, 4100 do ts[i] = neap.task(function() neap.sleep(30) end) end
+neap.sleep(0.05)   -- a loop turn: the host switches to the incremental pace
+local mode = core._gc_mode()
+garbage()
+local during = core._lalloc()
+for i = 1, #ts do ts[i]:cancel() end
+ts = nil
+neap.sleep(0.1)
+collectgarbage()
+neap.sleep(1.2)    -- back to generational: 1 s after the switch, few tasks
+local mode2 = core._gc_mode()
+garbage()
+local after = core._lalloc()
+print(mode, during, mode2, cap == 0 or after > 0)
+]])
+    assert.equal(0, rc, out)
+    assert.equal("incremental\t0\tgenerational\ttrue\n", out)
+  end)
+
   it("warnings stay off until '@on', as under the stand-alone lua", function()
     local out, rc = script([[
 warn("hidden")
