@@ -867,6 +867,7 @@ neap_host *neap_new (uv_loop_t *loop) {
     lua_setwarnf(L, host_warn_off, L);
   }
   if (L == NULL) {
+    neap__host_lalloc_drop(h);   /* what a failed lua_newstate freed */
     host_teardown(h);
     host_free_loop(h);
     free(h);
