@@ -179,7 +179,7 @@ $(B)/embed: examples/embed/embed.c $(B)/libneap.a
 # C programs on the embedding API that specs run (spec/regress/): an embedder
 # closing every handle with uv_walk before neap_free; two hosts on one thread;
 # hosts freed while their neap.threads run (spec/thread_spec.lua).
-# lua_alloc_oom: neap_new with each allocation in turn failing (spec 16-17).
+# lua_alloc_oom: neap_new with each allocation in turn failing (spec 16-18).
 CPROGS = embed_walk two_hosts threads_exit lua_alloc_oom
 LDWRAP_lua_alloc_oom = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free
 $(CPROGS:%=$(B)/%): $(B)/%: spec/c/%.c $(B)/libneap.a

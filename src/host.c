@@ -385,12 +385,13 @@ static void host_idle_gc (uv_timer_t *tm) {
   }
   uv_timer_stop(tm);
   h->igc_armed = 0;
+  neap__host_lalloc_drop(h);   /* (also when the collection is not the host's) */
   if (!h->gc_auto || lua_gc(h->L, LUA_GCISRUNNING) != 1 ||
       lua_gc(h->L, LUA_GCCOUNT) > NEAP_IDLE_GC_KB)
     return;
   lua_gc(h->L, LUA_GCCOLLECT);
   neap__host_drop_caches(h);
-  neap__host_lalloc_drop(h);
+  neap__host_lalloc_drop(h);   /* (what the collection freed into them) */
 #ifdef __GLIBC__
   malloc_trim(0);
 #endif
@@ -728,16 +729,17 @@ int luaopen_neap_core (lua_State *L) {
 
 #define la_class(n) (((n) + 23) >> 4)     /* 1 .. NEAP_LA_CLASSES */
 #define la_size(k) (((size_t)(k) << 4) - 8)  /* what a block of class k holds */
+#define la_chunk(k) ((k) == 1 ? 32 : (size_t)(k) << 4)   /* glibc's chunk of it */
 
 static void la_put (neap_host *h, void *p, size_t osize) {
   size_t k = la_class(osize);
-  if (h->la_bytes + la_size(k) > NEAP_LA_CACHE || !h->la_on) {
+  if (h->la_bytes + la_chunk(k) > NEAP_LA_CACHE || !h->la_on) {
     free(p);
     return;
   }
   *(void **)p = h->la_free[k - 1];
   h->la_free[k - 1] = p;
-  h->la_bytes += la_size(k);
+  h->la_bytes += la_chunk(k);
 }
 
 /* A block of class 'k' from malloc (its list is empty); when memory runs
@@ -759,7 +761,7 @@ static void *la_get (neap_host *h, size_t k) {
   void *p = h->la_free[k - 1];
   if (p == NULL) return la_miss(h, k);
   h->la_free[k - 1] = *(void **)p;
-  h->la_bytes -= la_size(k);
+  h->la_bytes -= la_chunk(k);
   h->la_hits++;
   return p;
 }

@@ -113,7 +113,7 @@ struct neap_host {
   /* Lua's allocator (host.c, neap_new's state only): free small blocks by
   ** size class of 16 bytes, a list linked through each block's first word */
   void *la_free[NEAP_LA_CLASSES];
-  size_t la_bytes;         /* bytes in those lists */
+  size_t la_bytes;         /* their blocks' chunks in glibc: bytes */
   unsigned char la_on;     /* freed blocks are kept (generational mode) */
   unsigned long la_hits, la_misses;   /* small allocations (tests) */
 };

@@ -7,7 +7,7 @@
 -- allocation of neap_new in turn and counts the blocks left behind.
 local helpers = require "helpers"
 
-describe("16-17 Lua's allocator, red team", function()
+describe("16-18 Lua's allocator, red team", function()
   it("a neap_new whose lua_newstate runs out of memory gives back every block", function()
     local out, rc = helpers.sh("./" .. helpers.BUILD .. "/lua_alloc_oom")
     assert.equal(0, rc, out)
