@@ -186,8 +186,12 @@ $(CPROGS:%=$(B)/%): $(B)/%: spec/c/%.c $(B)/libneap.a
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(B)/libneap.a $(LDWRAP_$*) $(LDLIBS_ALL)
 
 # Sockets, processes and embedding under valgrind memcheck: no definite or
-# indirect leak, no invalid access.
-VG = valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+# indirect leak, no invalid access. --fair-sched=yes: valgrind runs one
+# thread at a time, and by default a thread that never blocks (the specs'
+# busy.lua) keeps the lock for long stretches, so its neighbours missed
+# their 10 s waits (threads_exit's alarm, CI of 2026-12-05); with a ticket
+# lock threads_exit takes 2 s every time instead of 5-24 s.
+VG = valgrind -q --fair-sched=yes --leak-check=full --errors-for-leak-kinds=definite,indirect \
   --error-exitcode=99 --trace-children=no --suppressions=spec/valgrind.supp
 VALGRIND_SPECS ?= spec/stream_spec.lua spec/tcp_spec.lua spec/callbacks_spec.lua spec/proto_spec.lua \
   spec/unix_spec.lua spec/udp_spec.lua spec/process_spec.lua spec/pipeline_spec.lua spec/regress spec/fs_dir_spec.lua spec/follow_spec.lua \
@@ -210,7 +214,7 @@ valgrind: deps
 
 # helgrind (data races, lock order) over neap.thread: about 30 s, so part of
 # the valgrind target; spec/helgrind.supp says what libuv's signals need.
-HG = valgrind -q --tool=helgrind --error-exitcode=98 --suppressions=spec/helgrind.supp
+HG = valgrind -q --fair-sched=yes --tool=helgrind --error-exitcode=98 --suppressions=spec/helgrind.supp
 
 # Socket and process specs with a full garbage collection at every task switch.
 # The load specs (#load: thousands of live objects) are left out: a full
