@@ -86,10 +86,15 @@ collectgarbage()
 local busy = core._lalloc()
 neap.sleep(0.8)   -- no task runs: the idle collection comes after 250-500 ms
 local idle = core._lalloc()
-print(select(4, core._lalloc()) == 0 or busy > 0, idle, select(4, core._gc_mode()) >= 1)
+-- (0, but for what the wake-up itself frees: under NEAP_GC_STRESS, make
+-- gcstress, a full collection at the switch back to this task puts the
+-- sleep's own garbage, about 80 B, in the lists; without the give-back
+-- the lists stay near their bound)
+print(select(4, core._lalloc()) == 0 or busy > 65536, idle <= 1024 and "emptied" or idle,
+  select(4, core._gc_mode()) >= 1)
 ]])
     assert.equal(0, rc, out)
-    assert.equal("true\t0\ttrue\n", out)
+    assert.equal("true\temptied\ttrue\n", out)
   end)
 
   it("keeps no block while the collector is incremental (thousands of tasks), and again after (a fresh process)", function()
