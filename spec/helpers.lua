@@ -15,6 +15,15 @@ helpers.LUA54 = "LUA_CPATH='./" .. helpers.BUILD .. "/lib/?.so' LUA_PATH='./lua/
   (os.getenv("NEAP_PRELOAD") and ("LD_PRELOAD='" .. os.getenv("NEAP_PRELOAD") .. "' ASAN_OPTIONS=detect_leaks=0 ") or "") ..
   "lua5.4"
 
+--- helpers.VALGRIND: under make valgrind (NEAP_VALGRIND), the memcheck
+-- command a spec puts before a C program it starts, as the Makefile's VG
+-- (--fair-sched=yes: see there); "" otherwise. helpers.VALGRIND_NOLEAK: the
+-- same without the leak check.
+local VG_BASE = "valgrind -q --fair-sched=yes --error-exitcode=99 --suppressions=spec/valgrind.supp "
+helpers.VALGRIND = os.getenv("NEAP_VALGRIND") and
+  (VG_BASE .. "--leak-check=full --errors-for-leak-kinds=definite,indirect ") or ""
+helpers.VALGRIND_NOLEAK = os.getenv("NEAP_VALGRIND") and VG_BASE or ""
+
 -- make gcstress (NEAP_GC_STRESS) runs a full collection at every task
 -- switch, of a heap that has grown with every spec busted loaded before:
 -- a body of a few hundred switches took 4 s there in one run and over 20 s

@@ -271,8 +271,7 @@ describe("neap.thread", function()
   end)
 
   it("neap_free and the end of a program end running threads cleanly", function()
-    local vg = os.getenv("NEAP_VALGRIND") and
-      "valgrind -q --fair-sched=yes --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --suppressions=spec/valgrind.supp " or ""
+    local vg = helpers.VALGRIND
     local out, rc = helpers.sh(vg .. "./" .. helpers.BUILD .. "/threads_exit " .. DIR)
     assert.equal(0, rc, out)
     assert.truthy(out:find("\nok\n", 1, true), out)

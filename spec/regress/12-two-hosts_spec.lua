@@ -6,8 +6,7 @@ local helpers = require "helpers"
 
 describe("regress 12: two hosts on one thread", function()
   it("each host reaps its own children; freeing one leaves the other working", function()
-    local vg = os.getenv("NEAP_VALGRIND") and
-      "valgrind -q --fair-sched=yes --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --suppressions=spec/valgrind.supp " or ""
+    local vg = helpers.VALGRIND
     local out, rc = helpers.sh(vg .. "./" .. helpers.BUILD .. "/two_hosts")
     assert.equal(0, rc, out)
     assert.truthy(out:find("\nok\n", 1, true), out)

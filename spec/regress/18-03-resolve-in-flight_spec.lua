@@ -42,7 +42,7 @@ local function env()
   if pre then e = e .. "ASAN_OPTIONS=detect_leaks=0 " end
   return e
 end
-local VG = os.getenv("NEAP_VALGRIND") and "valgrind -q --fair-sched=yes --error-exitcode=99 --suppressions=spec/valgrind.supp " or ""
+local VG = helpers.VALGRIND_NOLEAK
 
 describe("regress 18.3: a name lookup in flight at teardown", function()
   teardown(function() if dir then os.execute("rm -rf " .. dir) end end)

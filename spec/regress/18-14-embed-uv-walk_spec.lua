@@ -22,8 +22,7 @@ describe("regress 18.14: uv_walk closing neap's handles before neap_free", funct
       print("set up")
       stop()
     ]])
-    local vg = os.getenv("NEAP_VALGRIND") and
-      "valgrind -q --fair-sched=yes --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --suppressions=spec/valgrind.supp " or ""
+    local vg = helpers.VALGRIND
     local out, rc = helpers.sh(vg .. "./" .. helpers.BUILD .. "/embed_walk " .. script)
     assert.equal(0, rc, out)
     assert.truthy(out:find("echo:\thi", 1, true), out)
