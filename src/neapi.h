@@ -65,6 +65,11 @@ struct neap_host {
   int nsadv;               /* the first nsadv of them were given back to the system (madvise) */
   int spare_refs[16];      /* emptied anchor tables of gathered writes, for reuse */
   int nspare;
+#define NEAP_SPARE_PBUFS 64
+  uv_buf_t *spare_pbufs[NEAP_SPARE_PBUFS];   /* emptied lists of gathered writes
+                                               (of the first size), for reuse */
+  int nspare_pbufs;
+  size_t pbufs_allocs;     /* tests: lists of gathered writes taken from malloc */
   char *wa;                /* the turn's small writes, copied (stream_write.c) */
   size_t wa_len;           /* bytes of it in use (none after each flush_all) */
   size_t wa_in, wa_out;    /* bytes copied into it, and out to write requests (tests) */
@@ -458,6 +463,7 @@ void neap__stream_undirty (neap_stream *s);
 int neap__stream_write_open (lua_State *L);
 int neap__stream_write_owned (neap_stream *s, neap_buf *b, size_t len);
 void neap__stream_release_pending (neap_stream *s);
+void neap__stream_free_pbufs (neap_stream *s);
 void neap__stream_mark_dirty (neap_stream *s);
 int neap__stream_push_err (lua_State *L, neap_stream *s, int err);
 void neap__stream_wake_err (neap_task *t, neap_stream *s, int err);

@@ -159,11 +159,7 @@ void neap__stream_release_buf (neap_stream *s) {
   host_give_back(s->h.host, s->rb.base, s->rb.cap);
   s->rb.base = NULL;   /* (the 'consumed' count goes on) */
   s->rb.head = s->rb.tail = s->rb.cap = 0;
-  if (s->npb == 0 && s->pbufs != NULL) {   /* nor a list of writes to gather */
-    free(s->pbufs);
-    s->pbufs = NULL;
-    s->capb = 0;
-  }
+  if (s->npb == 0) neap__stream_free_pbufs(s);   /* nor a list of writes to gather */
 }
 
 /*
@@ -184,6 +180,7 @@ void neap__host_drop_caches (neap_host *h) {
     free(h->wa);
     h->wa = NULL;
   }
+  while (h->nspare_pbufs > 0) free(h->spare_pbufs[--h->nspare_pbufs]);
 }
 
 /* Teardown: every cached block freed. */
@@ -1032,7 +1029,8 @@ static void stream_vt_release (neap_handle *h) {
   if (s->be->release) s->be->release(s);
   if (neap__stls(s)) neap__tls_free(s->x->tls);
   free(s->x);
-  free(s->pbufs);
+  s->npb = 0;
+  neap__stream_free_pbufs(s);
   neap__buf_free(&s->rb);
 }
 

@@ -184,17 +184,44 @@ static int in_arena (neap_host *h, const char *p) {
   return h->wa != NULL && p >= h->wa && p < h->wa + WA_CAP;
 }
 
+/*
+** A stream's list of gathered buffers starts at PB_FIRST entries. It is
+** let go when the stream waits on an empty read buffer (an idle connection
+** keeps none), and a list of the first size then waits in the host's
+** spare_pbufs for the next stream that writes: a busy server takes it back
+** at every turn, and malloc and free for it cost more than the write.
+*/
+#define PB_FIRST 16
+
 /* Room for 'nb' more gathered buffers in 's'; raises on memory. */
 static void pbufs_reserve (lua_State *L, neap_stream *s, int nb) {
+  neap_host *h = s->h.host;
   int ncap;
   uv_buf_t *nbufs;
   if (s->npb + nb <= s->capb) return;
-  ncap = s->capb ? s->capb * 2 : 16;
+  if (s->capb == 0 && nb <= PB_FIRST && h->nspare_pbufs > 0) {
+    s->pbufs = h->spare_pbufs[--h->nspare_pbufs];
+    s->capb = PB_FIRST;
+    return;
+  }
+  ncap = s->capb ? s->capb * 2 : PB_FIRST;
   while (ncap < s->npb + nb) ncap *= 2;
   nbufs = realloc(s->pbufs, ncap * sizeof *nbufs);
   if (nbufs == NULL) luaL_error(L, "write: out of memory");
+  if (s->pbufs == NULL) h->pbufs_allocs++;
   s->pbufs = nbufs;
   s->capb = ncap;
+}
+
+/* Lets go of the (empty) list of gathered buffers of 's'. */
+void neap__stream_free_pbufs (neap_stream *s) {
+  neap_host *h = s->h.host;
+  if (s->pbufs == NULL) return;
+  if (s->capb == PB_FIRST && h->nspare_pbufs < NEAP_SPARE_PBUFS && !h->dying)
+    h->spare_pbufs[h->nspare_pbufs++] = s->pbufs;
+  else free(s->pbufs);
+  s->pbufs = NULL;
+  s->capb = 0;
 }
 
 /* Pushes the batch table anchoring the gathered strings of 's'. */
@@ -398,9 +425,7 @@ void neap__stream_flush_pending (neap_stream *s) {
     /* its reader (or callbacks) wait on an empty buffer: an idle
     ** connection keeps no list of writes either (taken again at the next
     ** write) */
-    free(s->pbufs);
-    s->pbufs = NULL;
-    s->capb = 0;
+    neap__stream_free_pbufs(s);
   }
   neap__stream_wake_writer(s);
 }
@@ -619,6 +644,15 @@ static int stream_write_arena (lua_State *L) {
   return 2;
 }
 
+/* neap.core._write_lists() -> lists of gathered writes taken from malloc so
+** far, and emptied ones the host holds for reuse now (tests) */
+static int stream_write_lists (lua_State *L) {
+  neap_host *h = neap__host(L);
+  lua_pushinteger(L, (lua_Integer)h->pbufs_allocs);
+  lua_pushinteger(L, h->nspare_pbufs);
+  return 2;
+}
+
 /* neap.core._write_piece(n): tests only: writes make buffers of at most n bytes */
 static int stream_write_piece (lua_State *L) {
   lua_Integer n = luaL_optinteger(L, 1, 0);
@@ -640,5 +674,7 @@ int neap__stream_write_open (lua_State *L) {
   lua_setfield(L, -2, "_write_piece");
   lua_pushcfunction(L, stream_write_arena);
   lua_setfield(L, -2, "_write_arena");
+  lua_pushcfunction(L, stream_write_lists);
+  lua_setfield(L, -2, "_write_lists");
   return 0;
 }
