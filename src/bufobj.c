@@ -13,6 +13,7 @@
 #define BUFOBJ_MT "neap.buffer"
 
 typedef struct bufobj {
+  const char *tag;         /* BUFOBJ_MT's address (neap__udata_test) */
   neap_buf b;
   int eof;
   size_t max_frame;
@@ -26,7 +27,7 @@ typedef struct bufobj {
 } bufobj;
 
 static bufobj *check (lua_State *L) {
-  return luaL_checkudata(L, 1, BUFOBJ_MT);
+  return neap__udata_check(L, 1, bufobj, BUFOBJ_MT);
 }
 
 /* neap.core.buffer([max_frame]) -> buffer */
@@ -34,6 +35,7 @@ static int bufobj_new (lua_State *L) {
   lua_Integer max = luaL_optinteger(L, 1, NEAP_DEFAULT_MAX_FRAME);
   bufobj *o = lua_newuserdatauv(L, sizeof *o, 1);
   memset(o, 0, sizeof *o);
+  o->tag = BUFOBJ_MT;
   neap__buf_init(&o->b);
   o->max_frame = max > 0 ? (size_t)max : 0;
   luaL_setmetatable(L, BUFOBJ_MT);
@@ -41,7 +43,8 @@ static int bufobj_new (lua_State *L) {
 }
 
 static int bufobj_gc (lua_State *L) {
-  bufobj *o = check(L);
+  bufobj *o = neap__udata_test(L, 1, bufobj, BUFOBJ_MT);
+  if (o == NULL) return 0;   /* (not ours: given our metatable) */
   neap__buf_free(&o->b);
   return 0;
 }
@@ -219,7 +222,7 @@ static int bufobj_read_all (lua_State *L) {
 ** framed read resumed later scans again from the start.
 */
 neap_buf *neap__bufobj_test (lua_State *L, int idx) {
-  bufobj *o = luaL_testudata(L, idx, BUFOBJ_MT);
+  bufobj *o = neap__udata_test(L, idx, bufobj, BUFOBJ_MT);
   if (o == NULL) return NULL;
   o->kind = -1;
   return &o->b;

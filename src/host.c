@@ -555,7 +555,7 @@ static int host_run_until (lua_State *L) {
   neap_host *h = neap__host(L);
   lua_State *saved = h->L;
   int done = 0;
-  neap_task *t = luaL_checkudata(L, 1, "neap.task");
+  neap_task *t = neap__task_check(L, 1);
   if (neap__sched_current(L) != NULL)
     return luaL_error(L, "neap.run: already inside a task");
   if (h->in_loop)
@@ -915,7 +915,7 @@ int neap__host_start_main (neap_host *h, int n) {
   lua_remove(L, -2);              /* pop core */
   lua_insert(L, fidx);            /* task, f, args... */
   lua_call(L, n + 1, 1);
-  h->main = luaL_checkudata(L, -1, "neap.task");
+  h->main = neap__task_check(L, -1);
   h->main->is_main = 1;
   lua_setfield(L, LUA_REGISTRYINDEX, "neap.main");   /* keep it */
   return 0;

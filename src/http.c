@@ -42,6 +42,7 @@ typedef struct http_parser {
   int has_body, keep_alive, upgrade, major, minor, method, status;
   uint64_t length;
   int chunked;
+  const char *tag;         /* HTTP_MT's address (neap__udata_test; llhttp_t stays first) */
 } http_parser;
 
 /* ====================================================== llhttp callbacks */
@@ -215,7 +216,7 @@ static void consume (neap_stream *s, neap_buf *b, size_t n) {
 }
 
 static http_parser *check (lua_State *L) {
-  return luaL_checkudata(L, 1, HTTP_MT);
+  return neap__udata_check(L, 1, http_parser, HTTP_MT);
 }
 
 /* Pushes nil, llhttp's reason, "EPROTO"; the parser is dead after it. */
@@ -559,7 +560,8 @@ static int http_finish (lua_State *L) {
 }
 
 static int http_gc (lua_State *L) {
-  http_parser *h = check(L);
+  http_parser *h = neap__udata_test(L, 1, http_parser, HTTP_MT);
+  if (h == NULL) return 0;   /* (not ours: given our metatable) */
   free(h->sp);
   h->sp = NULL;
   h->nsp = h->capsp = 0;
@@ -884,6 +886,7 @@ static int http_new (lua_State *L) {
   int type = luaL_checkoption(L, 1, "request", types);
   http_parser *h = lua_newuserdatauv(L, sizeof *h, 0);
   memset(h, 0, sizeof *h);
+  h->tag = HTTP_MT;
   luaL_setmetatable(L, HTTP_MT);
   llhttp_init(&h->p, type == 0 ? HTTP_REQUEST : HTTP_RESPONSE, &settings);
   h->mode = MODE_HEAD;

@@ -6,6 +6,7 @@
 #ifndef NEAPI_H
 #define NEAPI_H
 
+#include <stddef.h>
 #include <uv.h>
 #include <lua.h>
 #include <lauxlib.h>
@@ -201,6 +202,34 @@ static inline neap_handle **neap__box_check (lua_State *L, int idx,
   if (box == NULL) luaL_typeerror(L, idx, mt);
   return box;
 }
+
+/*
+** neap's other userdata (a task, a buffer, an HTTP parser, a WebSocket
+** reader) carry the same tag in a field 'tag' of their struct, set when
+** made: the test checks the userdata's size and that field, so a userdata
+** given one of their metatables (debug.setmetatable) is refused, as a
+** handle's box is, instead of being read as ours (a crash, or a double
+** free at its __gc).
+*/
+static inline void *neap__udata_test_ (lua_State *L, int idx, const char *mt,
+                                       size_t size, size_t off) {
+  char *u = lua_touserdata(L, idx);
+  if (u == NULL || lua_rawlen(L, idx) != size ||
+      *(const char *const *)(void *)(u + off) != mt)
+    return NULL;
+  return u;
+}
+static inline void *neap__udata_check_ (lua_State *L, int idx, const char *mt,
+                                        size_t size, size_t off) {
+  void *u = neap__udata_test_(L, idx, mt, size, off);
+  if (u == NULL) luaL_typeerror(L, idx, mt);
+  return u;
+}
+#define neap__udata_test(L, idx, type, mt) \
+  ((type *)neap__udata_test_(L, idx, mt, sizeof(type), offsetof(type, tag)))
+#define neap__udata_check(L, idx, type, mt) \
+  ((type *)neap__udata_check_(L, idx, mt, sizeof(type), offsetof(type, tag)))
+
 void neap__handle_init (neap_host *host, neap_handle *h,
                         const neap_handle_vt *vt, neap_handle **box);
 void *neap__handle_check (lua_State *L, int idx, const char *mt,
@@ -229,10 +258,11 @@ enum { NEAP_T_READY, NEAP_T_RUNNING, NEAP_T_PARKED, NEAP_T_DONE,
 typedef void (*neap_unpark_fn) (neap_task *t);
 
 struct neap_task {
+  const char *tag;         /* TASK_MT's address (neap__udata_test) */
   neap_host *host;
   lua_State *co;           /* the task's thread */
   /* (small: a parked task's object is part of the heap that 100,000 tasks
-  ** or connections cost; 80 bytes. Its name, if any, is in its box's
+  ** or connections cost; 88 bytes, 8 of them the tag. Its name, if any, is in its box's
   ** second user value, see sched.c) */
   unsigned char status;    /* NEAP_T_* */
   unsigned char wait_kind; /* what a parked task waits for (per wait list) */
@@ -270,6 +300,7 @@ struct neap_task {
 };
 
 neap_task *neap__sched_current (lua_State *L);
+neap_task *neap__task_check (lua_State *L, int idx);
 neap_task *neap__sched_check (lua_State *L, const char *fname);
 int neap__sched_park (lua_State *L, neap_task *t, double timeout,
                       neap_unpark_fn unpark, void *on);

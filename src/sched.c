@@ -848,9 +848,12 @@ static void task_wake_joiners (neap_host *h, neap_task *t) {
 
 /* ====================================================== Lua functions */
 
-static neap_task *task_check (lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, TASK_MT);
+/* The task at 'idx' (by its tag); raises when it is not one. */
+neap_task *neap__task_check (lua_State *L, int idx) {
+  return neap__udata_check(L, idx, neap_task, TASK_MT);
 }
+
+#define task_check neap__task_check
 
 /*
 ** A new task running the function at 'fidx' with the 'nargs' values after
@@ -862,6 +865,7 @@ static neap_task *task_new (lua_State *L, int fidx, int nargs, int name) {
   lua_State *co;
   t = lua_newuserdatauv(L, sizeof *t, 2);
   memset(t, 0, sizeof *t);
+  t->tag = TASK_MT;
   t->host = h;
   t->status = NEAP_T_READY;
   luaL_setmetatable(L, TASK_MT);

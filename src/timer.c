@@ -81,7 +81,7 @@ static int timer_stop (lua_State *L) {
 }
 
 static int timer_active (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, TIMER_MT);
+  neap_handle **box = neap__box_check(L, 1, TIMER_MT);
   lua_pushboolean(L, *box != NULL);
   return 1;
 }

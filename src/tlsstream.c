@@ -19,13 +19,14 @@
 /* ====================================================== contexts */
 
 static neap_tls_ctx *ctx_check (lua_State *L, int idx) {
-  neap_tls_ctx **box = luaL_checkudata(L, idx, TLSCTX_MT);
+  neap_tls_ctx **box = (neap_tls_ctx **)neap__box_check(L, idx, TLSCTX_MT);
   if (*box == NULL) luaL_error(L, "attempt to use a freed TLS context");
   return *box;
 }
 
 static int ctx_gc (lua_State *L) {
-  neap_tls_ctx **box = luaL_checkudata(L, 1, TLSCTX_MT);
+  neap_tls_ctx **box = (neap_tls_ctx **)neap__box_test(L, 1, TLSCTX_MT);
+  if (box == NULL) return 0;   /* (not ours: given our metatable) */
   if (*box) neap__tls_ctx_unref(*box);
   *box = NULL;
   return 0;
@@ -125,8 +126,9 @@ static int tls_context (lua_State *L) {
     luaL_error(L, "%s: a TLS server needs cert (and key) PEM files", fname);
   if (o.cert == NULL && o.key != NULL)
     luaL_error(L, "%s: key given without cert", fname);
-  box = lua_newuserdatauv(L, sizeof *box, 0);
-  *box = NULL;
+  box = lua_newuserdatauv(L, NEAP_BOX_SIZE, 0);   /* the context, a tag */
+  box[0] = NULL;
+  ((const void **)box)[1] = TLSCTX_MT;   /* as a handle's box (neap__box_test) */
   luaL_setmetatable(L, TLSCTX_MT);
   *box = neap__tls_ctx_new(&o, err, sizeof err);
   if (*box == NULL) luaL_error(L, "%s: %s", fname, err);

@@ -183,7 +183,7 @@ static void watch_unpark (neap_task *t) {
 /* w:next([opts]) -> { name =, change = } | nil, "timeout", "timeout" |
 ** nil, "closed", "ECLOSED" */
 static int watch_next (lua_State *L) {
-  neap_handle **box = luaL_checkudata(L, 1, WATCH_MT);
+  neap_handle **box = neap__box_check(L, 1, WATCH_MT);
   neap_watch *w = (neap_watch *)*box;
   double timeout = neap__opt_timeout(L, 2, "next");
   neap_task *t;

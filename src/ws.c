@@ -29,6 +29,7 @@ enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9,
        OP_PONG = 10 };
 
 typedef struct ws_reader {
+  const char *tag;   /* WS_MT's address (neap__udata_test) */
   int masked;        /* frames must be masked (a server reads a client's) */
   int msg_op;        /* the opcode of the fragmented message under way, or 0 */
   size_t max;        /* the largest message */
@@ -144,7 +145,7 @@ static neap_buf *source (lua_State *L, int idx, neap_stream **sp) {
   neap_stream *s;
   *sp = NULL;
   if (b != NULL) return b;
-  if (luaL_testudata(L, idx, "neap.stream") == NULL)
+  if (!neap__is_stream(L, idx))
     luaL_error(L, "bad argument #%d to 'read' (stream or buffer expected, got %s)",
                idx - 1, luaL_typename(L, idx));
   s = neap__stream_check_io(L, idx);
@@ -254,7 +255,7 @@ static int push_close (lua_State *L, ws_reader *r, const unsigned char *p,
 ** (a message over the limit).
 */
 static int ws_read (lua_State *L) {
-  ws_reader *r = luaL_checkudata(L, 1, WS_MT);
+  ws_reader *r = neap__udata_check(L, 1, ws_reader, WS_MT);
   neap_stream *s;
   neap_buf *b = source(L, 2, &s);
   if (b == NULL) return neap__push_closed(L);
@@ -368,13 +369,14 @@ more_need2:
 
 /* r:pending() -> bytes of a fragmented message held so far */
 static int ws_pending (lua_State *L) {
-  ws_reader *r = luaL_checkudata(L, 1, WS_MT);
+  ws_reader *r = neap__udata_check(L, 1, ws_reader, WS_MT);
   lua_pushinteger(L, (lua_Integer)r->alen);
   return 1;
 }
 
 static int ws_gc (lua_State *L) {
-  ws_reader *r = luaL_checkudata(L, 1, WS_MT);
+  ws_reader *r = neap__udata_test(L, 1, ws_reader, WS_MT);
+  if (r == NULL) return 0;   /* (not ours: given our metatable) */
   free(r->acc);
   r->acc = NULL;
   r->alen = r->acap = 0;
@@ -392,6 +394,7 @@ static int ws_new (lua_State *L) {
   luaL_argcheck(L, max >= 0, 2, "max_message must be >= 0");
   r = lua_newuserdatauv(L, sizeof *r, 0);
   memset(r, 0, sizeof *r);
+  r->tag = WS_MT;
   r->masked = masked;
   r->max = (size_t)max;
   luaL_setmetatable(L, WS_MT);

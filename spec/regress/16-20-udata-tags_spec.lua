@@ -1,0 +1,98 @@
+-- Issue 16, a note of the box-tag change (16-17): the handles' boxes were
+-- told by a tag, but tasks, buffers, HTTP parsers, WebSocket readers, TLS
+-- contexts, timers and watchers were still told by their metatable. A
+-- userdata given one of those metatables (debug.setmetatable) passed the
+-- check and was read as ours: a task's methods on a file ended in "double
+-- free or corruption" (abort), a buffer's in a segmentation fault. Each now
+-- carries the tag too; a stranger is refused with the usual error and left
+-- alone by __gc.
+local helpers = require "helpers"
+
+local function script(body)
+  local path = helpers.tmpfile("local neap = require 'neap'\nlocal core = require 'neap.core'\n" .. body)
+  local out, rc = helpers.sh(helpers.NEAP .. " " .. path .. " 2>&1")
+  os.remove(path)
+  return out, rc
+end
+
+-- Gives a file userdata the metatable of 'obj', calls every method of it
+-- (and __close) on the file, collects the file; prints whether every method
+-- refused it with the type's error.
+local probe = [[
+local function probe(name, obj)
+  local mt = getmetatable(obj)
+  local f = io.tmpfile()
+  debug.setmetatable(f, mt)
+  local index = type(mt.__index) == "table" and mt.__index or {}
+  local names = {}
+  for k, v in pairs(index) do if type(v) == "function" then names[#names + 1] = k end end
+  table.sort(names)
+  local refused = 0
+  for _, k in ipairs(names) do
+    local ok, err = pcall(index[k], f, "x", 1)
+    if not ok and tostring(err):find(name .. " expected", 1, true) then refused = refused + 1
+    elseif ok or not tostring(err):find("expected", 1, true) then
+      print("not refused", name, k, ok, err)
+    end
+  end
+  if mt.__close then   -- refused, or nothing done (a handle's close)
+    local ok, err = pcall(mt.__close, f)
+    if not ok and not tostring(err):find(name .. " expected", 1, true) then
+      print("__close", name, err)
+    end
+  end
+  f = nil
+  collectgarbage() collectgarbage()
+  print(name, refused == #names, refused > 0 or not next(index))
+end
+]]
+
+describe("16-20 userdata tags", function()
+  it("a stranger given the metatable of a task, buffer, parser, reader, context, timer or watcher is refused", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+    local out, rc = script(probe .. string.format([[
+local t = neap.task(function() end)
+probe("neap.task", t)
+probe("neap.buffer", neap.buffer())
+probe("neap.http_parser", core.http_parser("request"))
+probe("neap.ws_reader", core.ws_reader(true, 1000))
+probe("neap.tls_context", core.tls_context({}, "test"))
+local tm = neap.timer(100, function() end)
+probe("neap.timer", tm)
+tm:close()
+local w = assert(neap.watch(%q))
+probe("neap.watcher", w)
+w:close()
+print("alive")
+]], dir))
+    os.execute("rmdir " .. dir)
+    assert.equal(0, rc, out)
+    assert.equal(table.concat({
+      "neap.task\ttrue\ttrue",
+      "neap.buffer\ttrue\ttrue",
+      "neap.http_parser\ttrue\ttrue",
+      "neap.ws_reader\ttrue\ttrue",
+      "neap.tls_context\ttrue\ttrue",
+      "neap.timer\ttrue\ttrue",
+      "neap.watcher\ttrue\ttrue",
+      "alive", "" }, "\n"), out)
+  end)
+
+  it("the objects themselves still work when their metatable was replaced", function()
+    local out, rc = script([[
+local b = neap.buffer()
+local read_line, feed = b.read_line, b.feed
+debug.setmetatable(b, { __index = {} })
+feed(b, "one\ntwo\n")
+print(read_line(b))
+local t = neap.task(function() return "done" end)
+local join = t.join
+debug.setmetatable(t, nil)
+print(join(t, { timeout = 5 }))
+]])
+    assert.equal(0, rc, out)
+    assert.equal("one\ntrue\tdone\n", out)
+  end)
+end)
