@@ -21,6 +21,15 @@
 
 static char host_key;   /* registry: the host's box */
 
+/* The host's box: the host, then a tag (host_key's address) that host_gc
+** checks, as a handle's box (a userdata given the box's metatable through
+** debug.getregistry is not the box). */
+static void host_newbox (lua_State *L, neap_host *h) {
+  void **box = lua_newuserdatauv(L, NEAP_BOX_SIZE, 0);
+  box[0] = h;
+  box[1] = &host_key;
+}
+
 typedef struct post_msg {
   struct post_msg *next;
   size_t namelen, len;
@@ -531,8 +540,11 @@ static void host_free_loop (neap_host *h) {
 
 /* __gc of the host's box: the Lua state is closing. */
 static int host_gc (lua_State *L) {
-  neap_host **box = lua_touserdata(L, 1);
-  neap_host *h = *box;
+  neap_host **box = lua_touserdata(L, 1), *h;
+  if (box == NULL || lua_rawlen(L, 1) != NEAP_BOX_SIZE ||
+      ((void **)box)[1] != (void *)&host_key)
+    return 0;   /* (not the box: a userdata given its metatable) */
+  h = *box;
   if (h == NULL) return 0;
   *box = NULL;
   host_teardown(h);
@@ -679,7 +691,6 @@ int luaopen_neap_core (lua_State *L) {
   const neap_family *f;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &host_key);
   if (lua_isnil(L, -1)) {         /* a module: the host is made here */
-    neap_host **box;
     lua_pop(L, 1);
     h = calloc(1, sizeof *h);
     if (h == NULL) return luaL_error(L, "neap: out of memory");
@@ -690,8 +701,7 @@ int luaopen_neap_core (lua_State *L) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
     h->L = lua_tothread(L, -1);
     lua_pop(L, 1);
-    box = lua_newuserdatauv(L, sizeof *box, 0);
-    *box = h;
+    host_newbox(L, h);
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, host_gc);
     lua_setfield(L, -2, "__gc");
@@ -856,7 +866,7 @@ static void host_warn_on (void *ud, const char *msg, int tocont) {
 /* ====================================================== C API */
 
 neap_host *neap_new (uv_loop_t *loop) {
-  neap_host *h = calloc(1, sizeof *h), **box;
+  neap_host *h = calloc(1, sizeof *h);
   lua_State *L;
   if (h == NULL) return NULL;
   if (host_init(h, loop) != 0) {
@@ -879,8 +889,7 @@ neap_host *neap_new (uv_loop_t *loop) {
   h->owns_L = 1;
   luaL_openlibs(L);
   host_take_gc(h, L);
-  box = lua_newuserdatauv(L, sizeof *box, 0);
-  *box = h;
+  host_newbox(L, h);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, host_gc);
   lua_setfield(L, -2, "__gc");

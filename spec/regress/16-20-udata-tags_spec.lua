@@ -5,7 +5,8 @@
 -- check and was read as ours: a task's methods on a file ended in "double
 -- free or corruption" (abort), a buffer's in a segmentation fault. Each now
 -- carries the tag too; a stranger is refused with the usual error and left
--- alone by __gc.
+-- alone by __gc. The host's own box (reachable through debug.getregistry)
+-- too: a file given its metatable crashed at its collection.
 local helpers = require "helpers"
 
 local function script(body)
@@ -78,6 +79,23 @@ print("alive")
       "neap.timer\ttrue\ttrue",
       "neap.watcher\ttrue\ttrue",
       "alive", "" }, "\n"), out)
+  end)
+
+  it("a stranger given the metatable of the host's box (through debug.getregistry) is left alone", function()
+    local out, rc = script([[
+local n = 0
+for k, v in pairs(debug.getregistry()) do
+  if type(k) == "userdata" and type(v) == "userdata" and getmetatable(v) then
+    debug.setmetatable(io.tmpfile(), getmetatable(v))
+    n = n + 1
+  end
+end
+collectgarbage() collectgarbage()
+neap.sleep(0.01)   -- the host still works
+print("alive", n > 0)
+]])
+    assert.equal(0, rc, out)
+    assert.equal("alive\ttrue\n", out)
   end)
 
   it("the objects themselves still work when their metatable was replaced", function()
