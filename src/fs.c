@@ -317,10 +317,10 @@ static void poll_cb (uv_poll_t *pl, int status, int events) {
     if (s->h.flags & NEAP_H_UVCLOSE) return;
   }
   if ((events & UV_READABLE) && s->reading && !s->err) {
-    size_t avail;
-    char *p = neap__buf_reserve(&s->rb, 64 * 1024, &avail);
+    size_t avail = 0;
+    char *p = neap__stream_reserve(s, &avail);   /* (a block from the host's cache) */
     ssize_t n = p ? read(s->fd, p, avail) : -1;
-    if (n > 0) neap__buf_commit(&s->rb, (size_t)n);
+    if (n > 0) neap__stream_commit(s, (size_t)n, avail);
     else if (n == 0) s->eof = 1;
     else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
     else s->err = p ? uv_translate_sys_error(errno) : UV_ENOMEM;

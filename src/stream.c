@@ -272,6 +272,27 @@ static char *stream_reserve (neap_stream *s, size_t *avail) {
   return neap__buf_reserve(b, READ_ROOM, avail);
 }
 
+/* Room for a read into the read buffer of 's' (also for the polled
+** descriptors of fs.c): as stream_reserve. */
+char *neap__stream_reserve (neap_stream *s, size_t *avail) {
+  return stream_reserve(s, avail);
+}
+
+/* After a read of 'nread' > 0 bytes into the 'room' bytes it was given:
+** counted in, and the stream's read size (small or large blocks) learnt. */
+void neap__stream_commit (neap_stream *s, size_t nread, size_t room) {
+  neap__buf_commit(&s->rb, nread);
+  if (s->rb.cap == SBLOCK) {   /* it filled what it was given: bulk */
+    if (nread == room) s->rbig = 1;
+  }
+  else if (nread >= SMALL_READ) s->rsmall = 0;
+  else if (s->rsmall + 1 < SMALL_READS) s->rsmall++;
+  else {   /* small reads in a row: small blocks (when this one empties) */
+    s->rbig = 0;
+    s->rsmall = 0;
+  }
+}
+
 static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
   neap_stream *s = hd->data;
   size_t avail = 0;
@@ -293,18 +314,7 @@ static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     stream_deliver(s);
     return;
   }
-  if (nread > 0) {
-    neap__buf_commit(&s->rb, (size_t)nread);
-    if (s->rb.cap == SBLOCK) {   /* it filled what it was given: bulk */
-      if ((size_t)nread == buf->len) s->rbig = 1;
-    }
-    else if (nread >= SMALL_READ) s->rsmall = 0;
-    else if (s->rsmall + 1 < SMALL_READS) s->rsmall++;
-    else {   /* small reads in a row: small blocks (when this one empties) */
-      s->rbig = 0;
-      s->rsmall = 0;
-    }
-  }
+  if (nread > 0) neap__stream_commit(s, (size_t)nread, buf->len);
   else if (nread == UV_EOF) s->eof = 1;
   else if (nread < 0) s->err = (int)nread;
   else return;
