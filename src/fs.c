@@ -269,6 +269,8 @@ static void poll_close (neap_stream *s) {
 
 static void poll_cb (uv_poll_t *pl, int status, int events);
 
+#define POLL_READ (64 * 1024)   /* the least room a read of a polled descriptor gets */
+
 static void poll_update (neap_stream *s) {
   int ev = (s->reading ? UV_READABLE : 0) | (s->x->fq ? UV_WRITABLE : 0);
   if (s->h.flags & NEAP_H_UVCLOSE) return;
@@ -318,9 +320,15 @@ static void poll_cb (uv_poll_t *pl, int status, int events) {
   }
   if ((events & UV_READABLE) && s->reading && !s->err) {
     size_t avail = 0;
-    char *p = neap__stream_reserve(s, &avail);   /* (a block from the host's cache) */
-    ssize_t n = p ? read(s->fd, p, avail) : -1;
-    if (n > 0) neap__stream_commit(s, (size_t)n, avail);
+    char *p;
+    ssize_t n;
+    /* a block from the host's cache, a large one: a datagram must fit whole
+    ** (64 KiB of room, as the buffer grows for a partial line before it) */
+    s->rbig = 1;
+    p = neap__stream_reserve(s, &avail);
+    if (p != NULL && avail < POLL_READ) p = neap__buf_reserve(&s->rb, POLL_READ, &avail);
+    n = p ? read(s->fd, p, avail) : -1;
+    if (n > 0) neap__buf_commit(&s->rb, (size_t)n);
     else if (n == 0) s->eof = 1;
     else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
     else s->err = p ? uv_translate_sys_error(errno) : UV_ENOMEM;

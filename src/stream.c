@@ -280,7 +280,7 @@ char *neap__stream_reserve (neap_stream *s, size_t *avail) {
 
 /* After a read of 'nread' > 0 bytes into the 'room' bytes it was given:
 ** counted in, and the stream's read size (small or large blocks) learnt. */
-void neap__stream_commit (neap_stream *s, size_t nread, size_t room) {
+static void stream_commit (neap_stream *s, size_t nread, size_t room) {
   neap__buf_commit(&s->rb, nread);
   if (s->rb.cap == SBLOCK) {   /* it filled what it was given: bulk */
     if (nread == room) s->rbig = 1;
@@ -314,7 +314,7 @@ static void uvs_read (uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     stream_deliver(s);
     return;
   }
-  if (nread > 0) neap__stream_commit(s, (size_t)nread, buf->len);
+  if (nread > 0) stream_commit(s, (size_t)nread, buf->len);
   else if (nread == UV_EOF) s->eof = 1;
   else if (nread < 0) s->err = (int)nread;
   else return;
