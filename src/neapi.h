@@ -41,6 +41,13 @@ typedef struct neap_foreign {   /* a close callback neap__host_uvclose deferred 
 #else
 #define NEAP_LA_CACHE (1024 * 1024)
 #endif
+/* the emptied lists of gathered writes a host keeps (none under ASan, so
+** that it sees a use of one after its stream let go of it) */
+#if NEAP_LA_CACHE == 0
+#define NEAP_PBUFS_KEEP 0
+#else
+#define NEAP_PBUFS_KEEP NEAP_SPARE_PBUFS
+#endif
 
 struct neap_host {
   uv_loop_t *loop;
@@ -66,7 +73,7 @@ struct neap_host {
   int nsadv;               /* the first nsadv of them were given back to the system (madvise) */
   int spare_refs[16];      /* emptied anchor tables of gathered writes, for reuse */
   int nspare;
-#define NEAP_SPARE_PBUFS 64
+#define NEAP_SPARE_PBUFS 64   /* (none kept under ASan: NEAP_PBUFS_KEEP) */
   uv_buf_t *spare_pbufs[NEAP_SPARE_PBUFS];   /* emptied lists of gathered writes
                                                (of the first size), for reuse */
   int nspare_pbufs;
