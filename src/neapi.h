@@ -503,6 +503,7 @@ int neap__stream_write_owned (neap_stream *s, neap_buf *b, size_t len);
 void neap__stream_release_pending (neap_stream *s);
 void neap__stream_free_pbufs (neap_stream *s);
 char *neap__stream_reserve (neap_stream *s, size_t *avail);
+neap_stream **neap__stream_box (lua_State *L, int idx);
 void neap__stream_mark_dirty (neap_stream *s);
 int neap__stream_push_err (lua_State *L, neap_stream *s, int err);
 void neap__stream_wake_err (neap_task *t, neap_stream *s, int err);

@@ -44,6 +44,15 @@ neap_stream *neap__stream_check_io (lua_State *L, int idx) {
   return (neap_stream *)*box;
 }
 
+/* The box of the stream at 'idx' (its stream, or NULL once it is closed);
+** raises when 'idx' is not a stream. A caller that runs Lua code (which
+** may close it) reads the stream from the box again after that. */
+neap_stream **neap__stream_box (lua_State *L, int idx) {
+  neap_handle **box = neap__box_test(L, idx, STREAM_MT);
+  if (box == NULL) luaL_typeerror(L, idx, STREAM_MT);   /* the usual error */
+  return (neap_stream **)box;
+}
+
 /* Whether the value at 'idx' is a stream (open or closed), by address. */
 int neap__is_stream (lua_State *L, int idx) {
   return neap__box_test(L, idx, STREAM_MT) != NULL;

@@ -224,40 +224,82 @@ void neap__stream_free_pbufs (neap_stream *s) {
   s->capb = 0;
 }
 
-/* Pushes the batch table anchoring the gathered strings of 's'. */
+/*
+** Pushes the batch table anchoring the gathered strings of 's'. Making a
+** table runs a step of the collector, and a finalizer may write to 's',
+** flush it or close it meanwhile: the caller checks 's' again after this,
+** and a table one of them made is the one used.
+*/
 static void push_anchor (lua_State *L, neap_stream *s) {
-  if (s->pref == LUA_NOREF) {
-    neap_host *h = s->h.host;
-    if (h->nspare > 0) s->pref = h->spare_refs[--h->nspare];   /* an emptied one */
-    else {
-      lua_createtable(L, s->pn_hint > 16 ? s->pn_hint : 16, 0);   /* sized as the last batch */
-      s->pref = luaL_ref(L, LUA_REGISTRYINDEX);
+  neap_host *h = s->h.host;
+  while (s->pref == LUA_NOREF) {
+    if (h->nspare > 0) {   /* an emptied one (no allocation) */
+      s->pref = h->spare_refs[--h->nspare];
+      s->pn = 0;
+      break;
     }
+    lua_createtable(L, s->pn_hint > 16 ? s->pn_hint : 16, 0);   /* sized as the last batch */
+    if (s->pref != LUA_NOREF) {   /* a finalizer's write made one */
+      lua_pop(L, 1);
+      break;
+    }
+    s->pref = luaL_ref(L, LUA_REGISTRYINDEX);   /* (no collector step) */
     s->pn = 0;
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->pref);
 }
 
-static void stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
-                           const uv_buf_t *bufs, int nb, size_t total) {
+/* Whether string 'i' of a gather goes to the turn's arena, given the
+** arena's use 'used' so far (advanced for it). */
+static int to_arena (int arena, size_t n, size_t *used) {
+  if (!arena || n > WA_SMALL || *used + n > WA_CAP) return 0;
+  *used += n;
+  return 1;
+}
+
+/*
+** Gathers the 'nargs' strings at 'first' (their 'nb' buffers, 'total'
+** bytes) into the pending writes of 's'. Every call into Lua that may run
+** the collector (the anchor table) comes first, and 's' is checked after
+** it; then nothing but C until the strings are in the list (a finalizer
+** that wrote to 's' or flushed it in the middle of the list overran it or
+** freed it). 0, NEAP_GATHER_CLOSED, or the stream's write error.
+*/
+#define NEAP_GATHER_CLOSED 1
+
+static int stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
+                          const uv_buf_t *bufs, int nb, size_t total) {
   neap_host *h = s->h.host;
-  int i, arena = nb == nargs && neap__stls(s) == NULL;   /* (no string in pieces) */
-  pbufs_reserve(L, s, nb);
+  int i, anchored = 0, arena = nb == nargs && neap__stls(s) == NULL;   /* (no string in pieces) */
+  size_t used;
   if (arena && h->wa == NULL && (h->wa = malloc(WA_CAP)) == NULL)
     arena = 0;   /* (no memory for it: anchored as the others) */
+  for (i = 0, used = h->wa_len; i < nargs && !anchored; i++)
+    if (!to_arena(arena, bufs[i].len, &used)) anchored = 1;
+  if (anchored) {
+    push_anchor(L, s);   /* (may run finalizers) */
+    if (s->h.flags & NEAP_H_CLOSING) {
+      lua_pop(L, 1);
+      return NEAP_GATHER_CLOSED;
+    }
+    if (s->werr || s->shut) {
+      lua_pop(L, 1);
+      return s->werr ? s->werr : UV_EPIPE;
+    }
+  }
+  /* from here on, C only: the decisions above still hold */
+  pbufs_reserve(L, s, nb);   /* (raises on memory: nothing listed yet) */
   if (!arena) {
-    push_anchor(L, s);
     for (i = 0; i < nargs; i++) {
       lua_pushvalue(L, first + i);
-      lua_rawseti(L, -2, ++s->pn);
+      lua_rawseti(L, -2, ++s->pn);   /* (no collector step) */
     }
-    lua_pop(L, 1);   /* pop the batch's table */
     memcpy(s->pbufs + s->npb, bufs, nb * sizeof *bufs);
     s->npb += nb;
   }
-  else for (i = 0; i < nargs; i++) {
+  else for (i = 0, used = h->wa_len; i < nargs; i++) {
     size_t n = bufs[i].len;
-    if (n <= WA_SMALL && h->wa_len + n <= WA_CAP) {
+    if (to_arena(arena, n, &used)) {
       char *p = h->wa + h->wa_len;
       uv_buf_t *last = s->npb > 0 ? &s->pbufs[s->npb - 1] : NULL;
       memcpy(p, bufs[i].base, n);
@@ -269,16 +311,16 @@ static void stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
         s->pbufs[s->npb++] = uv_buf_init(p, (unsigned)n);
     }
     else {
-      push_anchor(L, s);
       lua_pushvalue(L, first + i);
       lua_rawseti(L, -2, ++s->pn);
-      lua_pop(L, 1);
       s->pbufs[s->npb++] = bufs[i];
     }
   }
+  if (anchored) lua_pop(L, 1);   /* the batch's table */
   s->pending += total;
   s->queued += total;
   neap__stream_mark_dirty(s);
+  return 0;
 }
 
 /*
@@ -458,8 +500,8 @@ void neap__stream_flush_all (neap_host *h) {
 ** reference to the string itself.
 */
 static int stream_write (lua_State *L) {
-  neap_stream *s = neap__stream_check_io(L, 1);
-  int nargs = lua_gettop(L) - 1, i, nb = 0, ref;
+  neap_stream **box = neap__stream_box(L, 1), *s = *box;
+  int nargs = lua_gettop(L) - 1, i, nb = 0, ref, r;
   uv_buf_t sbufs[16], *bufs = sbufs;
   const char *ps[16];
   size_t lens[16];
@@ -476,7 +518,7 @@ static int stream_write (lua_State *L) {
         s->kind != NEAP_S_NONE && s->be->write == NULL &&
         (s->h.host->in_tasks || neap__stls(s))) {
       sbufs[0] = uv_buf_init((char *)p, (unsigned)len);
-      stream_gather(L, s, 2, 1, sbufs, 1, len);
+      if ((r = stream_gather(L, s, 2, 1, sbufs, 1, len)) != 0) goto gather_failed;
       goto written;
     }
   }
@@ -494,12 +536,14 @@ static int stream_write (lua_State *L) {
     npieces += write_npieces(len, piece);
     total += len;
   }
-  if (s == NULL) return neap__push_closed(L);
-  if (npieces > 16) {   /* strings over 1 GiB: several buffers each */
+  /* (a number's string, made above, and the list below run the collector,
+  ** whose finalizers may close 's': read from the box after them) */
+  if (npieces > 16 && (s = *box) != NULL) {   /* strings over 1 GiB: several buffers each */
     if (npieces > (size_t)INT_MAX / sizeof *bufs)
       return luaL_error(L, "write: out of memory");
     bufs = lua_newuserdatauv(L, npieces * sizeof *bufs, 0);   /* (above the arguments) */
   }
+  if ((s = *box) == NULL) return neap__push_closed(L);
   for (i = 0; i < nargs; i++)
     nb += write_pieces(bufs + nb, ps[i], lens[i], piece);
   if (s->werr) return neap__stream_push_err(L, s, s->werr);
@@ -521,7 +565,7 @@ static int stream_write (lua_State *L) {
   }
   if (s->be->write == NULL && !s->sync_writes &&
       (s->h.host->in_tasks || neap__stls(s))) {   /* (TLS: encrypted at the flush) */
-    stream_gather(L, s, 2, nargs, bufs, nb, total);
+    if ((r = stream_gather(L, s, 2, nargs, bufs, nb, total)) != 0) goto gather_failed;
     goto written;
   }
   if (s->be->write == NULL && s->nwrites == 0 && s->npb == 0) {
@@ -551,8 +595,12 @@ static int stream_write (lua_State *L) {
     }
   }
   ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if ((s = *box) == NULL) {   /* a finalizer closed it (the table's collector step) */
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    return neap__push_closed(L);
+  }
   if (s->be->write != NULL) {      /* files and polled descriptors */
-    int r = s->be->write(s, bufs, nb, total, ref);
+    r = s->be->write(s, bufs, nb, total, ref);
     if (r < 0) {
       luaL_unref(L, LUA_REGISTRYINDEX, ref);
       return neap__push_error(L, r);
@@ -560,7 +608,6 @@ static int stream_write (lua_State *L) {
   }
   else {
     write_req *w = malloc(sizeof *w);
-    int r;
     if (w == NULL) {
       luaL_unref(L, LUA_REGISTRYINDEX, ref);
       return luaL_error(L, "write: out of memory");
@@ -585,6 +632,9 @@ written:
     return stream_park_writer(L, s, t, 0, neap__s_wtimeout(s));
   lua_settop(L, 1);
   return 1;
+gather_failed:   /* a finalizer closed 's', or it failed, while the write began */
+  if (r == NEAP_GATHER_CLOSED) return neap__push_closed(L);
+  return r == UV_EPIPE && !s->werr ? neap__push_error(L, r) : neap__stream_push_err(L, s, r);
 }
 
 /* s:flush{timeout=} -> s once everything written so far is sent */
