@@ -36,11 +36,20 @@ typedef struct post_msg {
   char bytes[1];        /* name, NUL, data */
 } post_msg;
 
-neap_host *neap__host (lua_State *L) {
-  neap_host **box;
+/* The host's box in the registry, or NULL (by its tag: the registry can be
+** reached, and the entry replaced, through debug.getregistry) */
+static neap_host **host_box (lua_State *L) {
+  void **box;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &host_key);
   box = lua_touserdata(L, -1);
+  if (box != NULL && (lua_rawlen(L, -1) != NEAP_BOX_SIZE || box[1] != (void *)&host_key))
+    box = NULL;
   lua_pop(L, 1);
+  return (neap_host **)box;
+}
+
+neap_host *neap__host (lua_State *L) {
+  neap_host **box = host_box(L);
   if (box == NULL || *box == NULL) luaL_error(L, "neap: the host is gone");
   return *box;
 }
@@ -417,10 +426,7 @@ static void host_idle_gc_arm (neap_host *h) {
 
 /* The host of 'L', or NULL when it is gone (never raises). */
 static neap_host *host_peek (lua_State *L) {
-  neap_host **box;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &host_key);
-  box = lua_touserdata(L, -1);
-  lua_pop(L, 1);
+  neap_host **box = host_box(L);
   return box ? *box : NULL;
 }
 

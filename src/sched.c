@@ -203,7 +203,8 @@ neap_task *neap__sched_current (lua_State *L) {
   memcpy(&slot, lua_getextraspace(L), sizeof slot);
   if (slot <= 0 || slot > INT_MAX) return NULL;
   anchor_push(L, slot);
-  t = lua_touserdata(L, -1);
+  t = neap__udata_test(L, -1, neap_task, TASK_MT);   /* (the anchors can be reached
+                                                    through debug.getregistry) */
   lua_pop(L, 1);
   return (t != NULL && t->co == L) ? t : NULL;
 }
@@ -615,7 +616,8 @@ static int serve_take_conn (lua_State *L, neap_task *t) {
 
 /* Closes the connection serve_take_conn pushed (and pops it). */
 static void serve_close_conn (lua_State *L) {
-  neap_handle **box = lua_touserdata(L, -1);
+  /* (a stream: the user value can be set with debug.setuservalue) */
+  neap_handle **box = neap__is_stream(L, -1) ? lua_touserdata(L, -1) : NULL;
   if (box && *box) neap__handle_close(*box);
   lua_pop(L, 1);
 }
@@ -1026,7 +1028,7 @@ void neap__sched_close_all (neap_host *h) {
   for (slot = 1; slot <= h->tslot_next; slot++) {
     neap_task *t;
     anchor_push(L, slot);
-    t = lua_touserdata(L, -1);
+    t = neap__udata_test(L, -1, neap_task, TASK_MT);
     if (t) task_close_timer(t);
     lua_pop(L, 1);
   }

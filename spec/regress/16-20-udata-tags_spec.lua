@@ -98,6 +98,53 @@ print("alive", n > 0)
     assert.equal("alive\ttrue\n", out)
   end)
 
+  it("a stranger put where neap keeps its own userdata (the registry, a task's user value) is not taken for one", function()
+    -- the host's box replaced in the registry: the functions say the host is gone
+    local out, rc = script([[
+for k, v in pairs(debug.getregistry()) do
+  local mt = type(k) == "userdata" and type(v) == "userdata" and getmetatable(v)
+  if mt and rawget(mt, "__gc") and not mt.__name then debug.getregistry()[k] = io.stdout end
+end
+print(pcall(neap.task, function() end))
+print(pcall(core._write_lists))
+]])
+    assert.equal(0, rc, out)
+    assert.equal("false\tneap: the host is gone\nfalse\tneap: the host is gone\n", out)
+    -- a task's anchor replaced (its page's upvalue): the teardown passes it by
+    out, rc = script([[
+local t = neap.task(function() neap.sleep(10) end)
+neap.sleep(0)
+local n = 0
+for _, v in pairs(debug.getregistry()) do
+  if type(v) == "table" then
+    for _, page in pairs(v) do
+      if type(page) == "function" then
+        for j = 1, 255 do
+          local _, val = debug.getupvalue(page, j)
+          if val == t then debug.setupvalue(page, j, io.stdout) n = n + 1 end
+        end
+      end
+    end
+  end
+end
+print("swapped", n)
+os.exit(0, true)
+]])
+    assert.equal(0, rc, out)
+    assert.equal("swapped\t1\n", out)
+    -- a serve task's connection (its second user value) replaced: not closed as one
+    out, rc = script([[
+local srv = assert(neap.listen("tcp", "127.0.0.1", 0))
+srv:serve(function(c) debug.setuservalue(neap.current(), io.stdout, 2) end)
+local a = assert(neap.connect("tcp", "127.0.0.1", select(2, srv:address()), { timeout = 5 }))
+a:read_line { timeout = 1 }
+print(io.stdout:write("stdout still open\n") == io.stdout)
+os.exit(0)
+]])
+    assert.equal(0, rc, out)
+    assert.equal("stdout still open\ntrue\n", out)
+  end)
+
   it("the objects themselves still work when their metatable was replaced", function()
     local out, rc = script([[
 local b = neap.buffer()
