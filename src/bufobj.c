@@ -148,6 +148,27 @@ static int bufobj_read_line (lua_State *L) {
   return run(L, o, &f);
 }
 
+/*
+** Whether the delimiters kept in o->d still point into the strings of the
+** user value's table (debug.setuservalue, or debug.getuservalue and a
+** store, can take them away, and the collector free them).
+*/
+static int kept_delims_live (lua_State *L, const bufobj *o) {
+  int i, ok = 1;
+  if (o->nd == 0) return 1;
+  if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  for (i = 0; i < o->nd && ok; i++) {
+    ok = lua_rawgeti(L, -1, i + 1) == LUA_TSTRING &&
+         lua_tostring(L, -1) == o->d[i].p && lua_rawlen(L, -1) == o->d[i].len;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return ok;
+}
+
 /* Whether 'd' (n delimiters) has the same contents as the ones kept. */
 static int same_delims (const bufobj *o, const neap_delim *d, int n) {
   int i;
@@ -198,6 +219,10 @@ static int bufobj_read_until (lua_State *L) {
     lua_getfield(L, 3, "keep");
     f.keep = lua_toboolean(L, -1);
     lua_pop(L, 1);
+  }
+  if (!kept_delims_live(L, o)) {   /* taken away: none kept */
+    o->nd = 0;
+    if (o->kind == NEAP_FRAME_UNTIL) o->kind = -1;
   }
   if (!same_delims(o, dp, n)) {   /* other delimiters: scan from the start */
     keep_delims(L, o, dp, n);
