@@ -389,18 +389,30 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
         lua_pushinteger(L, (lua_Integer)f->len);
         return 1;
       }
-      /* (pushes first: a push that fails for memory consumes nothing) */
-      lua_pushlstring(L, neap__buf_data(&s->rb), f->len);
-      if (f->kind == NEAP_FRAME_UNTIL) {
-        if (f->which >= 0)
-          lua_pushlstring(L, f->delims[f->which].p, f->delims[f->which].len);
+    {
+      /* (pushes first: a push that fails for memory consumes nothing; the
+      ** frame is copied, and the buffer's place noted, because the pushes
+      ** run the collector, whose finalizers may read from 's' or close it) */
+      neap_frame fr = *f;
+      const char *d0 = neap__buf_data(&s->rb);
+      size_t l0 = neap__buf_len(&s->rb);
+      lua_pushlstring(L, d0, fr.len);
+      if (fr.kind == NEAP_FRAME_UNTIL) {
+        if (fr.which >= 0)
+          lua_pushlstring(L, fr.delims[fr.which].p, fr.delims[fr.which].len);
         else
           lua_pushnil(L);
       }
-      neap__buf_consume(&s->rb, f->consume);
+      if (s->h.flags & NEAP_H_CLOSING)   /* closed meanwhile: what had come is given */
+        return fr.kind == NEAP_FRAME_UNTIL ? 2 : 1;
+      if (neap__buf_data(&s->rb) != d0 || neap__buf_len(&s->rb) != l0)
+        return luaL_error(L, "read: the stream was read meanwhile (by a finalizer?); "
+                          "its bytes went to that read");
+      neap__buf_consume(&s->rb, fr.consume);
       if (neap__buf_len(&s->rb) == 0 && !neap__stream_fs_busy(s))
         neap__stream_release_buf(s);    /* an idle stream holds no buffer */
-      return f->kind == NEAP_FRAME_UNTIL ? 2 : 1;
+      return fr.kind == NEAP_FRAME_UNTIL ? 2 : 1;
+    }
     case NEAP_FRAME_TOOLARGE:
       return neap__push_fail(L, "frame too large");
     default:   /* END */
@@ -444,7 +456,11 @@ static int stream_fill (lua_State *L, void *ud) {
   if (fp.r != NEAP_FRAME_OK || s->rq.f.len < 65536) return push_frame(L, &fp);
   lua_pushcfunction(L, push_frame_p);
   lua_pushlightuserdata(L, &fp);
-  if (lua_pcall(L, 1, LUA_MULTRET, 0) == LUA_OK) return lua_gettop(L) - top;
+  switch (lua_pcall(L, 1, LUA_MULTRET, 0)) {
+    case LUA_OK: return lua_gettop(L) - top;
+    case LUA_ERRMEM: break;
+    default: return lua_error(L);   /* (not memory: stream_push_frame's own error) */
+  }
   lua_settop(L, top);
   return neap__push_error(L, UV_ENOMEM);
 }
