@@ -390,28 +390,34 @@ static int stream_push_frame (lua_State *L, neap_stream *s, int r) {
         return 1;
       }
     {
-      /* (pushes first: a push that fails for memory consumes nothing; the
-      ** frame is copied, and the buffer's place noted, because the pushes
-      ** run the collector, whose finalizers may read from 's' or close it) */
-      neap_frame fr = *f;
-      const char *d0 = neap__buf_data(&s->rb);
-      size_t l0 = neap__buf_len(&s->rb);
-      lua_pushlstring(L, d0, fr.len);
-      if (fr.kind == NEAP_FRAME_UNTIL) {
-        if (fr.which >= 0)
-          lua_pushlstring(L, fr.delims[fr.which].p, fr.delims[fr.which].len);
-        else
-          lua_pushnil(L);
+      /* (pushes first: a push that fails for memory consumes nothing; what
+      ** the frame says is taken first, and the buffer's place noted,
+      ** because the pushes run the collector, whose finalizers may read
+      ** from 's' (a frame of their own) or close it) */
+      int nres = 1;
+      size_t consume = f->consume;
+      const char *b0 = s->rb.base, *d0 = neap__buf_data(&s->rb);
+      size_t h0 = s->rb.head;
+      if (f->kind == NEAP_FRAME_UNTIL) {   /* (the delimiter is the caller's
+                                           ** string: alive while it reads) */
+        const neap_delim *dl = f->which >= 0 ? &f->delims[f->which] : NULL;
+        const char *dp = dl ? dl->p : NULL;
+        size_t dn = dl ? dl->len : 0;
+        lua_pushlstring(L, d0, f->len);
+        if (dp) lua_pushlstring(L, dp, dn);
+        else lua_pushnil(L);
+        nres = 2;
       }
+      else lua_pushlstring(L, d0, f->len);
       if (s->h.flags & NEAP_H_CLOSING)   /* closed meanwhile: what had come is given */
-        return fr.kind == NEAP_FRAME_UNTIL ? 2 : 1;
-      if (neap__buf_data(&s->rb) != d0 || neap__buf_len(&s->rb) != l0)
+        return nres;
+      if (s->rb.base != b0 || s->rb.head != h0)   /* consumed meanwhile */
         return luaL_error(L, "read: the stream was read meanwhile (by a finalizer?); "
                           "its bytes went to that read");
-      neap__buf_consume(&s->rb, fr.consume);
+      neap__buf_consume(&s->rb, consume);
       if (neap__buf_len(&s->rb) == 0 && !neap__stream_fs_busy(s))
         neap__stream_release_buf(s);    /* an idle stream holds no buffer */
-      return fr.kind == NEAP_FRAME_UNTIL ? 2 : 1;
+      return nres;
     }
     case NEAP_FRAME_TOOLARGE:
       return neap__push_fail(L, "frame too large");

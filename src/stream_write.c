@@ -274,6 +274,23 @@ static int stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
   size_t used;
   if (arena && h->wa == NULL && (h->wa = malloc(WA_CAP)) == NULL)
     arena = 0;   /* (no memory for it: anchored as the others) */
+  if (arena && nargs == 1 && bufs[0].len <= WA_SMALL && h->wa_len + bufs[0].len <= WA_CAP) {
+    /* the usual one: a small string copied into the arena, no Lua call */
+    size_t n = bufs[0].len;
+    char *p = h->wa + h->wa_len;
+    uv_buf_t *last;
+    pbufs_reserve(L, s, 1);
+    last = s->npb > 0 ? &s->pbufs[s->npb - 1] : NULL;
+    memcpy(p, bufs[0].base, n);
+    h->wa_len += n;
+    h->wa_in += n;
+    if (last != NULL && last->base + last->len == p) last->len += (unsigned)n;
+    else s->pbufs[s->npb++] = uv_buf_init(p, (unsigned)n);
+    s->pending += total;
+    s->queued += total;
+    neap__stream_mark_dirty(s);
+    return 0;
+  }
   for (i = 0, used = h->wa_len; i < nargs && !anchored; i++)
     if (!to_arena(arena, bufs[i].len, &used)) anchored = 1;
   if (anchored) {
