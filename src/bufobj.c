@@ -89,17 +89,30 @@ static int run (lua_State *L, bufobj *o, neap_frame *f) {
   r = neap__buf_frame(&o->b, f, o->eof);
   o->scan = f->scan;
   switch (r) {
-    case NEAP_FRAME_OK:
-      lua_pushlstring(L, neap__buf_data(&o->b), f->len);
-      neap__buf_consume(&o->b, f->consume);
-      o->kind = -1;
+    case NEAP_FRAME_OK: {
+      /* The push of the frame runs the collector, whose finalizers may read
+      ** from 'o', feed it or free it: the delimiter is pushed first (the
+      ** caller's own string, argument 2: no allocation), and what the
+      ** buffer consumed meanwhile is checked after. */
+      uint64_t c0 = o->b.consumed;
+      int nres = 1;
       if (f->kind == NEAP_FRAME_UNTIL) {
-        if (f->which >= 0) lua_pushlstring(L, f->delims[f->which].p,
-                                           f->delims[f->which].len);
-        else lua_pushnil(L);
-        return 2;
+        if (f->which < 0) lua_pushnil(L);
+        else if (lua_type(L, 2) == LUA_TSTRING) lua_pushvalue(L, 2);
+        else lua_rawgeti(L, 2, f->which + 1);
+        nres = 2;
       }
-      return 1;
+      lua_pushlstring(L, neap__buf_data(&o->b), f->len);
+      if (nres == 2) lua_insert(L, -2);   /* frame, delimiter */
+      o->kind = -1;
+      if (o->b.base == NULL && f->len > 0)   /* freed meanwhile: what had come is given */
+        return nres;
+      if (o->b.consumed != c0)
+        return luaL_error(L, "read: the buffer was read meanwhile (by a finalizer?); "
+                          "its bytes went to that read");
+      neap__buf_consume(&o->b, f->consume);
+      return nres;
+    }
     case NEAP_FRAME_MORE:
       lua_pushnil(L);
       lua_pushliteral(L, "more");

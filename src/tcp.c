@@ -95,11 +95,16 @@ static int server_do_accept (lua_State *L, neap_server *sv) {
   else r = uv_pipe_init(host->loop, &neap__su(s)->pipe, 0);
   if (r == 0) {
     neap__stream_init_uv(s);
-    r = uv_accept(&sv->u.stream, &neap__su(s)->stream);
+    /* (the stream's box ran the collector: a finalizer may have accepted
+    ** the waiting connection meanwhile, or closed the server) */
+    if (sv->pending <= 0 || (sv->h.flags & NEAP_H_CLOSING)) r = UV_EAGAIN;
+    else {
+      r = uv_accept(&sv->u.stream, &neap__su(s)->stream);
+      if (r != UV_EAGAIN) sv->pending--;   /* (libuv took the connection, or closed it) */
+    }
     if (r == 0 && sv->kind == NEAP_S_TCP) uv_tcp_nodelay(&neap__su(s)->tcp, 1);
   }
   else s->kind = NEAP_S_NONE;      /* nothing for libuv to close */
-  sv->pending--;
   if (r < 0) {
     neap__handle_close(&s->h);
     lua_pop(L, 1);

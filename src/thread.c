@@ -316,6 +316,10 @@ static int msg_push_fn (lua_State *L, void *ud) {
   return msg_push(L, ud);
 }
 
+static int msg_push_p (lua_State *L) {
+  return msg_push(L, lua_touserdata(L, 1));
+}
+
 /* A message of nil, 'err', "error" (for the thread's outcome); NULL: no memory. */
 static tmsg *msg_fail (const char *err) {
   size_t len = strlen(err);
@@ -979,11 +983,21 @@ static int tend_receive (lua_State *L) {
     tend_ref(ep);
   }
   if (ep->inbox.head != NULL) {
-    tmsg *m = ep->inbox.head;
-    int n = msg_push(L, m);   /* (on a memory error it stays queued) */
-    tq_pop(&ep->inbox);
+    /* Off the inbox first: the decoding runs the collector, whose
+    ** finalizers may receive too (they take the next message); decoded in
+    ** a protected call, so that on an error it goes back first. */
+    tmsg *m = tq_pop(&ep->inbox);
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, msg_push_p);
+    lua_pushlightuserdata(L, m);
+    if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK) {
+      m->next = ep->inbox.head;
+      ep->inbox.head = m;
+      if (ep->inbox.tail == NULL) ep->inbox.tail = m;
+      return lua_error(L);
+    }
     free(m);
-    return n;
+    return lua_gettop(L) - top;
   }
   if (ep->ended) return neap__push_closed(L);
   self = neap__sched_check(L, "receive");

@@ -27,6 +27,7 @@ typedef struct neap_udp {
   neap_task *reader;
   dgram *qhead, *qtail;
   int qlen;
+  unsigned qpops;          /* datagrams taken off the queue so far */
   lua_Integer dropped;
   int receiving;
   int started;             /* a first recv was asked for */
@@ -173,9 +174,16 @@ static int udp_recv (lua_State *L) {
     return neap__push_error(L, e);
   }
   if (u->qhead) {
+    /* (pushes first: no memory loses nothing. Each push may run finalizers:
+    ** one that received from 'u' took 'd' and freed it) */
     dgram *d = u->qhead;
-    lua_pushlstring(L, d->data, d->len);   /* (first: no memory loses nothing) */
-    neap__push_addr(L, (struct sockaddr *)&d->from, 0);
+    unsigned pops = u->qpops;
+    lua_pushlstring(L, d->data, d->len);
+    if (u->qpops == pops) neap__push_addr(L, (struct sockaddr *)&d->from, 0);
+    if (u->qpops != pops)
+      return luaL_error(L, "recv: the socket was read meanwhile (by a finalizer?); "
+                        "its datagram went to that read");
+    u->qpops++;
     u->qhead = d->next;
     if (u->qhead == NULL) u->qtail = NULL;
     u->qlen--;

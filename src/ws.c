@@ -165,6 +165,21 @@ static void consume (neap_stream *s, neap_buf *b, size_t n) {
   }
 }
 
+/*
+** After the pushes of a frame, which run the collector, whose finalizers
+** may read, feed or close the source: consumes the frame ('c0': the
+** source's count of consumed bytes before the pushes), unless a finalizer
+** read it (an error: its bytes went to that read) or the source is gone.
+*/
+static void consume_after (lua_State *L, neap_stream *s, neap_buf *b, size_t n,
+                           uint64_t c0) {
+  if (b->consumed != c0)
+    luaL_error(L, "read: the source was read meanwhile (by a finalizer?); "
+               "its bytes went to that read");
+  if (b->base == NULL) return;   /* freed or closed meanwhile */
+  consume(s, b, n);
+}
+
 /* nil, msg, close code: the peer broke the protocol. */
 static int violation (lua_State *L, ws_reader *r, const char *msg, int code) {
   r->msg_op = 0;
@@ -234,9 +249,12 @@ static int push_close (lua_State *L, ws_reader *r, const unsigned char *p,
     return violation(L, r, "invalid close code", 1002);
   if (!utf8_valid(p + 2, n - 2))
     return violation(L, r, "close reason is not valid UTF-8", 1007);
-  lua_pushliteral(L, "close");
-  lua_pushinteger(L, code);
+  /* the reason first: the pushes after it may run finalizers that move 'p' */
   lua_pushlstring(L, (const char *)p + 2, n - 2);
+  lua_pushliteral(L, "close");
+  lua_insert(L, -2);
+  lua_pushinteger(L, code);
+  lua_insert(L, -2);   /* "close", code, reason */
   return 3;
 }
 
@@ -263,6 +281,7 @@ static int ws_read (lua_State *L) {
   for (;;) {
     unsigned char *p = (unsigned char *)neap__buf_data(b);
     size_t avail = neap__buf_len(b), hlen = 2, frame;
+    uint64_t c0 = b->consumed;
     uint64_t plen;
     int fin, op, masked;
     unsigned char *key = NULL;
@@ -326,21 +345,23 @@ static int ws_read (lua_State *L) {
       int n;
       if (key) unmask_in_place(pay, (size_t)plen, key);
       if (op == OP_CLOSE) n = push_close(L, r, pay, (size_t)plen);
-      else {
-        lua_pushstring(L, op == OP_PING ? "ping" : "pong");
+      else {   /* (the payload first: the push after it may move 'pay') */
         lua_pushlstring(L, (const char *)pay, (size_t)plen);
+        lua_pushstring(L, op == OP_PING ? "ping" : "pong");
+        lua_insert(L, -2);
         n = 2;
       }
-      consume(s, b, frame);
+      consume_after(L, s, b, frame, c0);
       return n;
     }
     if (op != OP_CONT && fin) {   /* a whole message in one frame */
       if (key) unmask_in_place(pay, (size_t)plen, key);
       if (op == OP_TEXT && !utf8_valid(pay, (size_t)plen))
         return violation(L, r, "text is not valid UTF-8", 1007);
+      lua_pushlstring(L, (const char *)pay, (size_t)plen);   /* (first, as above) */
       lua_pushstring(L, op == OP_TEXT ? "text" : "binary");
-      lua_pushlstring(L, (const char *)pay, (size_t)plen);
-      consume(s, b, frame);
+      lua_insert(L, -2);
+      consume_after(L, s, b, frame, c0);
       return 2;
     }
     /* a fragment: into the reader */
@@ -356,10 +377,19 @@ static int ws_read (lua_State *L) {
     }
   }
 deliver:   /* the fragmented message in 'acc' is whole (and checked) */
-  lua_pushstring(L, r->msg_op == OP_TEXT ? "text" : "binary");
-  lua_pushlstring(L, r->acc ? r->acc : "", r->alen);
-  acc_reset(r);
-  return 2;
+  {
+    /* (each push may run finalizers: one that reads from 'r' takes the
+    ** message, and this read then raises rather than give it twice) */
+    const char *acc = r->acc;
+    int op = r->msg_op;
+    lua_pushstring(L, op == OP_TEXT ? "text" : "binary");
+    if (!r->done || r->acc != acc)
+      return luaL_error(L, "read: the reader was read meanwhile (by a finalizer?); "
+                        "its message went to that read");
+    lua_pushlstring(L, acc ? acc : "", r->alen);
+    if (r->done && r->acc == acc) acc_reset(r);
+    return 2;
+  }
 more_need2:
   lua_pushnil(L);
   lua_pushliteral(L, "more");
