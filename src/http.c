@@ -24,7 +24,8 @@ typedef struct hspan {
   size_t off, len;   /* in the buffer, from its head */
 } hspan;
 
-enum { MODE_HEAD, MODE_BODY, MODE_DEAD };
+enum { MODE_HEAD, MODE_BODY, MODE_DEAD,
+       MODE_BUSY };   /* head or body is pushing its results (which may run finalizers) */
 
 typedef struct http_parser {
   llhttp_t p;              /* first: the callbacks cast it back */
@@ -42,6 +43,7 @@ typedef struct http_parser {
   int has_body, keep_alive, upgrade, major, minor, method, status;
   uint64_t length;
   int chunked;
+  unsigned calls;          /* head and body calls so far (a finalizer's among them) */
   const char *tag;         /* HTTP_MT's address (neap__udata_test; llhttp_t stays first) */
 } http_parser;
 
@@ -443,6 +445,8 @@ static int http_head (lua_State *L) {
   b = source(L, 2, &s, "head");
   h->no_body = h->p.type == HTTP_RESPONSE && lua_toboolean(L, 4);
   if (b == NULL) return neap__push_closed(L);
+  if (h->mode == MODE_BUSY)
+    return luaL_error(L, "head: the parser is in use (by a finalizer?)");
   if (h->mode == MODE_BODY)
     return luaL_error(L, "head: the body of the last message was not read");
   if (h->mode == MODE_DEAD)
@@ -463,14 +467,45 @@ static int http_head (lua_State *L) {
   if (r == HPE_PAUSED) llhttp_resume(&h->p);
   else llhttp_resume_after_upgrade(&h->p);
   if (max > 0 && end > (size_t)max) goto toolarge;
-  if (mt) push_request(L, h, data, 4);
-  else push_head(L, h, data, end);
-  h->nsp = 0;
-  h->url_len = h->st_len = 0;
-  h->fed = 0;
-  h->mode = h->has_body ? MODE_BODY : MODE_HEAD;
-  consume(s, b, end);
-  return 1;
+  {
+    /* The pushes run the collector, whose finalizers may feed, read or
+    ** close 'b' or use this parser: they work on a snapshot (the parser's
+    ** fields, and its spans and the head's bytes copied into one userdata
+    ** made before anything is read), and the parser moves on, and 'b' is
+    ** consumed, only after them and only if no one read 'b' meanwhile. */
+    unsigned calls = ++h->calls;
+    uint64_t c0 = b->consumed;
+    size_t spn = h->nsp * sizeof(hspan);
+    char *mem;
+    h->mode = MODE_BUSY;   /* (a finalizer's head or body raises; a memory
+                           ** error below leaves the parser unusable) */
+    mem = lua_newuserdatauv(L, spn + end, 0);
+    http_parser snap;
+    int top = lua_gettop(L);
+    if (h->calls != calls || b->consumed != c0 || b->base == NULL) {
+      h->mode = MODE_DEAD;
+      return luaL_error(L, "head: the parser or its source was used meanwhile (by a finalizer?)");
+    }
+    data = neap__buf_data(b);   /* (a feed may have moved the bytes) */
+    memcpy(mem, h->sp, spn);
+    memcpy(mem + spn, data, end);
+    snap = *h;
+    snap.sp = (hspan *)(void *)mem;
+    if (mt) push_request(L, &snap, mem + spn, 4);
+    else push_head(L, &snap, mem + spn, end);
+    lua_remove(L, top);   /* the snapshot */
+    if (b->consumed != c0) {
+      h->mode = MODE_DEAD;
+      return luaL_error(L, "head: the source was read meanwhile (by a finalizer?); "
+                        "its bytes went to that read");
+    }
+    h->nsp = 0;
+    h->url_len = h->st_len = 0;
+    h->fed = 0;
+    h->mode = h->has_body ? MODE_BODY : MODE_HEAD;
+    if (b->base != NULL) consume(s, b, end);   /* (else closed meanwhile) */
+    return 1;
+  }
 more:
   if (max > 0 && h->fed > (size_t)max) goto toolarge;
   return neap__push_fail(L, "more");
@@ -498,10 +533,13 @@ static int http_body (lua_State *L) {
   neap_buf *b = source(L, 2, &s, "body");
   const char *data;
   size_t len, used, got, i;
+  uint64_t c0body;
   int done = 0;
   llhttp_errno_t r;
   luaL_argcheck(L, n > 0, 3, "size must be positive");
   if (b == NULL) return neap__push_closed(L);
+  if (h->mode == MODE_BUSY)
+    return luaL_error(L, "body: the parser is in use (by a finalizer?)");
   if (h->mode == MODE_DEAD)
     return luaL_error(L, "body: the parser failed; use a new one");
   if (h->mode != MODE_BODY) {   /* no body, or all read */
@@ -511,6 +549,8 @@ static int http_body (lua_State *L) {
   }
   data = neap__buf_data(b);
   len = neap__buf_len(b);
+  c0body = b->consumed;
+  h->calls++;
   h->nsp = 0;
   h->got = 0;
   h->base = data;
@@ -531,17 +571,41 @@ static int http_body (lua_State *L) {
     else return push_perror(L, h, r);
     got = h->got;
   }
-  if (h->nsp == 1) lua_pushlstring(L, data + h->sp[0].off, h->sp[0].len);
+  /* (the push runs the collector, whose finalizers may feed, read or
+  ** close 'b' or use this parser: the pieces are copied before it, the
+  ** parser is busy meanwhile, and 'b' is consumed only if no one read it) */
+  h->mode = MODE_BUSY;
+  if (h->nsp == 0) lua_pushliteral(L, "");
+  else if (h->nsp == 1) lua_pushlstring(L, data + h->sp[0].off, h->sp[0].len);
   else {
-    luaL_Buffer B;
-    luaL_buffinit(L, &B);
-    for (i = 0; i < h->nsp; i++) luaL_addlstring(&B, data + h->sp[i].off, h->sp[i].len);
-    luaL_pushresult(&B);
+    unsigned calls = ++h->calls;
+    uint64_t c0 = b->consumed;
+    size_t total = 0;
+    char *mem;
+    for (i = 0; i < h->nsp; i++) total += h->sp[i].len;
+    mem = lua_newuserdatauv(L, total, 0);   /* (made before anything is read) */
+    if (h->calls != calls || b->consumed != c0 || b->base == NULL) {
+      h->mode = MODE_DEAD;
+      return luaL_error(L, "body: the parser or its source was used meanwhile (by a finalizer?)");
+    }
+    data = neap__buf_data(b);   /* (a feed may have moved the bytes) */
+    for (i = 0, total = 0; i < h->nsp; i++) {
+      memcpy(mem + total, data + h->sp[i].off, h->sp[i].len);
+      total += h->sp[i].len;
+    }
+    h->nsp = 0;
+    lua_pushlstring(L, mem, total);
+    lua_remove(L, -2);   /* the copy */
   }
   h->nsp = 0;
-  if (done) h->mode = MODE_HEAD;
+  if (b->consumed != c0body) {
+    h->mode = MODE_DEAD;
+    return luaL_error(L, "body: the source was read meanwhile (by a finalizer?); "
+                      "its bytes went to that read");
+  }
+  h->mode = done ? MODE_HEAD : MODE_BODY;
   lua_pushboolean(L, done);
-  consume(s, b, used);
+  if (b->base != NULL) consume(s, b, used);   /* (else closed meanwhile) */
   return 2;
 }
 
@@ -552,7 +616,10 @@ static int http_body (lua_State *L) {
 */
 static int http_finish (lua_State *L) {
   http_parser *h = check(L);
-  llhttp_errno_t r = llhttp_finish(&h->p);
+  llhttp_errno_t r;
+  if (h->mode == MODE_BUSY)
+    return luaL_error(L, "finish: the parser is in use (by a finalizer?)");
+  r = llhttp_finish(&h->p);
   if (r != HPE_OK && r != HPE_PAUSED) return push_perror(L, h, r);
   if (h->mode == MODE_BODY) h->mode = MODE_HEAD;
   lua_pushboolean(L, 1);
