@@ -265,11 +265,10 @@ enum { NEAP_T_READY, NEAP_T_RUNNING, NEAP_T_PARKED, NEAP_T_DONE,
 typedef void (*neap_unpark_fn) (neap_task *t);
 
 struct neap_task {
-  const char *tag;         /* TASK_MT's address (neap__udata_test) */
-  neap_host *host;
+  neap_host *host;         /* (also its tag: see sched.c, task_test) */
   lua_State *co;           /* the task's thread */
   /* (small: a parked task's object is part of the heap that 100,000 tasks
-  ** or connections cost; 88 bytes, 8 of them the tag. Its name, if any, is in its box's
+  ** or connections cost; 80 bytes. Its name, if any, is in its box's
   ** second user value, see sched.c) */
   unsigned char status;    /* NEAP_T_* */
   unsigned char wait_kind; /* what a parked task waits for (per wait list) */

@@ -192,6 +192,19 @@ static void task_set_name_v (lua_State *L, int box, neap_task *t) {
 
 /* ====================================================== lookup */
 
+/*
+** The task at 'idx' of host 'h', or NULL. A task is told by its size and
+** its host pointer, which a userdata given the tasks' metatable
+** (debug.setmetatable) or put in place of an anchor does not have: the
+** other userdata carry a tag field for this (neap__udata_test), which
+** would cost a parked task 8 bytes more (16 with the allocator's rounding,
+** and the idle-connection bar is 2 KiB).
+*/
+static neap_task *task_test (lua_State *L, int idx, neap_host *h) {
+  neap_task *t = lua_touserdata(L, idx);
+  return t != NULL && lua_rawlen(L, idx) == sizeof *t && t->host == h ? t : NULL;
+}
+
 /* The task being resumed (per OS thread): the common answer below. */
 static __thread neap_task *running_task;
 
@@ -203,8 +216,9 @@ neap_task *neap__sched_current (lua_State *L) {
   memcpy(&slot, lua_getextraspace(L), sizeof slot);
   if (slot <= 0 || slot > INT_MAX) return NULL;
   anchor_push(L, slot);
-  t = neap__udata_test(L, -1, neap_task, TASK_MT);   /* (the anchors can be reached
-                                                    through debug.getregistry) */
+  t = lua_touserdata(L, -1);   /* (the anchors can be reached through
+                                 debug.getregistry: told by size and thread) */
+  if (t != NULL && lua_rawlen(L, -1) != sizeof *t) t = NULL;
   lua_pop(L, 1);
   return (t != NULL && t->co == L) ? t : NULL;
 }
@@ -852,7 +866,9 @@ static void task_wake_joiners (neap_host *h, neap_task *t) {
 
 /* The task at 'idx' (by its tag); raises when it is not one. */
 neap_task *neap__task_check (lua_State *L, int idx) {
-  return neap__udata_check(L, idx, neap_task, TASK_MT);
+  neap_task *t = task_test(L, idx, neap__host(L));
+  if (t == NULL) luaL_typeerror(L, idx, TASK_MT);
+  return t;
 }
 
 #define task_check neap__task_check
@@ -867,7 +883,6 @@ static neap_task *task_new (lua_State *L, int fidx, int nargs, int name) {
   lua_State *co;
   t = lua_newuserdatauv(L, sizeof *t, 2);
   memset(t, 0, sizeof *t);
-  t->tag = TASK_MT;
   t->host = h;
   t->status = NEAP_T_READY;
   luaL_setmetatable(L, TASK_MT);
@@ -1028,7 +1043,7 @@ void neap__sched_close_all (neap_host *h) {
   for (slot = 1; slot <= h->tslot_next; slot++) {
     neap_task *t;
     anchor_push(L, slot);
-    t = neap__udata_test(L, -1, neap_task, TASK_MT);
+    t = task_test(L, -1, h);
     if (t) task_close_timer(t);
     lua_pop(L, 1);
   }
