@@ -379,10 +379,11 @@ static char **get_strings (lua_State *L, int idx, const char *name) {
   n = (int)lua_rawlen(L, -1);
   v = lua_newuserdatauv(L, (n + 1) * sizeof(char *), 0);   /* freed by GC */
   for (i = 0; i < n; i++) {
-    lua_rawgeti(L, -2, i + 1);
-    v[i] = (char *)lua_tostring(L, -1);
-    if (v[i] == NULL)
+    /* (a string only: lua_tostring would make a number's string, which
+    ** the pop below would leave to the collector) */
+    if (lua_rawgeti(L, -2, i + 1) != LUA_TSTRING)
       luaL_error(L, "spawn: %s[%d] must be a string", name, i + 1);
+    v[i] = (char *)lua_tostring(L, -1);
     lua_pop(L, 1);   /* the list keeps the string alive */
   }
   v[n] = NULL;

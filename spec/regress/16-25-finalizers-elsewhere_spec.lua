@@ -144,6 +144,13 @@ end)
     assert.equal("finalizer ran\ttrue\ninner\ttrue\nc3\ttrue\n", out)
   end)
 
+  it("core.spawn takes only strings in args (a number's string was left to the collector)", function()
+    local core = require "neap.core"
+    local ok, err = pcall(core.spawn, { file = "/bin/echo", args = { "echo", 42 }, stdio = {} })
+    assert.is_false(ok)
+    assert.matches("spawn: args%[2%] must be a string", err)
+  end)
+
   it("HTTP parser: a finalizer that uses the parser is refused, one that feeds the buffer is harmless", function()
     local out, rc = run([[
 local b, p = neap.buffer(), core.http_parser("request")
