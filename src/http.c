@@ -487,7 +487,7 @@ static int http_head (lua_State *L) {
       return luaL_error(L, "head: the parser or its source was used meanwhile (by a finalizer?)");
     }
     data = neap__buf_data(b);   /* (a feed may have moved the bytes) */
-    memcpy(mem, h->sp, spn);
+    if (spn > 0) memcpy(mem, h->sp, spn);   /* (h->sp is NULL when there are none) */
     memcpy(mem + spn, data, end);
     snap = *h;
     snap.sp = (hspan *)(void *)mem;
