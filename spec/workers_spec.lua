@@ -242,7 +242,11 @@ neap.signal("INT", function() os.exit(neap.worker.id == 2 and 3 or 0) end)
       local code = p:wait { timeout = 10, kill = "process" }
       local err = p.stderr:read_all { timeout = 5 }
       p:close()
-      assert.equal(1, code)                -- its workers did not end cleanly
+      -- 1: a worker's last end (a failure) was not clean; 0 when TERM found
+      -- every worker alive in its start-up (then each ended by the TERM
+      -- passed on, a clean end): seen in CI under ASan, where a start-up
+      -- takes long enough for both to be alive at once
+      assert.is_true(code == 1 or code == 0, "exit status " .. tostring(code))
       local starts = 0
       for _ in err:gmatch("fails at start") do starts = starts + 1 end
       -- back-off 0.1, 0.2, 0.4, 0.8, then 1 s: about 7 starts per worker in 3 s; a busy loop makes hundreds
