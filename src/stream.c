@@ -238,10 +238,11 @@ void neap__stream_take_buf (neap_stream *s) {
 ** that must grow, or whose stream reads in bulk, becomes a large one; when
 ** a large one must grow, the host's spare if that is large enough (its
 ** bytes move there and its old buffer goes back), else the buffer grows.
+** (Also the reads of fs.c's polled descriptors.)
 */
 #define READ_ROOM (READ_CHUNK / 2)
 
-static char *stream_reserve (neap_stream *s, size_t *avail) {
+char *neap__stream_reserve (neap_stream *s, size_t *avail) {
   neap_host *h = s->h.host;
   neap_buf *b = &s->rb;
   size_t len;
@@ -281,12 +282,6 @@ static char *stream_reserve (neap_stream *s, size_t *avail) {
   return neap__buf_reserve(b, READ_ROOM, avail);
 }
 
-/* Room for a read into the read buffer of 's' (also for the polled
-** descriptors of fs.c): as stream_reserve. */
-char *neap__stream_reserve (neap_stream *s, size_t *avail) {
-  return stream_reserve(s, avail);
-}
-
 /* After a read of 'nread' > 0 bytes into the 'room' bytes it was given:
 ** counted in, and the stream's read size (small or large blocks) learnt. */
 static void stream_commit (neap_stream *s, size_t nread, size_t room) {
@@ -307,7 +302,7 @@ static void uvs_alloc (uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
   size_t avail = 0;
   char *p;
   if (neap__stls(s)) p = neap__buf_reserve(neap__tls_in(neap__stls(s)), READ_CHUNK, &avail);
-  else p = stream_reserve(s, &avail);
+  else p = neap__stream_reserve(s, &avail);
   (void)suggested;
   if (avail > (1u << 30)) avail = 1u << 30;   /* (a uv_buf_t length is 32 bits) */
   *buf = uv_buf_init(p, p ? (unsigned)avail : 0);

@@ -257,6 +257,18 @@ static int to_arena (int arena, size_t n, size_t *used) {
   return 1;
 }
 
+/* Copies the 'n' bytes at 'p' into the turn's arena (room checked) as the
+** next buffer of 's', joined to its last one when that ends right there. */
+static inline void arena_put (neap_host *h, neap_stream *s, const char *p, size_t n) {
+  char *a = h->wa + h->wa_len;
+  uv_buf_t *last = s->npb > 0 ? &s->pbufs[s->npb - 1] : NULL;
+  memcpy(a, p, n);
+  h->wa_len += n;
+  h->wa_in += n;
+  if (last != NULL && last->base + last->len == a) last->len += (unsigned)n;
+  else s->pbufs[s->npb++] = uv_buf_init(a, (unsigned)n);
+}
+
 /*
 ** Gathers the 'nargs' strings at 'first' (their 'nb' buffers, 'total'
 ** bytes) into the pending writes of 's'. Every call into Lua that may run
@@ -276,16 +288,8 @@ static int stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
     arena = 0;   /* (no memory for it: anchored as the others) */
   if (arena && nargs == 1 && bufs[0].len <= WA_SMALL && h->wa_len + bufs[0].len <= WA_CAP) {
     /* the usual one: a small string copied into the arena, no Lua call */
-    size_t n = bufs[0].len;
-    char *p = h->wa + h->wa_len;
-    uv_buf_t *last;
     pbufs_reserve(L, s, 1);
-    last = s->npb > 0 ? &s->pbufs[s->npb - 1] : NULL;
-    memcpy(p, bufs[0].base, n);
-    h->wa_len += n;
-    h->wa_in += n;
-    if (last != NULL && last->base + last->len == p) last->len += (unsigned)n;
-    else s->pbufs[s->npb++] = uv_buf_init(p, (unsigned)n);
+    arena_put(h, s, bufs[0].base, bufs[0].len);
     s->pending += total;
     s->queued += total;
     neap__stream_mark_dirty(s);
@@ -315,18 +319,7 @@ static int stream_gather (lua_State *L, neap_stream *s, int first, int nargs,
     s->npb += nb;
   }
   else for (i = 0, used = h->wa_len; i < nargs; i++) {
-    size_t n = bufs[i].len;
-    if (to_arena(arena, n, &used)) {
-      char *p = h->wa + h->wa_len;
-      uv_buf_t *last = s->npb > 0 ? &s->pbufs[s->npb - 1] : NULL;
-      memcpy(p, bufs[i].base, n);
-      h->wa_len += n;
-      h->wa_in += n;
-      if (last != NULL && last->base + last->len == p)
-        last->len += (unsigned)n;   /* right after this stream's last one */
-      else
-        s->pbufs[s->npb++] = uv_buf_init(p, (unsigned)n);
-    }
+    if (to_arena(arena, bufs[i].len, &used)) arena_put(h, s, bufs[i].base, bufs[i].len);
     else {
       lua_pushvalue(L, first + i);
       lua_rawseti(L, -2, ++s->pn);
@@ -555,7 +548,7 @@ static int stream_write (lua_State *L) {
   }
   /* (a number's string, made above, and the list below run the collector,
   ** whose finalizers may close 's': read from the box after them) */
-  if (npieces > 16 && (s = *box) != NULL) {   /* strings over 1 GiB: several buffers each */
+  if (npieces > 16) {   /* strings over 1 GiB: several buffers each */
     if (npieces > (size_t)INT_MAX / sizeof *bufs)
       return luaL_error(L, "write: out of memory");
     bufs = lua_newuserdatauv(L, npieces * sizeof *bufs, 0);   /* (above the arguments) */
