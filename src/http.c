@@ -43,7 +43,6 @@ typedef struct http_parser {
   int has_body, keep_alive, upgrade, major, minor, method, status;
   uint64_t length;
   int chunked;
-  unsigned calls;          /* head and body calls so far (a finalizer's among them) */
   const char *tag;         /* HTTP_MT's address (neap__udata_test; llhttp_t stays first) */
 } http_parser;
 
@@ -473,7 +472,6 @@ static int http_head (lua_State *L) {
     ** fields, and its spans and the head's bytes copied into one userdata
     ** made before anything is read), and the parser moves on, and 'b' is
     ** consumed, only after them and only if no one read 'b' meanwhile. */
-    unsigned calls = ++h->calls;
     uint64_t c0 = b->consumed;
     size_t spn = h->nsp * sizeof(hspan);
     char *mem;
@@ -482,7 +480,7 @@ static int http_head (lua_State *L) {
     mem = lua_newuserdatauv(L, spn + end, 0);
     http_parser snap;
     int top = lua_gettop(L);
-    if (h->calls != calls || b->consumed != c0 || b->base == NULL) {
+    if (b->consumed != c0 || b->base == NULL) {   /* (the parser is busy: only 'b') */
       h->mode = MODE_DEAD;
       return luaL_error(L, "head: the parser or its source was used meanwhile (by a finalizer?)");
     }
@@ -550,7 +548,6 @@ static int http_body (lua_State *L) {
   data = neap__buf_data(b);
   len = neap__buf_len(b);
   c0body = b->consumed;
-  h->calls++;
   h->nsp = 0;
   h->got = 0;
   h->base = data;
@@ -578,13 +575,11 @@ static int http_body (lua_State *L) {
   if (h->nsp == 0) lua_pushliteral(L, "");
   else if (h->nsp == 1) lua_pushlstring(L, data + h->sp[0].off, h->sp[0].len);
   else {
-    unsigned calls = ++h->calls;
-    uint64_t c0 = b->consumed;
     size_t total = 0;
     char *mem;
     for (i = 0; i < h->nsp; i++) total += h->sp[i].len;
     mem = lua_newuserdatauv(L, total, 0);   /* (made before anything is read) */
-    if (h->calls != calls || b->consumed != c0 || b->base == NULL) {
+    if (b->consumed != c0body || b->base == NULL) {   /* (the parser is busy: only 'b') */
       h->mode = MODE_DEAD;
       return luaL_error(L, "body: the parser or its source was used meanwhile (by a finalizer?)");
     }
