@@ -14,8 +14,9 @@ local FIRST_DELAY = 0.1 -- the back-off after the first young death, doubled aft
 local MAX_DELAY = 1.0   -- ... up to this: a crash loop restarts at most once a second
 
 local function log(...)
-  io.stderr:write("neap: ", ...)
-  io.stderr:write("\n")
+  -- one write: stderr is unbuffered, and a line written in pieces can be
+  -- split by a worker's output to the same descriptor
+  io.stderr:write("neap: " .. table.concat({ ... }) .. "\n")
 end
 
 local function describe_end(code, sig)
